@@ -1,0 +1,104 @@
+// Package telemetry holds the gateway's own Prometheus metrics and its
+// health and readiness model. Every metric named in the contract lives
+// here, so there is one place to read what the gateway reports.
+package telemetry
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+const namespace = "otlpgw"
+
+// Metrics is the set of otlpgw_* metrics. One Metrics outlives config
+// generations: a reload swaps pipelines, not counters.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	ReceiverAccepted *prometheus.CounterVec // signal, transport
+	ReceiverRefused  *prometheus.CounterVec // signal, transport, reason
+	ReceiverRequests *prometheus.CounterVec // signal, transport, code
+
+	FilterItems    *prometheus.CounterVec   // filter, signal, outcome
+	FilterDuration *prometheus.HistogramVec // filter, signal
+	FilterFailures *prometheus.CounterVec   // filter, kind
+
+	QueueSize     *prometheus.GaugeVec // exporter
+	QueueCapacity *prometheus.GaugeVec // exporter
+	QueueItems    *prometheus.GaugeVec // exporter
+
+	ExporterSent        *prometheus.CounterVec   // exporter, signal
+	ExporterFailed      *prometheus.CounterVec   // exporter, signal, reason
+	ExporterRejected    *prometheus.CounterVec   // exporter, signal (upstream partial_success)
+	ExporterRetries     *prometheus.CounterVec   // exporter
+	ExporterDuration    *prometheus.HistogramVec // exporter
+	ExporterConcurrency *prometheus.GaugeVec     // exporter
+
+	ConfigReloads            *prometheus.CounterVec // result
+	ConfigLastReloadOK       prometheus.Gauge
+	ConfigLastReloadSuccessT prometheus.Gauge
+	ConfigGeneration         prometheus.Gauge
+}
+
+// NewMetrics registers every otlpgw metric, plus Go runtime and process
+// collectors, on a fresh registry.
+func NewMetrics() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{r}
+	latency := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	m := &Metrics{
+		Registry: r,
+
+		ReceiverAccepted: f.counter("receiver_accepted_items_total", "Items (spans, data points, log records) accepted and queued for every exporter.", "signal", "transport"),
+		ReceiverRefused:  f.counter("receiver_refused_items_total", "Items refused to the client, by reason (invalid, too_large, backpressure, rejected, internal). Refused items were never accepted.", "signal", "transport", "reason"),
+		ReceiverRequests: f.counter("receiver_requests_total", "Export requests answered, by status code (gRPC code name or HTTP status).", "signal", "transport", "code"),
+
+		FilterItems:    f.counter("filter_items_total", "Items seen by each filter, by outcome (kept, dropped, modified).", "filter", "signal", "outcome"),
+		FilterDuration: f.histogram("filter_duration_seconds", "Time one filter took for one batch.", latency, "filter", "signal"),
+		FilterFailures: f.counter("filter_failures_total", "Filter calls that failed, by kind (trap, timeout, oom, bad_output).", "filter", "kind"),
+
+		QueueSize:     f.gauge("queue_size_bytes", "Encoded bytes waiting in the exporter's queue.", "exporter"),
+		QueueCapacity: f.gauge("queue_capacity_bytes", "Capacity of the exporter's queue in encoded bytes.", "exporter"),
+		QueueItems:    f.gauge("queue_size_items", "Items waiting in the exporter's queue.", "exporter"),
+
+		ExporterSent:        f.counter("exporter_sent_items_total", "Items the upstream accepted.", "exporter", "signal"),
+		ExporterFailed:      f.counter("exporter_failed_items_total", "Items given up on, by reason (permanent, retries_exhausted, shutdown).", "exporter", "signal", "reason"),
+		ExporterRejected:    f.counter("exporter_rejected_items_total", "Items the upstream reported as rejected in an OTLP partial_success.", "exporter", "signal"),
+		ExporterRetries:     f.counter("exporter_retries_total", "Export attempts retried after a retryable failure.", "exporter"),
+		ExporterDuration:    f.histogram("exporter_request_duration_seconds", "Duration of one export attempt.", latency, "exporter"),
+		ExporterConcurrency: f.gauge("exporter_concurrency", "Export requests the exporter may have in flight.", "exporter"),
+
+		ConfigReloads:            f.counter("config_reloads_total", "Configuration reloads, by result.", "result"),
+		ConfigLastReloadOK:       f.gauge1("config_last_reload_successful", "1 if the last configuration load or reload succeeded."),
+		ConfigLastReloadSuccessT: f.gauge1("config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load."),
+		ConfigGeneration:         f.gauge1("config_generation", "Number of the running configuration generation."),
+	}
+	return m
+}
+
+type factory struct{ r *prometheus.Registry }
+
+func (f factory) counter(name, help string, labels ...string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	f.r.MustRegister(v)
+	return v
+}
+
+func (f factory) gauge(name, help string, labels ...string) *prometheus.GaugeVec {
+	v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, labels)
+	f.r.MustRegister(v)
+	return v
+}
+
+func (f factory) gauge1(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help})
+	f.r.MustRegister(g)
+	return g
+}
+
+func (f factory) histogram(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}, labels)
+	f.r.MustRegister(v)
+	return v
+}
