@@ -1,0 +1,233 @@
+// Package queue is the bounded in-memory queue that sits in front of each
+// exporter. Its capacity is counted in encoded request bytes and covers
+// what waits AND what is being exported, so the gateway's memory for
+// accepted data stays bounded while an upstream is slow or down.
+//
+// Receivers reserve room in every exporter's queue before acknowledging a
+// request (Reserve), then Push; a reservation that fails is backpressure.
+// Exporter workers take same-signal batches with Next and release their
+// bytes with Done once the batch is delivered or given up.
+package queue
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+)
+
+// Entry is one accepted request (or a piece of one, split at resource
+// boundaries). Req is shared read-only between every exporter's queue.
+type Entry struct {
+	Sig   otlpwire.Signal
+	Req   []byte
+	Items int
+	at    time.Time
+	seq   uint64
+}
+
+// Queue is safe for concurrent use by any number of producers and workers.
+type Queue struct {
+	capacity int64
+	used     atomic.Int64 // reserved + queued + in flight, in bytes
+	items    atomic.Int64 // queued + in flight
+
+	mu     sync.Mutex
+	wake   chan struct{} // closed and replaced on every Push and on Close
+	fifo   [otlpwire.NumSignals][]Entry
+	seq    uint64
+	closed bool
+}
+
+// New returns a queue holding at most capacity bytes.
+func New(capacity int64) *Queue {
+	return &Queue{capacity: capacity, wake: make(chan struct{})}
+}
+
+// Capacity is the queue's size limit in bytes.
+func (q *Queue) Capacity() int64 { return q.capacity }
+
+// UsedBytes is what is reserved, queued or being exported, in bytes.
+func (q *Queue) UsedBytes() int64 { return q.used.Load() }
+
+// Items is how many items are queued or being exported.
+func (q *Queue) Items() int64 { return q.items.Load() }
+
+// Fill is UsedBytes/Capacity, in 0..1; the gateway's pressure signal.
+func (q *Queue) Fill() float64 {
+	if q.capacity <= 0 {
+		return 1
+	}
+	f := float64(q.used.Load()) / float64(q.capacity)
+	if f > 1 {
+		f = 1
+	}
+	return f
+}
+
+// Reserve claims n bytes of room, or reports false at once when the queue
+// cannot take them. A successful Reserve must be followed by Push of
+// entries totalling n bytes, or by Unreserve(n).
+func (q *Queue) Reserve(n int64) bool {
+	for {
+		cur := q.used.Load()
+		if cur+n > q.capacity {
+			return false
+		}
+		if q.used.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
+}
+
+// Unreserve returns room claimed by Reserve that will not be pushed.
+func (q *Queue) Unreserve(n int64) { q.used.Add(-n) }
+
+// Push appends reserved entries. It reports false, and releases their
+// reservation, if the queue was closed meanwhile.
+func (q *Queue) Push(entries ...Entry) bool {
+	now := time.Now()
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		var n int64
+		for _, e := range entries {
+			n += int64(len(e.Req))
+		}
+		q.used.Add(-n)
+		return false
+	}
+	var items int64
+	for _, e := range entries {
+		q.seq++
+		e.at, e.seq = now, q.seq
+		q.fifo[e.Sig] = append(q.fifo[e.Sig], e)
+		items += int64(e.Items)
+	}
+	q.items.Add(items)
+	close(q.wake)
+	q.wake = make(chan struct{})
+	q.mu.Unlock()
+	return true
+}
+
+// Close stops Push; Next keeps handing out what is left, without lingering,
+// then reports false.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.wake)
+	}
+	q.mu.Unlock()
+}
+
+// Next waits for the oldest queued signal and returns a batch of its
+// entries appended to dst: whole entries, at most maxItems items and
+// maxBytes bytes unless the first entry alone is larger. When the batch is
+// short of either limit it waits up to linger after its oldest entry
+// arrived for more. It returns false when ctx ends or the queue is closed
+// and empty. The caller must pass the batch to Done when finished with it.
+func (q *Queue) Next(ctx context.Context, dst []Entry, maxItems, maxBytes int, linger time.Duration) ([]Entry, bool) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		q.mu.Lock()
+		sig, ok := q.oldestLocked()
+		if ok {
+			items, bytes, n := q.fitLocked(sig, maxItems, maxBytes)
+			full := n < len(q.fifo[sig]) || (maxItems > 0 && items >= maxItems) || (maxBytes > 0 && bytes >= maxBytes)
+			deadline := q.fifo[sig][0].at.Add(linger)
+			if full || q.closed || linger <= 0 || !time.Now().Before(deadline) {
+				dst = append(dst, q.fifo[sig][:n]...)
+				clear(q.fifo[sig][:n])
+				q.fifo[sig] = q.fifo[sig][n:]
+				if len(q.fifo[sig]) == 0 {
+					q.fifo[sig] = q.fifo[sig][:0:0]
+				}
+				q.mu.Unlock()
+				return dst, true
+			}
+			wake := q.wake
+			q.mu.Unlock()
+			if timer == nil {
+				timer = time.NewTimer(time.Until(deadline))
+			} else {
+				timer.Reset(time.Until(deadline))
+			}
+			select {
+			case <-ctx.Done():
+				return dst, false
+			case <-wake:
+			case <-timer.C:
+			}
+			continue
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return dst, false
+		}
+		wake := q.wake
+		q.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return dst, false
+		case <-wake:
+		}
+	}
+}
+
+// Done releases the bytes and items of a batch returned by Next.
+func (q *Queue) Done(batch []Entry) {
+	var n, items int64
+	for _, e := range batch {
+		n += int64(len(e.Req))
+		items += int64(e.Items)
+	}
+	q.used.Add(-n)
+	q.items.Add(-items)
+}
+
+// Len is the number of entries waiting (not counting those being exported).
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, f := range q.fifo {
+		n += len(f)
+	}
+	return n
+}
+
+func (q *Queue) oldestLocked() (otlpwire.Signal, bool) {
+	best, found := otlpwire.Signal(0), false
+	for s := range q.fifo {
+		if len(q.fifo[s]) == 0 {
+			continue
+		}
+		if !found || q.fifo[s][0].seq < q.fifo[best][0].seq {
+			best, found = otlpwire.Signal(s), true
+		}
+	}
+	return best, found
+}
+
+// fitLocked counts how many head entries of sig fit in the limits; at
+// least one, so an entry larger than a limit still moves.
+func (q *Queue) fitLocked(sig otlpwire.Signal, maxItems, maxBytes int) (items, bytes, n int) {
+	for _, e := range q.fifo[sig] {
+		if n > 0 && ((maxItems > 0 && items+e.Items > maxItems) || (maxBytes > 0 && bytes+len(e.Req) > maxBytes)) {
+			break
+		}
+		items += e.Items
+		bytes += len(e.Req)
+		n++
+	}
+	return items, bytes, n
+}
