@@ -1,0 +1,178 @@
+// Package cli implements otlpgw's command line. cmd/otlpgw only calls Main;
+// nothing here exits the process.
+package cli
+
+import (
+	"context"
+
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/otlpgw/otlpgw/gateway"
+	"github.com/otlpgw/otlpgw/gateway/config"
+)
+
+// version is set at build time with -ldflags "-X github.com/otlpgw/otlpgw/gateway/cli.version=v1.2.3".
+var version = ""
+
+// Exit statuses, as the contract fixes them.
+const (
+	exitOK          = 0
+	exitUndelivered = 1 // shutdown_timeout expired with items undelivered, or a command failed
+	exitBadConfig   = 2 // the configuration failed to load at start-up
+)
+
+const usage = `otlpgw: an OTLP gateway with WASM filters
+
+Usage:
+  otlpgw run      [--config FILE]...   run the gateway (no --config: embedded default)
+  otlpgw validate [--config FILE]...   load, merge and validate the configuration
+  otlpgw version                       print version information
+
+Several --config files merge in order; later files win.
+`
+
+// Main runs one command and returns the process exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUndelivered
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(args[1:], stderr)
+	case "validate":
+		return validateCmd(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		printVersion(stdout)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "otlpgw: unknown command %q\n\n%s", args[0], usage)
+	return exitUndelivered
+}
+
+type configFiles []string
+
+func (c *configFiles) String() string     { return strings.Join(*c, ",") }
+func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
+
+func parseConfigFlags(name string, args []string, stderr io.Writer) ([]string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var files configFiles
+	fs.Var(&files, "config", "configuration file (repeatable; later files win)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return files, nil
+}
+
+func printProblems(w io.Writer, err error) {
+	for _, line := range config.Problems(err) {
+		fmt.Fprintln(w, line)
+	}
+}
+
+func validateCmd(args []string, stdout, stderr io.Writer) int {
+	files, err := parseConfigFlags("validate", args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUndelivered
+	}
+	if _, err := config.Load(files, os.LookupEnv); err != nil {
+		printProblems(stderr, err)
+		return exitUndelivered
+	}
+	fmt.Fprintln(stdout, "configuration is valid")
+	return exitOK
+}
+
+func runCmd(args []string, stderr io.Writer) int {
+	files, err := parseConfigFlags("run", args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitBadConfig
+	}
+	cfg, err := config.Load(files, os.LookupEnv)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitBadConfig
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	gw, err := gateway.New(cfg, gateway.Settings{Logger: log})
+	if err != nil {
+		log.Error("building the gateway failed", "err", err)
+		return exitBadConfig
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	if err := gw.Start(context.Background()); err != nil {
+		log.Error("starting the gateway failed", "err", err)
+		return exitBadConfig
+	}
+	for s := range sigs {
+		if s == syscall.SIGHUP {
+			// Caught so that a stray SIGHUP does not kill a production gateway.
+			log.Warn("SIGHUP received but hot reload is not built yet; restart otlpgw to apply configuration changes")
+			continue
+		}
+		log.Info("stopping: draining queues into the exporters", "signal", s.String(), "shutdown_timeout", cfg.ShutdownTimeout)
+		break
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := gw.Shutdown(ctx); err != nil {
+		log.Error("stopped with undelivered data", "err", err)
+		return exitUndelivered
+	}
+	log.Info("stopped cleanly")
+	return exitOK
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func printVersion(w io.Writer) {
+	v := version
+	wazero := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/tetratelabs/wazero" {
+				wazero = d.Version
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	fmt.Fprintf(w, "otlpgw %s\ngo %s %s/%s\nwazero %s\nfilter ABI: none (WASM filters are not built yet)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, wazero)
+}

@@ -1,0 +1,28 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+)
+
+// Filter is one stage of the filter chain. The WASM host implements it;
+// the chain is empty until filters are configured.
+//
+// Process looks at an indexed request and answers what to do with it. It
+// must not keep req or ix after returning, and must not modify req in
+// place: req may already be shared with other readers.
+type Filter interface {
+	Name() string
+	Process(ctx context.Context, sig otlpwire.Signal, req []byte, ix *otlpwire.Index) (FilterResult, error)
+}
+
+// FilterResult is a filter's verdict on one request.
+type FilterResult struct {
+	// Req, when non-nil, replaces the request (its items are recounted).
+	Req []byte
+	// Dropped counts items the filter removed; Reason says why, for the
+	// client's partial-success message.
+	Dropped int
+	Reason  string
+}

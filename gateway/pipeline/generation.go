@@ -1,0 +1,228 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otlpgw/otlpgw/gateway/internal/gwerr"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+	"github.com/otlpgw/otlpgw/gateway/queue"
+)
+
+// defaultRetryAfter is what refused clients are told to wait when nothing
+// better is known. One second matches what OTLP SDKs start their back-off at.
+const defaultRetryAfter = time.Second
+
+// Settings are what the gateway injects into a generation.
+type Settings struct {
+	Logger *slog.Logger
+}
+
+// Options fix a generation's behaviour; they come from one Config value.
+type Options struct {
+	// MaxItems and MaxBytes split large requests at resource boundaries
+	// before they are queued, so one batch never exceeds the batch limits
+	// by more than one resource.
+	MaxItems int
+	MaxBytes int
+	// BlockTimeout is how long Consume may wait for queue room.
+	BlockTimeout time.Duration
+	// Pressure, when set, reports true while memory is over its soft limit.
+	OverMemory func() bool
+}
+
+// Generation is one immutable pipeline: a filter chain in front of a set of
+// exporter queues. Receivers call Consume; it is safe for concurrent use.
+type Generation struct {
+	filters  []Filter
+	queues   []*queue.Queue
+	opts     Options
+	log      *slog.Logger
+	draining atomic.Bool
+	inflight sync.WaitGroup
+	indexes  sync.Pool
+	pieces   sync.Pool
+}
+
+// NewGeneration builds a generation feeding queues through filters, in order.
+func NewGeneration(filters []Filter, queues []*queue.Queue, opts Options, set Settings) *Generation {
+	g := &Generation{filters: filters, queues: queues, opts: opts, log: set.Logger}
+	g.indexes.New = func() any { return new(otlpwire.Index) }
+	g.pieces.New = func() any { s := make([][]byte, 0, 8); return &s }
+	return g
+}
+
+// Drain makes Consume refuse new requests with backpressure and waits,
+// bounded by ctx, for requests already inside Consume to finish queueing.
+func (g *Generation) Drain(ctx context.Context) error {
+	g.draining.Store(true)
+	done := make(chan struct{})
+	go func() { g.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("draining pipeline: %w", ctx.Err())
+	}
+}
+
+// Pressure is how full the fullest exporter queue is, 0..1.
+func (g *Generation) Pressure() float64 {
+	p := 0.0
+	for _, q := range g.queues {
+		p = max(p, q.Fill())
+	}
+	return p
+}
+
+// Consume validates, filters and queues one request for every exporter.
+// The request is acknowledged only once it is in every queue; if any queue
+// cannot take it, none keeps it and the client is told to retry.
+func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byte) (Outcome, error) {
+	g.inflight.Add(1)
+	defer g.inflight.Done()
+	if g.draining.Load() {
+		return Outcome{}, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway is draining", RetryAfter: defaultRetryAfter}
+	}
+	if g.opts.OverMemory != nil && g.opts.OverMemory() {
+		return Outcome{}, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway memory is over its soft limit", RetryAfter: defaultRetryAfter}
+	}
+
+	// Claim room before any decoding, so an overloaded gateway refuses at
+	// the cost of a few atomic operations.
+	reserved := int64(len(req))
+	if err := g.reserve(ctx, reserved); err != nil {
+		return Outcome{}, err
+	}
+
+	ix := g.indexes.Get().(*otlpwire.Index)
+	defer g.indexes.Put(ix)
+	if err := ix.Parse(sig, req); err != nil {
+		g.unreserve(reserved)
+		return Outcome{}, gwerr.Wrap(gwerr.Invalid, err, "invalid OTLP "+sig.String()+" request")
+	}
+	received := ix.Items
+
+	var dropped int
+	var reasons []string
+	for _, f := range g.filters {
+		res, err := f.Process(ctx, sig, req, ix)
+		if err != nil {
+			g.unreserve(reserved)
+			return Outcome{}, err
+		}
+		if res.Dropped > 0 {
+			dropped += res.Dropped
+			reasons = append(reasons, fmt.Sprintf("filter[%s]: %s", f.Name(), res.Reason))
+		}
+		if res.Req != nil {
+			req = res.Req
+			if err := ix.Parse(sig, req); err != nil {
+				g.unreserve(reserved)
+				return Outcome{}, gwerr.Wrap(gwerr.Internal, err, fmt.Sprintf("filter[%s] produced an invalid request", f.Name()))
+			}
+		}
+	}
+	// Filters may have shrunk the request; hand the difference back.
+	if size := int64(len(req)); size < reserved {
+		g.unreserve(reserved - size)
+		reserved = size
+	} else if size > reserved {
+		if err := g.reserve(ctx, size-reserved); err != nil {
+			g.unreserve(reserved)
+			return Outcome{}, err
+		}
+		reserved = size
+	}
+
+	out := Outcome{Accepted: int64(ix.Items), Rejected: int64(dropped)}
+	if len(reasons) > 0 {
+		out.Message = strings.Join(reasons, "; ")
+	}
+	if out.Accepted == 0 {
+		g.unreserve(reserved)
+		return out, nil
+	}
+	if received-ix.Items != dropped && g.log != nil {
+		// A filter's count disagrees with the index; trust the index so
+		// the books balance, and say so once per request (this is a bug).
+		out.Rejected = int64(received - ix.Items)
+	}
+
+	pp := g.pieces.Get().(*[][]byte)
+	pieces := otlpwire.Split(ix, req, g.opts.MaxItems, g.opts.MaxBytes, (*pp)[:0])
+	entries := make([]queue.Entry, len(pieces))
+	for i, p := range pieces {
+		entries[i] = queue.Entry{Sig: sig, Req: p, Items: ix.ItemsIn(p, req)}
+	}
+	clear(pieces)
+	*pp = pieces[:0]
+	g.pieces.Put(pp)
+
+	for i, q := range g.queues {
+		if !q.Push(entries...) {
+			// Only a closed queue refuses a reserved push, which happens
+			// when the exporter is shutting down under us.
+			for _, rest := range g.queues[i+1:] {
+				rest.Unreserve(reserved)
+			}
+			return out, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter is shutting down", RetryAfter: defaultRetryAfter}
+		}
+	}
+	return out, nil
+}
+
+// reserve claims n bytes in every queue, or none.
+func (g *Generation) reserve(ctx context.Context, n int64) error {
+	for i, q := range g.queues {
+		if n > q.Capacity() {
+			for _, done := range g.queues[:i] {
+				done.Unreserve(n)
+			}
+			return gwerr.New(gwerr.TooLarge, "request of %d bytes exceeds the queue capacity of %d bytes", n, q.Capacity())
+		}
+		if !g.reserveOne(ctx, q, n) {
+			for _, done := range g.queues[:i] {
+				done.Unreserve(n)
+			}
+			return &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter queue is full", RetryAfter: defaultRetryAfter}
+		}
+	}
+	return nil
+}
+
+func (g *Generation) reserveOne(ctx context.Context, q *queue.Queue, n int64) bool {
+	if q.Reserve(n) {
+		return true
+	}
+	if g.opts.BlockTimeout <= 0 {
+		return false
+	}
+	// Waiting is opt-in (queue.block_timeout) and rare; polling keeps the
+	// queue free of a second wake-up mechanism.
+	deadline := time.Now().Add(g.opts.BlockTimeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		if q.Reserve(n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Generation) unreserve(n int64) {
+	for _, q := range g.queues {
+		q.Unreserve(n)
+	}
+}

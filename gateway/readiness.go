@@ -1,0 +1,61 @@
+package gateway
+
+import "time"
+
+type receiverStatus struct {
+	Endpoint  string `json:"endpoint"`
+	Listening bool   `json:"listening"`
+}
+
+type exporterStatus struct {
+	Queue queueStatus `json:"queue"`
+}
+
+type queueStatus struct {
+	Bytes    int64   `json:"bytes"`
+	Capacity int64   `json:"capacity_bytes"`
+	Items    int64   `json:"items"`
+	Fill     float64 `json:"fill"`
+}
+
+type readinessDetail struct {
+	Receivers map[string]receiverStatus `json:"receivers"`
+	Exporters map[string]exporterStatus `json:"exporters"`
+	Memory    struct {
+		OverSoftLimit bool `json:"over_soft_limit"`
+	} `json:"memory"`
+	Pressure      float64 `json:"pressure"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+}
+
+// readiness: ready when every configured receiver is listening. Full
+// queues or an unreachable upstream do not make the gateway unready: a
+// load balancer taking it out of rotation would not help, and receivers
+// already answer with backpressure.
+func (g *Gateway) readiness() (bool, any) {
+	d := readinessDetail{
+		Receivers: map[string]receiverStatus{},
+		Exporters: map[string]exporterStatus{},
+		Pressure:  g.gen.Pressure(),
+	}
+	ready := true
+	if g.grpc != nil {
+		s := receiverStatus{Endpoint: g.cfg.Receivers.OTLP.GRPC.Endpoint, Listening: g.grpc.Addr() != nil}
+		ready = ready && s.Listening
+		d.Receivers["otlp/grpc"] = s
+	}
+	if g.http != nil {
+		s := receiverStatus{Endpoint: g.cfg.Receivers.OTLP.HTTP.Endpoint, Listening: g.http.Addr() != nil}
+		ready = ready && s.Listening
+		d.Receivers["otlp/http"] = s
+	}
+	for _, e := range g.exporters {
+		q := e.Queue()
+		d.Exporters[e.Name()] = exporterStatus{Queue: queueStatus{Bytes: q.UsedBytes(), Capacity: q.Capacity(), Items: q.Items(), Fill: q.Fill()}}
+	}
+	d.Memory.OverSoftLimit = g.mem.Over()
+	if !g.started.IsZero() {
+		d.UptimeSeconds = time.Since(g.started).Seconds()
+	}
+	return ready, d
+}
