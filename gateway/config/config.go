@@ -1,5 +1,23 @@
 // Package config defines what operators write in otlpgw's YAML files, its
 // defaults, how files are loaded and merged, and how a config is validated.
+// It is for the commands (run, validate, diagnose) and the reload machinery;
+// components receive the parts they need as plain values.
+//
+// Loading, in order: every key starts at its default in code (Default); the
+// files are read, ${env:NAME} references in their text are expanded, and they
+// are parsed and merged in order (maps merge key by key, a later file replaces
+// a list whole); the result is decoded strictly over the defaults (unknown keys
+// are errors); batch presets and the OTEL_EXPORTER_OTLP_* variables fill in
+// what the files left out; and Validate checks the whole. Every problem is
+// reported at once, each as "path.to.key: what is wrong (got X, want Y)".
+//
+// Environment references: ${env:NAME} is replaced by the variable's value and
+// ${env:NAME:-default} by the value, or by default when the variable is unset
+// or empty. Expansion happens in the raw file text before YAML parsing, so it
+// works in keys, values and comments alike, and the value is inserted as
+// written (quote the reference if the value may contain YAML syntax such as
+// ": " or "#"). Write $$ for a literal dollar sign; any other ${...} is an
+// error, so a typo such as ${FOO} cannot slip through as literal text.
 //
 // A Config is an immutable value once Load returns it: the gateway builds a
 // running generation from one Config and never reads fields through locks.
@@ -9,23 +27,41 @@ import "time"
 
 // Config is the whole gateway configuration, as users write it.
 type Config struct {
-	Receivers       Receivers     `koanf:"receivers"`
-	Filters         []Filter      `koanf:"filters"`
-	Batch           Batch         `koanf:"batch"`
-	Queue           Queue         `koanf:"queue"`
-	Exporters       []Exporter    `koanf:"exporters"`
-	MemoryLimit     MemoryLimit   `koanf:"memory_limit"`
-	Admin           Admin         `koanf:"admin"`
+	// Receivers are the OTLP listeners (gRPC on 0.0.0.0:4317, HTTP on 0.0.0.0:4318 by default).
+	Receivers Receivers `koanf:"receivers"`
+	// Filters is the ordered chain of WASM filters every batch runs through.
+	// Default: none (the embedded default file adds the stock validate filter
+	// once the WASM host exists).
+	Filters []Filter `koanf:"filters"`
+	// Batch controls how requests are grouped before export.
+	Batch Batch `koanf:"batch"`
+	// Queue bounds what waits in front of each exporter.
+	Queue Queue `koanf:"queue"`
+	// Exporters all receive every batch (fan-out), each through its own queue.
+	// Default: when no file names an exporter, one exporter built from the
+	// OTEL_EXPORTER_OTLP_* variables if OTEL_EXPORTER_OTLP_ENDPOINT is set,
+	// otherwise one debug exporter named "debug".
+	Exporters []Exporter `koanf:"exporters"`
+	// MemoryLimit makes receivers push back before the process runs out of memory.
+	MemoryLimit MemoryLimit `koanf:"memory_limit"`
+	// Admin is the HTTP server for metrics, health, reload and pprof.
+	Admin Admin `koanf:"admin"`
+	// ShutdownTimeout bounds draining on SIGINT/SIGTERM: whatever is still
+	// queued when it expires is counted as lost and the exit status is 1.
+	// Default 30s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
-	Log             Log           `koanf:"log"`
+	// Log configures the gateway's own log on stderr.
+	Log Log `koanf:"log"`
 }
 
 // Receivers holds the OTLP receivers.
 type Receivers struct {
+	// OTLP is the only receiver: OTLP over gRPC and over HTTP.
 	OTLP OTLPReceiver `koanf:"otlp"`
 }
 
-// OTLPReceiver configures the OTLP/gRPC and OTLP/HTTP listeners.
+// OTLPReceiver configures the OTLP/gRPC and OTLP/HTTP listeners. At least
+// one of the two must be enabled.
 type OTLPReceiver struct {
 	GRPC GRPCReceiver `koanf:"grpc"`
 	HTTP HTTPReceiver `koanf:"http"`
@@ -33,116 +69,258 @@ type OTLPReceiver struct {
 
 // GRPCReceiver is the OTLP/gRPC listener. An empty Endpoint disables it.
 type GRPCReceiver struct {
-	// Endpoint is host:port to listen on. Default 0.0.0.0:4317.
+	// Endpoint is host:port to listen on; port 0 picks a free port. Default 0.0.0.0:4317.
 	Endpoint string `koanf:"endpoint"`
-	// MaxRecvMsgSize caps one request message, in bytes. Default 16MiB.
+	// MaxRecvMsgSize caps one request message, in bytes, after decompression;
+	// larger requests get RESOURCE_EXHAUSTED. Default 16MiB.
 	MaxRecvMsgSize Size `koanf:"max_recv_msg_size"`
 }
 
 // HTTPReceiver is the OTLP/HTTP listener. An empty Endpoint disables it.
 type HTTPReceiver struct {
-	// Endpoint is host:port to listen on. Default 0.0.0.0:4318.
+	// Endpoint is host:port to listen on; port 0 picks a free port. Default 0.0.0.0:4318.
 	Endpoint string `koanf:"endpoint"`
-	// MaxRequestBodySize caps a request body after decompression, in bytes. Default 16MiB.
+	// MaxRequestBodySize caps a request body, in bytes, before and after
+	// decompression; larger bodies get 413. Default 16MiB.
 	MaxRequestBodySize Size `koanf:"max_request_body_size"`
 }
 
 // Filter is one entry of the filter chain: one WASM module instance.
 type Filter struct {
-	Name        string         `koanf:"name"`
-	Module      string         `koanf:"module"`
-	Signals     []string       `koanf:"signals"`
-	OnError     string         `koanf:"on_error"`
-	Timeout     time.Duration  `koanf:"timeout"`
-	MemoryLimit Size           `koanf:"memory_limit"`
-	Config      map[string]any `koanf:"config"`
+	// Name identifies the filter in metrics, logs and partial-success
+	// messages. Required, unique; letters, digits and . _ - / only.
+	Name string `koanf:"name"`
+	// Module is builtin:NAME for a filter shipped in the binary, or the path
+	// of a .wasm file. Required.
+	Module string `koanf:"module"`
+	// Signals limits the filter to some of traces, metrics and logs.
+	// Default (empty): every signal the module handles.
+	Signals []string `koanf:"signals"`
+	// OnError says what happens to a batch when the module traps, times out,
+	// runs out of memory or returns garbage: pass (forward it unfiltered),
+	// drop (discard it, counted) or reject (refuse it to the client). Default pass.
+	OnError string `koanf:"on_error"`
+	// Timeout bounds one call of the module on one batch. Default 50ms.
+	Timeout time.Duration `koanf:"timeout"`
+	// MemoryLimit caps the linear memory of each module instance. Default 64MiB.
+	MemoryLimit Size `koanf:"memory_limit"`
+	// Config is free-form; the module receives it as JSON when it starts.
+	// Default: empty.
+	Config map[string]any `koanf:"config"`
 }
 
-// Batch controls how queued requests are concatenated before export.
+// Batch controls how queued requests are concatenated before export. A
+// batch is sent when it reaches MaxItems or MaxBytes, or Timeout after its
+// first request arrived, whichever comes first.
 type Batch struct {
-	// Preset picks a named set of values: low_latency or high_throughput.
-	// Explicit keys in the same section override the preset.
-	Preset   string        `koanf:"preset"`
-	MaxItems int           `koanf:"max_items"`
-	MaxBytes Size          `koanf:"max_bytes"`
-	Timeout  time.Duration `koanf:"timeout"`
+	// Preset picks a named set of values:
+	//   low_latency:     max_items 100,  max_bytes 1MiB, timeout 50ms, queue.max_bytes 32MiB
+	//   high_throughput: max_items 8192, max_bytes 8MiB, timeout 1s,   queue.max_bytes 1GiB
+	// Keys written beside the preset (and an explicit queue.max_bytes) win.
+	// Default: no preset.
+	Preset string `koanf:"preset"`
+	// MaxItems is the most items (spans, data points or log records) in one
+	// exported request. Default 8192.
+	MaxItems int `koanf:"max_items"`
+	// MaxBytes is the most encoded protobuf bytes in one exported request.
+	// Must not exceed queue.max_bytes. Default 4MiB.
+	MaxBytes Size `koanf:"max_bytes"`
+	// Timeout is how long a batch may wait to fill up. Default 200ms.
+	Timeout time.Duration `koanf:"timeout"`
 }
 
 // Queue bounds what waits for each exporter.
 type Queue struct {
-	// MaxBytes is the capacity of each exporter's queue in encoded protobuf bytes.
+	// MaxBytes is the capacity of each exporter's queue in encoded protobuf
+	// bytes. When it is full, receivers answer with backpressure
+	// (UNAVAILABLE / 503 with a retry delay). Default 256MiB.
 	MaxBytes Size `koanf:"max_bytes"`
-	// BlockTimeout is how long a receiver may wait for room before refusing. Default 0.
+	// BlockTimeout is how long a receiver may wait for room before refusing. Default 0 (refuse at once).
 	BlockTimeout time.Duration `koanf:"block_timeout"`
-	Persistent   Persistent    `koanf:"persistent"`
+	// Persistent is the crash-safe on-disk queue.
+	Persistent Persistent `koanf:"persistent"`
 }
 
-// Persistent configures the on-disk queue (not built yet: must stay empty).
+// Persistent configures the on-disk queue.
 type Persistent struct {
+	// Directory, when set, will hold the on-disk queue. Not supported yet:
+	// the persistent queue is not built, so it must stay empty.
 	Directory string `koanf:"directory"`
 }
 
 // Exporter sends every batch to one destination.
 type Exporter struct {
-	Name        string            `koanf:"name"`
-	Type        string            `koanf:"type"` // otlp | otlphttp | debug | file
-	Endpoint    string            `koanf:"endpoint"`
-	Compression string            `koanf:"compression"` // none | gzip | zstd
-	Timeout     time.Duration     `koanf:"timeout"`
-	Headers     map[string]string `koanf:"headers"`
-	TLS         TLS               `koanf:"tls"`
-	Retry       Retry             `koanf:"retry"`
-	Concurrency Concurrency       `koanf:"concurrency"`
-	// Verbosity is for the debug exporter: basic (periodic summary) or detailed (prints items).
+	// Name identifies the exporter in metrics and logs. Required, unique;
+	// letters, digits and . _ - / only.
+	Name string `koanf:"name"`
+	// Type is otlp (OTLP/gRPC), otlphttp (OTLP/HTTP protobuf), debug (logs
+	// what passes) or file (appends OTLP JSON lines to Path). Required.
+	Type string `koanf:"type"`
+	// Endpoint is where to send. For otlp: host:port, e.g. collector:4317
+	// (TLS unless tls.insecure). For otlphttp: a base URL, e.g.
+	// https://collector:4318; /v1/traces, /v1/metrics and /v1/logs are
+	// appended and the scheme decides TLS. Required for otlp and otlphttp,
+	// unused by debug and file.
+	Endpoint string `koanf:"endpoint"`
+	// Compression of request bodies: none, gzip or zstd. Default gzip for
+	// otlp and otlphttp, none for the others (which ignore it).
+	Compression string `koanf:"compression"`
+	// Timeout bounds one export request (one attempt). Default 10s.
+	Timeout time.Duration `koanf:"timeout"`
+	// Headers are added to every request (gRPC metadata for otlp), e.g. an
+	// authorization token from ${env:TOKEN}. Default: none.
+	Headers map[string]string `koanf:"headers"`
+	// TLS configures the client side of TLS for otlp and otlphttp.
+	TLS TLS `koanf:"tls"`
+	// Retry is the back-off for retryable failures.
+	Retry Retry `koanf:"retry"`
+	// Concurrency is how many requests may be in flight at once.
+	Concurrency Concurrency `koanf:"concurrency"`
+	// Verbosity is for the debug exporter: basic (a periodic count per
+	// signal) or detailed (prints every item). Default basic.
 	Verbosity string `koanf:"verbosity"`
-	// Path is for the file exporter: where OTLP JSON lines are appended.
+	// Path is for the file exporter: the file OTLP JSON lines are appended to. Required for file.
 	Path string `koanf:"path"`
-	// WaitForReady makes start-up fail when the endpoint cannot be reached.
+	// WaitForReady makes start-up (and reload) fail when the endpoint cannot
+	// be reached, instead of queueing until it can. Default false.
 	WaitForReady bool `koanf:"wait_for_ready"`
 }
 
-// TLS configures client TLS for an exporter.
+// TLS configures client TLS for an exporter. By default TLS is on and the
+// server certificate is verified against the system roots.
 type TLS struct {
-	Insecure           bool   `koanf:"insecure"`
-	InsecureSkipVerify bool   `koanf:"insecure_skip_verify"`
-	CAFile             string `koanf:"ca_file"`
-	CertFile           string `koanf:"cert_file"`
-	KeyFile            string `koanf:"key_file"`
-	ServerName         string `koanf:"server_name"`
+	// Insecure turns TLS off (plaintext gRPC). For otlp only: otlphttp takes
+	// plaintext from an http:// endpoint. Default false.
+	Insecure bool `koanf:"insecure"`
+	// InsecureSkipVerify keeps TLS but accepts any server certificate. Testing only. Default false.
+	InsecureSkipVerify bool `koanf:"insecure_skip_verify"`
+	// CAFile is a PEM bundle used instead of the system roots to verify the server.
+	CAFile string `koanf:"ca_file"`
+	// CertFile and KeyFile are the PEM client certificate and key for mutual
+	// TLS; set both or neither.
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	// ServerName overrides the name the server certificate is checked against.
+	// Default: the endpoint's host.
+	ServerName string `koanf:"server_name"`
 }
 
-// Retry is exponential back-off with jitter.
+// Retry is exponential back-off with jitter. The wait starts at
+// InitialInterval, grows by Multiplier per attempt up to MaxInterval, and is
+// randomised by ±Jitter; a server's RetryInfo or Retry-After takes precedence.
 type Retry struct {
-	Enabled         bool          `koanf:"enabled"`
+	// Enabled turns retrying on. Default true.
+	Enabled bool `koanf:"enabled"`
+	// InitialInterval is the first wait. Default 100ms.
 	InitialInterval time.Duration `koanf:"initial_interval"`
-	MaxInterval     time.Duration `koanf:"max_interval"`
-	Multiplier      float64       `koanf:"multiplier"`
-	Jitter          float64       `koanf:"jitter"`
-	MaxElapsedTime  time.Duration `koanf:"max_elapsed_time"`
+	// MaxInterval caps one wait. Default 30s.
+	MaxInterval time.Duration `koanf:"max_interval"`
+	// Multiplier grows the wait after each attempt; at least 1. Default 2.
+	Multiplier float64 `koanf:"multiplier"`
+	// Jitter is the random fraction added to or removed from each wait, in [0, 1]. Default 0.2.
+	Jitter float64 `koanf:"jitter"`
+	// MaxElapsedTime gives up on a batch (counted as failed) this long after
+	// its first attempt; 0 retries until shutdown. Default 5m.
+	MaxElapsedTime time.Duration `koanf:"max_elapsed_time"`
 }
 
 // Concurrency sets how many requests an exporter has in flight.
 type Concurrency struct {
-	// Mode is fixed for now; adaptive is accepted and treated as fixed at Max
-	// until adaptive concurrency is built.
+	// Mode is fixed (always up to Max in flight) or adaptive (finds the
+	// level the destination sustains, up to Max). Adaptive is accepted and
+	// treated as fixed until adaptive concurrency is built. Default adaptive.
 	Mode string `koanf:"mode"`
-	Max  int    `koanf:"max"`
+	// Max is the most requests in flight; at least 1. Default 64.
+	Max int `koanf:"max"`
 }
 
-// MemoryLimit is a soft and hard cap on the process heap, as a percentage
-// of the cgroup limit ("80%") or a size ("2GiB").
+// MemoryLimit is a soft and a hard cap on the process heap, each a
+// percentage of the container (cgroup) memory limit, such as "80%", or a
+// size, such as "2GiB". Receivers answer with backpressure while the heap
+// is above soft and refuse everything while it is above hard. Soft must be
+// below hard. Default soft 80%, hard 90%.
 type MemoryLimit struct {
 	Soft string `koanf:"soft"`
 	Hard string `koanf:"hard"`
 }
 
-// Admin is the admin HTTP server.
+// Admin is the admin HTTP server: /metrics, /healthz, /readyz, /-/reload and
+// /debug/pprof/.
 type Admin struct {
+	// Endpoint is host:port to listen on. Keep it off public interfaces: it
+	// exposes reload and pprof. Default localhost:8888.
 	Endpoint string `koanf:"endpoint"`
 }
 
 // Log configures the gateway's own structured log.
 type Log struct {
-	Level  string `koanf:"level"`  // debug | info | warn | error
-	Format string `koanf:"format"` // text | json
+	// Level is debug, info, warn or error. Default info.
+	Level string `koanf:"level"`
+	// Format is text or json. Default text.
+	Format string `koanf:"format"`
+}
+
+// Default returns the configuration in code: what Load yields for an empty
+// file with no OTEL_EXPORTER_OTLP_* variables set. Every key has its default
+// here; exporters and filters listed in a file start from their own per-entry
+// defaults (see Exporter and Filter).
+func Default() Config {
+	return Config{
+		Receivers: Receivers{OTLP: OTLPReceiver{
+			GRPC: GRPCReceiver{Endpoint: "0.0.0.0:4317", MaxRecvMsgSize: 16 * MiB},
+			HTTP: HTTPReceiver{Endpoint: "0.0.0.0:4318", MaxRequestBodySize: 16 * MiB},
+		}},
+		Batch:           Batch{MaxItems: 8192, MaxBytes: 4 * MiB, Timeout: 200 * time.Millisecond},
+		Queue:           Queue{MaxBytes: 256 * MiB},
+		Exporters:       []Exporter{debugExporter()},
+		MemoryLimit:     MemoryLimit{Soft: "80%", Hard: "90%"},
+		Admin:           Admin{Endpoint: "localhost:8888"},
+		ShutdownTimeout: 30 * time.Second,
+		Log:             Log{Level: "info", Format: "text"},
+	}
+}
+
+// defaultFilter is what every entry of filters starts from before the file's
+// keys are decoded over it.
+func defaultFilter() Filter {
+	return Filter{OnError: "pass", Timeout: 50 * time.Millisecond, MemoryLimit: 64 * MiB}
+}
+
+// defaultExporter is what every entry of exporters starts from before the
+// file's keys are decoded over it. Compression stays empty here because its
+// default depends on the type (see resolveExporterDefaults).
+func defaultExporter() Exporter {
+	return Exporter{
+		Timeout: 10 * time.Second,
+		Retry: Retry{
+			Enabled:         true,
+			InitialInterval: 100 * time.Millisecond,
+			MaxInterval:     30 * time.Second,
+			Multiplier:      2,
+			Jitter:          0.2,
+			MaxElapsedTime:  5 * time.Minute,
+		},
+		Concurrency: Concurrency{Mode: "adaptive", Max: 64},
+		Verbosity:   "basic",
+	}
+}
+
+func debugExporter() Exporter {
+	e := defaultExporter()
+	e.Name, e.Type = "debug", "debug"
+	resolveExporterDefaults(&e)
+	return e
+}
+
+// resolveExporterDefaults fills the defaults that depend on other keys of
+// the same exporter.
+func resolveExporterDefaults(e *Exporter) {
+	if e.Compression == "" {
+		switch e.Type {
+		case "otlp", "otlphttp":
+			e.Compression = "gzip"
+		default:
+			e.Compression = "none"
+		}
+	}
 }

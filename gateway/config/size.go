@@ -10,6 +10,13 @@ import (
 // with a unit: KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
 type Size int64
 
+// Binary size units, for writing defaults and limits in code.
+const (
+	KiB Size = 1 << 10
+	MiB Size = 1 << 20
+	GiB Size = 1 << 30
+)
+
 var sizeUnits = []struct {
 	suffix string
 	mult   int64
@@ -18,6 +25,9 @@ var sizeUnits = []struct {
 	{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
 	{"B", 1},
 }
+
+// sizeWant is the "want" half of every size error.
+const sizeWant = "want bytes as an integer, or a number with KB, MB, GB, KiB, MiB or GiB"
 
 // ParseSize parses "16MiB", "4MB", "1024" and the like.
 func ParseSize(s string) (Size, error) {
@@ -32,10 +42,10 @@ func ParseSize(s string) (Size, error) {
 	}
 	n, err := strconv.ParseInt(t, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q (want an integer number of bytes, or a number with KB, MB, GB, KiB, MiB or GiB)", s)
+		return 0, fmt.Errorf("not a size (got %q, %s)", s, sizeWant)
 	}
 	if n > (1<<62)/mult {
-		return 0, fmt.Errorf("size %q is too large", s)
+		return 0, fmt.Errorf("size too large (got %q, want at most 4EiB)", s)
 	}
 	return Size(n * mult), nil
 }

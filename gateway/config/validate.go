@@ -1,0 +1,404 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldError is one configuration problem at one key path, such as
+// "exporters[0].timeout" with "must be > 0 (got 0s)". For problems found
+// before the YAML is parsed (an unset variable, a syntax error) Path is the
+// file, with the line when known.
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// Problems returns one line per problem in err, in order, as `otlpgw
+// validate` prints them. It understands the joined errors Load and Validate
+// return; any other error is one problem per line of its message.
+func Problems(err error) []string {
+	var lines []string
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		for l := range strings.SplitSeq(err.Error(), "\n") {
+			if l != "" {
+				lines = append(lines, l)
+			}
+		}
+	}
+	walk(err)
+	return lines
+}
+
+// validator collects problems; no method stops at the first.
+type validator struct{ errs []error }
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) positiveDuration(path string, d time.Duration) {
+	if d <= 0 {
+		v.add(path, "must be > 0 (got %s)", d)
+	}
+}
+
+func (v *validator) positiveSize(path string, s Size) {
+	if s <= 0 {
+		v.add(path, "must be > 0 (got %s)", s)
+	}
+}
+
+func (v *validator) oneOf(path, what, got string, want ...string) {
+	for _, w := range want {
+		if got == w {
+			return
+		}
+	}
+	v.add(path, "unknown %s (got %q, want %s)", what, got, orList(want))
+}
+
+// listenAddr checks a listener address: host:port, host optional, port 0-65535.
+func (v *validator) listenAddr(path, addr string) {
+	if msg := checkHostPort(addr, false); msg != "" {
+		v.add(path, "%s (got %q, want host:port, such as 0.0.0.0:4317)", msg, addr)
+	}
+}
+
+func checkHostPort(addr string, needHost bool) string {
+	if strings.Contains(addr, "://") {
+		return "unexpected scheme"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "not a host:port address"
+	}
+	n, err := strconv.Atoi(port)
+	lowest := 0
+	if needHost {
+		lowest = 1
+	}
+	if err != nil || n < lowest || n > 65535 {
+		return "invalid port"
+	}
+	if needHost && host == "" {
+		return "missing host"
+	}
+	return ""
+}
+
+func orList(want []string) string {
+	switch len(want) {
+	case 1:
+		return want[0]
+	case 2:
+		return want[0] + " or " + want[1]
+	}
+	return strings.Join(want[:len(want)-1], ", ") + " or " + want[len(want)-1]
+}
+
+// validName reports whether a filter or exporter name is safe as a metric
+// label and in log lines.
+func validName(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-/", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Validate checks the whole configuration without changing it and returns
+// every problem joined, each a *FieldError whose message names the key
+// path, what is wrong, what was found and what is wanted.
+func (c *Config) Validate() error {
+	v := &validator{}
+	c.validateReceivers(v)
+	c.validateFilters(v)
+	c.validateBatchAndQueue(v)
+	c.validateExporters(v)
+	c.validateMemoryLimit(v)
+	v.listenAddr("admin.endpoint", c.Admin.Endpoint)
+	v.oneOf("log.level", "log level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", "log format", c.Log.Format, "text", "json")
+	v.positiveDuration("shutdown_timeout", c.ShutdownTimeout)
+	return errors.Join(v.errs...)
+}
+
+func (c *Config) validateReceivers(v *validator) {
+	g, h := c.Receivers.OTLP.GRPC, c.Receivers.OTLP.HTTP
+	if g.Endpoint == "" && h.Endpoint == "" {
+		v.add("receivers.otlp", `no receiver enabled (got empty grpc.endpoint and http.endpoint, want at least one set)`)
+	}
+	if g.Endpoint != "" {
+		v.listenAddr("receivers.otlp.grpc.endpoint", g.Endpoint)
+		v.positiveSize("receivers.otlp.grpc.max_recv_msg_size", g.MaxRecvMsgSize)
+	}
+	if h.Endpoint != "" {
+		v.listenAddr("receivers.otlp.http.endpoint", h.Endpoint)
+		v.positiveSize("receivers.otlp.http.max_request_body_size", h.MaxRequestBodySize)
+	}
+	// Port 0 picks a free port, so only fixed ports can clash.
+	used := map[string]string{}
+	for _, l := range []struct{ path, addr string }{
+		{"receivers.otlp.grpc.endpoint", g.Endpoint},
+		{"receivers.otlp.http.endpoint", h.Endpoint},
+		{"admin.endpoint", c.Admin.Endpoint},
+	} {
+		if l.addr == "" || strings.HasSuffix(l.addr, ":0") {
+			continue
+		}
+		if first, ok := used[l.addr]; ok {
+			v.add(l.path, "address already used by %s (got %q)", first, l.addr)
+			continue
+		}
+		used[l.addr] = l.path
+	}
+}
+
+func (c *Config) validateFilters(v *validator) {
+	names := map[string]int{}
+	for i, f := range c.Filters {
+		p := fmt.Sprintf("filters[%d]", i)
+		switch {
+		case f.Name == "":
+			v.add(p+".name", "required (got empty, want a unique name)")
+		case !validName(f.Name):
+			v.add(p+".name", "invalid name (got %q, want letters, digits and . _ - / only)", f.Name)
+		default:
+			if j, dup := names[f.Name]; dup {
+				v.add(p+".name", "duplicate name (got %q, also used by filters[%d])", f.Name, j)
+			} else {
+				names[f.Name] = i
+			}
+		}
+		switch name, builtin := strings.CutPrefix(f.Module, "builtin:"); {
+		case f.Module == "":
+			v.add(p+".module", "required (got empty, want builtin:NAME or the path of a .wasm file)")
+		case builtin && name == "":
+			v.add(p+".module", "missing builtin name (got %q, want builtin:NAME)", f.Module)
+		}
+		seen := map[string]bool{}
+		for j, s := range f.Signals {
+			sp := fmt.Sprintf("%s.signals[%d]", p, j)
+			// Spelled out rather than via otlpwire so config builds on its own.
+			if s != "traces" && s != "metrics" && s != "logs" {
+				v.add(sp, "unknown signal (got %q, want traces, metrics or logs)", s)
+			} else if seen[s] {
+				v.add(sp, "duplicate signal (got %q)", s)
+			}
+			seen[s] = true
+		}
+		v.oneOf(p+".on_error", "on_error action", f.OnError, "pass", "drop", "reject")
+		v.positiveDuration(p+".timeout", f.Timeout)
+		v.positiveSize(p+".memory_limit", f.MemoryLimit)
+	}
+}
+
+func (c *Config) validateBatchAndQueue(v *validator) {
+	b, q := c.Batch, c.Queue
+	if _, ok := presets[b.Preset]; b.Preset != "" && !ok {
+		v.add("batch.preset", "unknown preset (got %q, want low_latency or high_throughput)", b.Preset)
+	}
+	if b.MaxItems < 1 {
+		v.add("batch.max_items", "must be >= 1 (got %d)", b.MaxItems)
+	}
+	v.positiveSize("batch.max_bytes", b.MaxBytes)
+	v.positiveDuration("batch.timeout", b.Timeout)
+	v.positiveSize("queue.max_bytes", q.MaxBytes)
+	if b.MaxBytes > 0 && q.MaxBytes > 0 && b.MaxBytes > q.MaxBytes {
+		v.add("batch.max_bytes", "larger than queue.max_bytes (got %s, want at most %s)", b.MaxBytes, q.MaxBytes)
+	}
+	if q.BlockTimeout < 0 {
+		v.add("queue.block_timeout", "must be >= 0 (got %s)", q.BlockTimeout)
+	}
+	if q.Persistent.Directory != "" {
+		v.add("queue.persistent.directory", "not supported yet: the persistent queue is not built (got %q, want empty)", q.Persistent.Directory)
+	}
+}
+
+var exporterTypes = []string{"otlp", "otlphttp", "debug", "file"}
+
+func (c *Config) validateExporters(v *validator) {
+	if len(c.Exporters) == 0 {
+		v.add("exporters", "no exporter (want at least one)")
+	}
+	names := map[string]int{}
+	for i, e := range c.Exporters {
+		p := fmt.Sprintf("exporters[%d]", i)
+		switch {
+		case e.Name == "":
+			v.add(p+".name", "required (got empty, want a unique name)")
+		case !validName(e.Name):
+			v.add(p+".name", "invalid name (got %q, want letters, digits and . _ - / only)", e.Name)
+		default:
+			if j, dup := names[e.Name]; dup {
+				v.add(p+".name", "duplicate name (got %q, also used by exporters[%d])", e.Name, j)
+			} else {
+				names[e.Name] = i
+			}
+		}
+		if e.Type == "" {
+			v.add(p+".type", "required (got empty, want %s)", orList(exporterTypes))
+		} else {
+			v.oneOf(p+".type", "exporter type", e.Type, exporterTypes...)
+		}
+
+		switch e.Type {
+		case "otlp":
+			if e.Endpoint == "" {
+				v.add(p+".endpoint", "required for type otlp (got empty, want host:port, such as collector:4317)")
+			} else if msg := checkHostPort(e.Endpoint, true); msg != "" {
+				v.add(p+".endpoint", "%s (got %q, want host:port, such as collector:4317; tls.insecure turns TLS off)", msg, e.Endpoint)
+			}
+		case "otlphttp":
+			if e.Endpoint == "" {
+				v.add(p+".endpoint", "required for type otlphttp (got empty, want a URL, such as https://collector:4318)")
+			} else if u, err := url.Parse(e.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				v.add(p+".endpoint", "not an http(s) base URL (got %q, want a URL, such as https://collector:4318)", e.Endpoint)
+			}
+			if e.TLS.Insecure {
+				v.add(p+".tls.insecure", "not used by type otlphttp (got true, want an http:// endpoint for plaintext)")
+			}
+		case "debug", "file":
+			if e.Endpoint != "" {
+				v.add(p+".endpoint", "not used by type %s (got %q, want empty)", e.Type, e.Endpoint)
+			}
+		}
+		if e.Type == "file" && e.Path == "" {
+			v.add(p+".path", "required for type file (got empty, want the file to append OTLP JSON lines to)")
+		}
+		if e.Type != "file" && e.Type != "" && e.Path != "" {
+			v.add(p+".path", "only used by type file (got %q with type %s)", e.Path, e.Type)
+		}
+		v.oneOf(p+".compression", "compression", e.Compression, "none", "gzip", "zstd")
+		v.oneOf(p+".verbosity", "verbosity", e.Verbosity, "basic", "detailed")
+		v.positiveDuration(p+".timeout", e.Timeout)
+		for k := range e.Headers {
+			if strings.TrimSpace(k) == "" {
+				v.add(p+".headers", "empty header name")
+			}
+		}
+
+		t := e.TLS
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			v.add(p+".tls", "cert_file and key_file go together (got cert_file %q, key_file %q)", t.CertFile, t.KeyFile)
+		}
+		if t.Insecure && e.Type == "otlp" {
+			for _, o := range []struct{ key, val string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"server_name", t.ServerName}} {
+				if o.val != "" {
+					v.add(p+".tls.insecure", "conflicts with tls.%s (insecure turns TLS off)", o.key)
+				}
+			}
+		}
+
+		r := e.Retry
+		v.positiveDuration(p+".retry.initial_interval", r.InitialInterval)
+		if r.MaxInterval < r.InitialInterval {
+			v.add(p+".retry.max_interval", "must be >= retry.initial_interval (got %s, want at least %s)", r.MaxInterval, r.InitialInterval)
+		}
+		if !(r.Multiplier >= 1) || math.IsInf(r.Multiplier, 0) {
+			v.add(p+".retry.multiplier", "must be >= 1 (got %v)", r.Multiplier)
+		}
+		if !(r.Jitter >= 0 && r.Jitter <= 1) {
+			v.add(p+".retry.jitter", "must be in [0, 1] (got %v)", r.Jitter)
+		}
+		if r.MaxElapsedTime < 0 {
+			v.add(p+".retry.max_elapsed_time", "must be >= 0 (got %s, 0 retries until shutdown)", r.MaxElapsedTime)
+		}
+
+		v.oneOf(p+".concurrency.mode", "concurrency mode", e.Concurrency.Mode, "fixed", "adaptive")
+		if e.Concurrency.Max < 1 {
+			v.add(p+".concurrency.max", "must be >= 1 (got %d)", e.Concurrency.Max)
+		}
+	}
+}
+
+// limit is a parsed memory_limit value: a percentage or a size.
+type limit struct {
+	percent int
+	size    Size
+}
+
+func parseLimit(s string) (limit, error) {
+	t := strings.TrimSpace(s)
+	if p, ok := strings.CutSuffix(t, "%"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 || n > 100 {
+			return limit{}, fmt.Errorf("invalid percentage (got %q, want 1%% to 100%%)", s)
+		}
+		return limit{percent: n}, nil
+	}
+	sz, err := ParseSize(t)
+	if err != nil || sz <= 0 {
+		return limit{}, fmt.Errorf("not a percentage or size (got %q, want such as 80%% or 2GiB)", s)
+	}
+	return limit{size: sz}, nil
+}
+
+func (l limit) bytes(total Size) Size {
+	if l.percent > 0 {
+		// Split to avoid overflowing int64 with a large total.
+		return total/100*Size(l.percent) + total%100*Size(l.percent)/100
+	}
+	return l.size
+}
+
+// Resolve turns soft and hard into bytes; percentages are of total (the
+// container memory limit). When total is 0 (unknown, no container limit) a
+// percentage resolves to 0, meaning no limit.
+func (m MemoryLimit) Resolve(total Size) (soft, hard Size, err error) {
+	s, err := parseLimit(m.Soft)
+	if err != nil {
+		return 0, 0, fmt.Errorf("memory_limit.soft: %w", err)
+	}
+	h, err := parseLimit(m.Hard)
+	if err != nil {
+		return 0, 0, fmt.Errorf("memory_limit.hard: %w", err)
+	}
+	return s.bytes(total), h.bytes(total), nil
+}
+
+func (c *Config) validateMemoryLimit(v *validator) {
+	s, serr := parseLimit(c.MemoryLimit.Soft)
+	if serr != nil {
+		v.add("memory_limit.soft", "%v", serr)
+	}
+	h, herr := parseLimit(c.MemoryLimit.Hard)
+	if herr != nil {
+		v.add("memory_limit.hard", "%v", herr)
+	}
+	if serr != nil || herr != nil {
+		return
+	}
+	// A percentage and a size compare only against the container limit,
+	// which is known at run time, not here.
+	switch {
+	case s.percent > 0 && h.percent > 0 && s.percent >= h.percent,
+		s.size > 0 && h.size > 0 && s.size >= h.size:
+		v.add("memory_limit.soft", "must be below memory_limit.hard (got %s, hard is %s)", c.MemoryLimit.Soft, c.MemoryLimit.Hard)
+	}
+}
