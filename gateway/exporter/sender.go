@@ -19,7 +19,11 @@ type Sender interface {
 	// Send makes one attempt. It returns how many items the upstream
 	// rejected in a partial_success (with its message), or an error that is
 	// retryable (wrapped by Retryable) or permanent (anything else).
-	Send(ctx context.Context, sig otlpwire.Signal, req []byte) (Partial, error)
+	//
+	// items is how many items req holds, as the receiver's index counted
+	// them; senders that report volume (debug) use it instead of decoding.
+	// req is only valid until Send returns: the caller reuses its buffer.
+	Send(ctx context.Context, sig otlpwire.Signal, req []byte, items int) (Partial, error)
 	// Close releases connections; safe to call more than once.
 	Close() error
 }

@@ -1,0 +1,400 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+	"github.com/otlpgw/otlpgw/gateway/queue"
+	"github.com/otlpgw/otlpgw/gateway/telemetry"
+)
+
+// Settings is what the gateway injects into every exporter.
+type Settings struct {
+	// Logger receives the exporter's rare, structured log lines. Default:
+	// discard.
+	Logger *slog.Logger
+	// Metrics is where the exporter_* and queue_* metrics are counted.
+	// Default: a private registry nobody scrapes (for tests and tools).
+	Metrics *telemetry.Metrics
+}
+
+// logInterval bounds how often one exporter logs the same kind of event
+// (upstream partial success, retries, failures); metrics count every one.
+const logInterval = 10 * time.Second
+
+// Exporter is one configured destination: a bounded queue, a fixed pool of
+// workers that take same-signal batches from it, and the Sender they share.
+//
+// Lifecycle: New, then Start once; Shutdown stops intake, drains, and is
+// safe without Start and more than once.
+type Exporter struct {
+	name    string
+	batch   config.Batch
+	workers int
+	sender  Sender
+	q       *queue.Queue
+	retry   retrier
+	log     *slog.Logger
+	m       metrics
+
+	// runCtx ends at the shutdown deadline: it stops workers waiting for
+	// work and cancels in-flight sends and back-off waits.
+	runCtx    context.Context
+	cancelRun context.CancelFunc
+	wg        sync.WaitGroup
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+
+	lost atomic.Int64 // items given up for the shutdown deadline
+
+	partialLog, retryLog, failLog logEvery
+}
+
+// metrics are the exporter's label children, resolved once so the export
+// path only adds and sets.
+type metrics struct {
+	sig         [otlpwire.NumSignals]signalMetrics
+	retries     prometheus.Counter
+	duration    prometheus.Observer
+	concurrency prometheus.Gauge
+	qBytes      prometheus.Gauge
+	qItems      prometheus.Gauge
+	qCap        prometheus.Gauge
+}
+
+type signalMetrics struct {
+	sent     prometheus.Counter
+	rejected prometheus.Counter
+	failed   [numReasons]prometheus.Counter // indexed by failReason; [delivered] unused
+}
+
+// New builds the exporter named cfg.Name: its Sender for cfg.Type, and a
+// queue of queueBytes encoded bytes. Workers batch with batch.MaxItems,
+// batch.MaxBytes and batch.Timeout (linger). Nothing is sent before Start.
+//
+// cfg.Concurrency.Max workers are started (at least 1). Mode "adaptive" is
+// accepted but, until adaptive concurrency is built, runs fixed at Max;
+// exporter_concurrency shows Max either way.
+func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings) (*Exporter, error) {
+	log := set.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("exporter", cfg.Name)
+	tm := set.Metrics
+	if tm == nil {
+		tm = telemetry.NewMetrics()
+	}
+	workers := cfg.Concurrency.Max
+	if workers < 1 {
+		workers = 1
+	}
+	sender, err := newSender(cfg, workers, log)
+	if err != nil {
+		return nil, fmt.Errorf("exporter[%s]: %w", cfg.Name, err)
+	}
+	e := &Exporter{
+		name:    cfg.Name,
+		batch:   batch,
+		workers: workers,
+		sender:  sender,
+		q:       queue.New(queueBytes),
+		retry:   newRetrier(cfg.Retry),
+		log:     log,
+		m:       newMetrics(tm, cfg.Name),
+	}
+	e.partialLog.every, e.retryLog.every, e.failLog.every = logInterval, logInterval, logInterval
+	e.runCtx, e.cancelRun = context.WithCancel(context.Background())
+	e.m.qCap.Set(float64(queueBytes))
+	e.UpdateGauges()
+	return e, nil
+}
+
+func newSender(cfg config.Exporter, workers int, log *slog.Logger) (Sender, error) {
+	switch cfg.Type {
+	case "otlp":
+		return newGRPCSender(cfg)
+	case "otlphttp":
+		return newHTTPSender(cfg, workers)
+	case "debug":
+		return newDebugSender(cfg, log, debugInterval), nil
+	case "file":
+		return newFileSender(cfg)
+	}
+	return nil, fmt.Errorf("unknown type %q (want otlp, otlphttp, debug or file)", cfg.Type)
+}
+
+func newMetrics(tm *telemetry.Metrics, name string) metrics {
+	m := metrics{
+		retries:     tm.ExporterRetries.WithLabelValues(name),
+		duration:    tm.ExporterDuration.WithLabelValues(name),
+		concurrency: tm.ExporterConcurrency.WithLabelValues(name),
+		qBytes:      tm.QueueSize.WithLabelValues(name),
+		qItems:      tm.QueueItems.WithLabelValues(name),
+		qCap:        tm.QueueCapacity.WithLabelValues(name),
+	}
+	for _, s := range otlpwire.Signals {
+		sm := &m.sig[s]
+		sm.sent = tm.ExporterSent.WithLabelValues(name, s.String())
+		sm.rejected = tm.ExporterRejected.WithLabelValues(name, s.String())
+		for r := failedPermanent; r < numReasons; r++ {
+			sm.failed[r] = tm.ExporterFailed.WithLabelValues(name, s.String(), r.String())
+		}
+	}
+	return m
+}
+
+// Name is the exporter's configured name, its `exporter` label.
+func (e *Exporter) Name() string { return e.name }
+
+// Queue is the exporter's queue; the pipeline reserves and pushes into it.
+func (e *Exporter) Queue() *queue.Queue { return e.q }
+
+// UpdateGauges copies the queue's fill into queue_size_bytes and
+// queue_size_items. Workers call it after every batch; the pipeline should
+// call it after pushing, so the gauges also move while workers are busy.
+// It is three atomic loads and three gauge stores.
+func (e *Exporter) UpdateGauges() {
+	e.m.qBytes.Set(float64(e.q.UsedBytes()))
+	e.m.qItems.Set(float64(e.q.Items()))
+}
+
+// Start launches the workers and returns at once. Calling it again, or
+// after Shutdown, does nothing.
+func (e *Exporter) Start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started || e.stopped {
+		return
+	}
+	e.started = true
+	e.m.concurrency.Set(float64(e.workers))
+	e.wg.Add(e.workers)
+	for range e.workers {
+		go e.work()
+	}
+}
+
+// Shutdown closes the queue to new pushes and lets the workers deliver
+// what is queued until ctx ends. At that deadline it cancels in-flight
+// sends and back-off waits, counts every undelivered item under
+// exporter_failed_items_total{reason="shutdown"}, and returns an error
+// giving their number. Safe without Start and more than once (later calls
+// return the first call's result).
+func (e *Exporter) Shutdown(ctx context.Context) error {
+	e.shutdownOnce.Do(func() { e.shutdownErr = e.shutdown(ctx) })
+	return e.shutdownErr
+}
+
+func (e *Exporter) shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	e.stopped = true
+	started := e.started
+	e.mu.Unlock()
+
+	e.q.Close()
+	if started {
+		done := make(chan struct{})
+		go func() {
+			e.wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			e.cancelRun()
+			<-done
+		}
+	}
+	e.cancelRun()
+	e.dropQueued()
+	closeErr := e.sender.Close()
+	e.UpdateGauges()
+	if closeErr != nil {
+		closeErr = fmt.Errorf("exporter[%s]: close: %w", e.name, closeErr)
+	}
+	if n := e.lost.Load(); n > 0 {
+		return errors.Join(fmt.Errorf("exporter[%s]: shutdown deadline passed with %d items undelivered", e.name, n), closeErr)
+	}
+	return closeErr
+}
+
+// dropQueued counts what no worker will send any more as lost. The queue
+// is closed, so Next hands out what is left without waiting.
+func (e *Exporter) dropQueued() {
+	var buf []queue.Entry
+	for {
+		batch, ok := e.q.Next(context.Background(), buf[:0], 0, 0, 0)
+		if !ok {
+			return
+		}
+		for _, en := range batch {
+			e.m.sig[en.Sig].failed[failedShutdown].Add(float64(en.Items))
+			e.lost.Add(int64(en.Items))
+		}
+		e.q.Done(batch)
+		clear(batch)
+		buf = batch
+	}
+}
+
+// worker holds one worker's state between batches, and its attempt and
+// notice functions bound once, so a batch costs no closure allocations.
+type worker struct {
+	e       *Exporter
+	sig     otlpwire.Signal
+	body    []byte
+	items   int
+	attempt func(context.Context) (Partial, error)
+	notice  retryNotice
+}
+
+func (e *Exporter) work() {
+	defer e.wg.Done()
+	w := &worker{e: e}
+	w.attempt = w.send
+	w.notice = w.retrying
+	entries := make([]queue.Entry, 0, 16)
+	for {
+		batch, ok := e.q.Next(e.runCtx, entries[:0], e.batch.MaxItems, int(e.batch.MaxBytes), e.batch.Timeout)
+		if !ok {
+			return
+		}
+		w.export(batch)
+		e.q.Done(batch)
+		clear(batch) // let delivered requests be collected
+		entries = batch
+		e.UpdateGauges()
+	}
+}
+
+// export sends one same-signal batch. Several entries are concatenated
+// into one request: an Export*ServiceRequest is one repeated top-level
+// field, so appended encodings are a valid request holding them all.
+func (w *worker) export(batch []queue.Entry) {
+	e := w.e
+	w.sig = batch[0].Sig
+	w.items = 0
+	size := 0
+	for _, en := range batch {
+		w.items += en.Items
+		size += len(en.Req)
+	}
+	var pooled *[]byte
+	if len(batch) == 1 {
+		w.body = batch[0].Req
+	} else {
+		pooled = getBuf(size)
+		b := (*pooled)[:0]
+		for _, en := range batch {
+			b = append(b, en.Req...)
+		}
+		*pooled = b
+		w.body = b
+	}
+	p, reason, err := e.retry.do(e.runCtx, w.attempt, w.notice)
+	w.body = nil
+	if pooled != nil {
+		putBuf(pooled)
+	}
+	e.account(w.sig, w.items, p, reason, err)
+}
+
+func (w *worker) send(ctx context.Context) (Partial, error) {
+	start := time.Now()
+	p, err := w.e.sender.Send(ctx, w.sig, w.body, w.items)
+	w.e.m.duration.Observe(time.Since(start).Seconds())
+	return p, err
+}
+
+func (w *worker) retrying(retry int, wait time.Duration, err error) {
+	e := w.e
+	e.m.retries.Inc()
+	e.log.Debug("export failed, retrying", "signal", w.sig.String(), "items", w.items, "retry", retry, "wait", wait, "error", err)
+	if suppressed, ok := e.retryLog.allow(); ok {
+		e.log.Warn("upstream failing, retrying with back-off", "signal", w.sig.String(), "retry", retry, "wait", wait, "error", err, "similar_suppressed", suppressed)
+	}
+}
+
+// account counts a finished batch. Items the upstream rejected in a
+// partial success are counted as rejected, not sent, so that sent +
+// rejected + failed adds up to what was queued.
+func (e *Exporter) account(sig otlpwire.Signal, items int, p Partial, reason failReason, err error) {
+	sm := &e.m.sig[sig]
+	if reason != delivered {
+		sm.failed[reason].Add(float64(items))
+		if reason == failedShutdown {
+			e.lost.Add(int64(items))
+		}
+		if suppressed, ok := e.failLog.allow(); ok {
+			e.log.Error("export failed, items dropped", "signal", sig.String(), "items", items, "reason", reason.String(), "error", err, "similar_suppressed", suppressed)
+		}
+		return
+	}
+	rejected := min(max(p.Rejected, 0), int64(items))
+	sm.sent.Add(float64(int64(items) - rejected))
+	if rejected > 0 {
+		sm.rejected.Add(float64(rejected))
+	}
+	if rejected > 0 || p.Message != "" {
+		if suppressed, ok := e.partialLog.allow(); ok {
+			e.log.Warn("upstream reported partial success", "signal", sig.String(), "items", items, "rejected", p.Rejected, "message", p.Message, "similar_suppressed", suppressed)
+		}
+	}
+}
+
+// logEvery lets one log line through per interval and counts the rest.
+type logEvery struct {
+	every      time.Duration
+	next       atomic.Int64 // UnixNano before which lines are suppressed
+	suppressed atomic.Int64
+}
+
+func (l *logEvery) allow() (suppressed int64, ok bool) {
+	now := time.Now().UnixNano()
+	n := l.next.Load()
+	if now < n || !l.next.CompareAndSwap(n, now+int64(l.every)) {
+		l.suppressed.Add(1)
+		return 0, false
+	}
+	return l.suppressed.Swap(0), true
+}
+
+// maxPooledBuf keeps an outsized batch's buffer from staying in the pool.
+const maxPooledBuf = 16 << 20
+
+var bufPool sync.Pool // *[]byte, shared by every exporter's workers
+
+func getBuf(n int) *[]byte {
+	if p, ok := bufPool.Get().(*[]byte); ok {
+		if cap(*p) >= n {
+			return p
+		}
+		*p = make([]byte, 0, n)
+		return p
+	}
+	b := make([]byte, 0, n)
+	return &b
+}
+
+func putBuf(p *[]byte) {
+	if cap(*p) > maxPooledBuf {
+		return
+	}
+	*p = (*p)[:0]
+	bufPool.Put(p)
+}

@@ -1,0 +1,230 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/grpczstd"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+)
+
+// grpcMethods are the OTLP Export methods, indexed by signal.
+var grpcMethods = [otlpwire.NumSignals]string{
+	otlpwire.Traces:  "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+	otlpwire.Metrics: "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+	otlpwire.Logs:    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+}
+
+// defaultReadyTimeout bounds wait_for_ready when the exporter has no timeout.
+const defaultReadyTimeout = 10 * time.Second
+
+// grpcSender is the `otlp` exporter: OTLP/gRPC with the request bytes sent
+// as they are and the response kept raw, so grpc-go never decodes OTLP.
+type grpcSender struct {
+	conn     *grpc.ClientConn
+	endpoint string
+	timeout  time.Duration
+	md       metadata.MD // nil without headers
+}
+
+func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
+	tc, err := clientTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	if tc != nil {
+		creds = credentials.NewTLS(tc)
+	}
+	callOpts := []grpc.CallOption{grpc.ForceCodecV2(rawCodec{})}
+	switch cfg.Compression {
+	case "", "none":
+	case "gzip":
+		callOpts = append(callOpts, grpc.UseCompressor(gzip.Name))
+	case "zstd":
+		callOpts = append(callOpts, grpc.UseCompressor(grpczstd.Name))
+	default:
+		return nil, fmt.Errorf("compression: unknown %q (want none, gzip or zstd)", cfg.Compression)
+	}
+	conn, err := grpc.NewClient(cfg.Endpoint,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(callOpts...),
+		grpc.WithUserAgent("otlpgw"),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("grpc client for %s: %w", cfg.Endpoint, err)
+	}
+	s := &grpcSender{conn: conn, endpoint: cfg.Endpoint, timeout: cfg.Timeout}
+	if len(cfg.Headers) > 0 {
+		s.md = metadata.New(cfg.Headers)
+	}
+	if cfg.WaitForReady {
+		if err := s.waitReady(cfg.Timeout); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *grpcSender) waitReady(timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = defaultReadyTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	s.conn.Connect()
+	for {
+		st := s.conn.GetState()
+		if st == connectivity.Ready {
+			return nil
+		}
+		if !s.conn.WaitForStateChange(ctx, st) {
+			return fmt.Errorf("wait_for_ready: %s not ready within %s (state %s)", s.endpoint, timeout, st)
+		}
+	}
+}
+
+// Send makes one Export call. Within the per-attempt timeout gRPC's own
+// deadline is DEADLINE_EXCEEDED, which is retryable.
+func (s *grpcSender) Send(ctx context.Context, sig otlpwire.Signal, req []byte, _ int) (Partial, error) {
+	parent := ctx
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	if s.md != nil {
+		ctx = metadata.NewOutgoingContext(ctx, s.md)
+	}
+	msg := &outMsg{body: req[:len(req):len(req)]}
+	var resp []byte
+	err := s.conn.Invoke(ctx, grpcMethods[sig], msg, &resp)
+	msg.waitReleased()
+	if err != nil {
+		return Partial{}, classifyGRPC(fmt.Errorf("export %s to %s: %w", sig, s.endpoint, err), parent.Err() != nil)
+	}
+	rejected, text, err := otlpwire.DecodeExportResponse(resp)
+	if err != nil {
+		// The upstream took the request; retrying would duplicate it.
+		return Partial{Message: "unreadable export response: " + err.Error()}, nil
+	}
+	return Partial{Rejected: rejected, Message: text}, nil
+}
+
+func (s *grpcSender) Close() error {
+	err := s.conn.Close()
+	if status.Code(err) == codes.Canceled {
+		return nil // already closed
+	}
+	return err
+}
+
+// classifyGRPC decides whether a failed Export is worth repeating, per the
+// OTLP specification: UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE,
+// DATA_LOSS, RESOURCE_EXHAUSTED and CANCELLED are retryable, honouring a
+// google.rpc.RetryInfo delay; everything else is permanent. A CANCELLED
+// caused by our own context (shutdown) is not retried: there is nobody
+// left to retry.
+func classifyGRPC(err error, ownCancel bool) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch st.Code() {
+	case codes.Canceled:
+		if ownCancel {
+			return err
+		}
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange,
+		codes.DataLoss, codes.ResourceExhausted:
+	default:
+		return err
+	}
+	return Retryable(err, retryInfoDelay(st))
+}
+
+func retryInfoDelay(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			if delay := ri.GetRetryDelay().AsDuration(); delay > 0 {
+				return delay
+			}
+		}
+	}
+	return 0
+}
+
+// outMsg is one request handed to rawCodec. grpc-go may still read the
+// bytes after Invoke returns (a stream ended early leaves data in its
+// writer), so the buffer is reference-counted through mem.NewBuffer and
+// Send waits for gRPC to let go of it: the caller reuses it afterwards.
+type outMsg struct {
+	body     []byte
+	released chan struct{} // closed when gRPC frees the buffer; nil until marshalled
+}
+
+// Get is never called: the buffer comes from the caller, not this pool.
+func (m *outMsg) Get(n int) *[]byte {
+	b := make([]byte, n)
+	return &b
+}
+
+// Put is gRPC releasing the last reference to the request.
+func (m *outMsg) Put(*[]byte) { close(m.released) }
+
+func (m *outMsg) waitReleased() {
+	if m.released != nil {
+		<-m.released
+	}
+}
+
+var errNotRaw = errors.New("rawCodec: message is not raw bytes")
+
+// rawCodec passes encoded protobuf through untouched in both directions.
+// Its name is "proto" so the wire content type stays application/grpc.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(*outMsg)
+	if !ok {
+		return nil, errNotRaw
+	}
+	if m.released != nil || mem.IsBelowBufferPoolingThreshold(cap(m.body)) {
+		// mem.NewBuffer would not count references for a buffer this small
+		// (nor could one channel track a second encoding of the same
+		// message), so gRPC gets its own copy and the caller's stays free.
+		return mem.BufferSlice{mem.SliceBuffer(append([]byte(nil), m.body...))}, nil
+	}
+	m.released = make(chan struct{})
+	return mem.BufferSlice{mem.NewBuffer(&m.body, m)}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return errNotRaw
+	}
+	if data.Len() == 0 {
+		*b = (*b)[:0]
+		return nil
+	}
+	*b = data.Materialize()
+	return nil
+}

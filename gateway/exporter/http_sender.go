@@ -1,0 +1,272 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+)
+
+// maxResponseBody caps how much of an upstream answer is read: an export
+// response or a google.rpc.Status is small, and a misbehaving upstream
+// must not make the exporter buffer without limit.
+const maxResponseBody = 1 << 20
+
+// httpPaths are the OTLP/HTTP paths appended to the endpoint, by signal.
+var httpPaths = [otlpwire.NumSignals]string{
+	otlpwire.Traces:  "/v1/traces",
+	otlpwire.Metrics: "/v1/metrics",
+	otlpwire.Logs:    "/v1/logs",
+}
+
+// httpSender is the `otlphttp` exporter. Its endpoint is a base URL such
+// as http://collector:4318 (a bare host:port gets http:// when tls is
+// insecure, https:// otherwise); the signal's path /v1/traces, /v1/metrics
+// or /v1/logs is appended. Requests are protobuf, compressed per the
+// config, over one client whose idle pool keeps a connection per worker.
+type httpSender struct {
+	client   *http.Client
+	urls     [otlpwire.NumSignals]string
+	headers  map[string]string
+	encoding string // "", "gzip" or "zstd"
+	timeout  time.Duration
+}
+
+func newHTTPSender(cfg config.Exporter, workers int) (*httpSender, error) {
+	tc, err := clientTLS(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	s := &httpSender{headers: cfg.Headers, timeout: cfg.Timeout}
+	switch cfg.Compression {
+	case "", "none":
+	case "gzip", "zstd":
+		s.encoding = cfg.Compression
+	default:
+		return nil, fmt.Errorf("compression: unknown %q (want none, gzip or zstd)", cfg.Compression)
+	}
+	base := strings.TrimRight(cfg.Endpoint, "/")
+	if !strings.Contains(base, "://") {
+		if cfg.TLS.Insecure {
+			base = "http://" + base
+		} else {
+			base = "https://" + base
+		}
+	}
+	for _, sig := range otlpwire.Signals {
+		s.urls[sig] = base + httpPaths[sig]
+	}
+	if _, err := http.NewRequest(http.MethodPost, s.urls[otlpwire.Traces], http.NoBody); err != nil {
+		return nil, fmt.Errorf("endpoint: %w", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	tr.MaxIdleConnsPerHost = max(workers, 2)
+	tr.MaxIdleConns = max(tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
+	tr.ForceAttemptHTTP2 = true
+	s.client = &http.Client{Transport: tr}
+	return s, nil
+}
+
+// Send makes one POST. 2xx carries an optional partial success; 429, 502,
+// 503 and 504 are retryable (honouring Retry-After), as are failures to
+// connect or to get an answer in time; other statuses are permanent.
+func (s *httpSender) Send(ctx context.Context, sig otlpwire.Signal, req []byte, _ int) (Partial, error) {
+	parent := ctx
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	payload := req
+	var compressed *[]byte
+	if s.encoding != "" {
+		compressed = getBuf(len(req)/2 + 64)
+		var err error
+		if *compressed, err = compress(s.encoding, (*compressed)[:0], req); err != nil {
+			putBuf(compressed)
+			return Partial{}, fmt.Errorf("export %s: %s: %w", sig, s.encoding, err)
+		}
+		payload = *compressed
+	}
+	body := newSentBody(payload)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.urls[sig], body)
+	if err != nil {
+		body.Close()
+		return Partial{}, fmt.Errorf("export %s: %w", sig, err)
+	}
+	if len(payload) == 0 {
+		hreq.Body = http.NoBody
+		body.Close()
+	}
+	hreq.ContentLength = int64(len(payload))
+	hreq.Header.Set("Content-Type", "application/x-protobuf")
+	hreq.Header.Set("User-Agent", "otlpgw")
+	if s.encoding != "" {
+		hreq.Header.Set("Content-Encoding", s.encoding)
+	}
+	for k, v := range s.headers {
+		hreq.Header.Set(k, v)
+	}
+
+	p, err := s.do(hreq, sig, parent)
+	// The transport may read the body after Do returns (an early answer);
+	// it always closes it once done, and only then may the bytes be reused.
+	<-body.closed
+	if compressed != nil {
+		putBuf(compressed)
+	}
+	return p, err
+}
+
+func (s *httpSender) do(hreq *http.Request, sig otlpwire.Signal, parent context.Context) (Partial, error) {
+	url := hreq.URL.String()
+	resp, err := s.client.Do(hreq)
+	if err != nil {
+		err = fmt.Errorf("export %s to %s: %w", sig, url, err)
+		if parent.Err() != nil {
+			return Partial{}, err
+		}
+		return Partial{}, Retryable(err, 0)
+	}
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	// Drain a little more so the connection can be reused.
+	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+	resp.Body.Close()
+
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if rerr != nil {
+			return Partial{Message: "unreadable export response: " + rerr.Error()}, nil
+		}
+		rejected, msg, err := otlpwire.DecodeExportResponse(data)
+		if err != nil {
+			// The upstream took the request; retrying would duplicate it.
+			return Partial{Message: "unreadable export response: " + err.Error()}, nil
+		}
+		return Partial{Rejected: rejected, Message: msg}, nil
+	}
+	err = fmt.Errorf("export %s to %s: HTTP %d: %s", sig, url, resp.StatusCode, statusMessage(data))
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return Partial{}, Retryable(err, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()))
+	}
+	return Partial{}, err
+}
+
+func (s *httpSender) Close() error {
+	s.client.CloseIdleConnections()
+	return nil
+}
+
+// statusMessage is the message of a google.rpc.Status error body (the OTLP
+// error format), or a quoted prefix of whatever else the upstream sent.
+func statusMessage(body []byte) string {
+	var st spb.Status
+	if len(body) > 0 && proto.Unmarshal(body, &st) == nil && st.GetMessage() != "" {
+		return st.GetMessage()
+	}
+	const keep = 256
+	if len(body) > keep {
+		body = body[:keep]
+	}
+	if len(body) == 0 {
+		return "(no body)"
+	}
+	return strconv.Quote(string(body))
+}
+
+// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date; 0
+// when absent, malformed or in the past.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if secs > 0 {
+			return time.Duration(secs) * time.Second
+		}
+		return 0
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// sentBody is a request body that tells when the transport is done with it.
+type sentBody struct {
+	r      bytes.Reader
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newSentBody(b []byte) *sentBody {
+	sb := &sentBody{closed: make(chan struct{})}
+	sb.r.Reset(b)
+	return sb
+}
+
+func (b *sentBody) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+func (b *sentBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return w
+}}
+
+// zstdEncoder is shared: EncodeAll is safe for concurrent use and keeps
+// its own pool of encoder states. Built on first use; it starts no
+// goroutines for EncodeAll.
+var zstdEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+})
+
+// compress appends the encoding of src to dst.
+func compress(encoding string, dst, src []byte) ([]byte, error) {
+	switch encoding {
+	case "gzip":
+		w := gzipWriters.Get().(*gzip.Writer)
+		out := appendWriter{b: dst}
+		w.Reset(&out)
+		_, err := w.Write(src)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		w.Reset(io.Discard) // drop the reference to dst
+		gzipWriters.Put(w)
+		return out.b, err
+	case "zstd":
+		enc, err := zstdEncoder()
+		if err != nil {
+			return dst, err
+		}
+		return enc.EncodeAll(src, dst), nil
+	}
+	return append(dst, src...), nil
+}
+
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
