@@ -14,10 +14,12 @@
 // Environment references: ${env:NAME} is replaced by the variable's value and
 // ${env:NAME:-default} by the value, or by default when the variable is unset
 // or empty. Expansion happens in the raw file text before YAML parsing, so it
-// works in keys, values and comments alike, and the value is inserted as
-// written (quote the reference if the value may contain YAML syntax such as
-// ": " or "#"). Write $$ for a literal dollar sign; any other ${...} is an
-// error, so a typo such as ${FOO} cannot slip through as literal text.
+// works in keys and values alike, and the value is inserted as written
+// (quote the reference if the value may contain YAML syntax such as ": " or
+// "#"). Write $$ for a literal dollar sign; any other ${...} is an error, so
+// a typo such as ${FOO} cannot slip through as literal text. Whole-line
+// comments are left alone; comments after a value are expanded like the
+// rest of the line.
 //
 // A Config is an immutable value once Load returns it: the gateway builds a
 // running generation from one Config and never reads fields through locks.
@@ -158,9 +160,10 @@ type Exporter struct {
 	Type string `koanf:"type"`
 	// Endpoint is where to send. For otlp: host:port, e.g. collector:4317
 	// (TLS unless tls.insecure). For otlphttp: a base URL, e.g.
-	// https://collector:4318; /v1/traces, /v1/metrics and /v1/logs are
-	// appended and the scheme decides TLS. Required for otlp and otlphttp,
-	// unused by debug and file.
+	// https://collector:4318, to which /v1/traces, /v1/metrics and /v1/logs
+	// are appended; its scheme decides TLS (host:port alone means https, or
+	// http with tls.insecure). Required for otlp and otlphttp, unused by
+	// debug and file.
 	Endpoint string `koanf:"endpoint"`
 	// Compression of request bodies: none, gzip or zstd. Default gzip for
 	// otlp and otlphttp, none for the others (which ignore it).
@@ -189,8 +192,8 @@ type Exporter struct {
 // TLS configures client TLS for an exporter. By default TLS is on and the
 // server certificate is verified against the system roots.
 type TLS struct {
-	// Insecure turns TLS off (plaintext gRPC). For otlp only: otlphttp takes
-	// plaintext from an http:// endpoint. Default false.
+	// Insecure turns TLS off (plaintext). For otlphttp an http:// endpoint
+	// does the same. Default false.
 	Insecure bool `koanf:"insecure"`
 	// InsecureSkipVerify keeps TLS but accepts any server certificate. Testing only. Default false.
 	InsecureSkipVerify bool `koanf:"insecure_skip_verify"`
@@ -234,11 +237,13 @@ type Concurrency struct {
 	Max int `koanf:"max"`
 }
 
-// MemoryLimit is a soft and a hard cap on the process heap, each a
-// percentage of the container (cgroup) memory limit, such as "80%", or a
-// size, such as "2GiB". Receivers answer with backpressure while the heap
-// is above soft and refuse everything while it is above hard. Soft must be
-// below hard. Default soft 80%, hard 90%.
+// MemoryLimit is a soft and a hard cap on the process's memory, each a
+// percentage of the container (cgroup) memory limit, or of the machine's
+// memory when there is none, such as "80%", or a size, such as "2GiB"; empty
+// means no limit. Above soft, receivers answer with backpressure; hard
+// becomes the Go runtime's memory limit, so the garbage collector works
+// harder before the container is killed. Soft must be below hard.
+// Default soft 80%, hard 90%.
 type MemoryLimit struct {
 	Soft string `koanf:"soft"`
 	Hard string `koanf:"hard"`

@@ -243,27 +243,6 @@ func TestExpandEnv(t *testing.T) {
 	}
 }
 
-func TestMemoryLimitResolve(t *testing.T) {
-	for _, tc := range []struct {
-		m          MemoryLimit
-		total      Size
-		soft, hard Size
-	}{
-		{MemoryLimit{"80%", "90%"}, 1000 * MiB, 800 * MiB, 900 * MiB},
-		{MemoryLimit{"80%", "90%"}, 0, 0, 0},
-		{MemoryLimit{"1GiB", "90%"}, 2 * GiB, GiB, 2 * GiB * 9 / 10},
-		{MemoryLimit{"50%", "100%"}, 1 << 62, 1 << 61, 1 << 62},
-	} {
-		soft, hard, err := tc.m.Resolve(tc.total)
-		if err != nil || soft != tc.soft || hard != tc.hard {
-			t.Errorf("%+v.Resolve(%d) = %d, %d, %v; want %d, %d", tc.m, tc.total, soft, hard, err, tc.soft, tc.hard)
-		}
-	}
-	if _, _, err := (MemoryLimit{"lots", "90%"}).Resolve(GiB); err == nil || !strings.HasPrefix(err.Error(), "memory_limit.soft: ") {
-		t.Errorf("bad soft limit: err = %v, want one naming memory_limit.soft", err)
-	}
-}
-
 func TestDurationsAcceptZeroAndUnits(t *testing.T) {
 	p := writeFile(t, "c.yaml", "queue: {block_timeout: 0}\nbatch: {timeout: 1m30s}\n")
 	c, err := Load([]string{p}, noEnv)

@@ -174,16 +174,19 @@ func within(path, p string) bool {
 // yamlMessage tidies a YAML parser error into one line.
 func yamlMessage(err error) string {
 	var te *yamlv3.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		// Everything below the top level decodes into any, so a type error
-		// can only mean the document is not a mapping.
-		got := "something else"
-		if m := yamlTypeErr.FindStringSubmatch(te.Errors[0]); m != nil {
-			got = yamlKinds[m[2]] + " at line " + m[1]
-		}
-		return "the top level must be a mapping of keys such as receivers: and exporters: (got " + got + ")"
+	if !errors.As(err, &te) || len(te.Errors) == 0 {
+		return strings.TrimPrefix(err.Error(), "yaml: ")
 	}
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+	// Everything below the top level decodes into any, so "cannot
+	// unmarshal" can only mean the document is not a mapping.
+	if m := yamlTypeErr.FindStringSubmatch(te.Errors[0]); m != nil {
+		got, ok := yamlKinds[m[2]]
+		if !ok {
+			got = "!!" + m[2]
+		}
+		return "the top level must be a mapping of keys such as receivers: and exporters: (got " + got + " at line " + m[1] + ")"
+	}
+	return strings.Join(te.Errors, "; ") // such as a key defined twice
 }
 
 var (

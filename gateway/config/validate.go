@@ -275,13 +275,20 @@ func (c *Config) validateExporters(v *validator) {
 				v.add(p+".endpoint", "%s (got %q, want host:port, such as collector:4317; tls.insecure turns TLS off)", msg, e.Endpoint)
 			}
 		case "otlphttp":
-			if e.Endpoint == "" {
+			switch {
+			case e.Endpoint == "":
 				v.add(p+".endpoint", "required for type otlphttp (got empty, want a URL, such as https://collector:4318)")
-			} else if u, err := url.Parse(e.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-				v.add(p+".endpoint", "not an http(s) base URL (got %q, want a URL, such as https://collector:4318)", e.Endpoint)
-			}
-			if e.TLS.Insecure {
-				v.add(p+".tls.insecure", "not used by type otlphttp (got true, want an http:// endpoint for plaintext)")
+			case strings.Contains(e.Endpoint, "://"):
+				u, err := url.Parse(e.Endpoint)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+					v.add(p+".endpoint", "not an http(s) base URL (got %q, want a URL, such as https://collector:4318)", e.Endpoint)
+				} else if u.Scheme == "https" && e.TLS.Insecure {
+					v.add(p+".tls.insecure", "conflicts with the https:// endpoint (got true, want false, or an http:// endpoint)")
+				}
+			default:
+				if msg := checkHostPort(e.Endpoint, true); msg != "" {
+					v.add(p+".endpoint", "%s (got %q, want a URL, such as https://collector:4318)", msg, e.Endpoint)
+				}
 			}
 		case "debug", "file":
 			if e.Endpoint != "" {
@@ -337,49 +344,31 @@ func (c *Config) validateExporters(v *validator) {
 	}
 }
 
-// limit is a parsed memory_limit value: a percentage or a size.
+// limit is a parsed memory_limit value: a percentage, a size, or neither
+// (empty: no limit).
 type limit struct {
-	percent int
+	percent float64
 	size    Size
 }
 
+// parseLimit accepts what gateway/internal/memlimit resolves at run time.
 func parseLimit(s string) (limit, error) {
 	t := strings.TrimSpace(s)
+	if t == "" {
+		return limit{}, nil
+	}
 	if p, ok := strings.CutSuffix(t, "%"); ok {
-		n, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || n < 1 || n > 100 {
-			return limit{}, fmt.Errorf("invalid percentage (got %q, want 1%% to 100%%)", s)
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || !(f > 0 && f <= 100) {
+			return limit{}, fmt.Errorf("invalid percentage (got %q, want more than 0%% and at most 100%%)", s)
 		}
-		return limit{percent: n}, nil
+		return limit{percent: f}, nil
 	}
 	sz, err := ParseSize(t)
 	if err != nil || sz <= 0 {
-		return limit{}, fmt.Errorf("not a percentage or size (got %q, want such as 80%% or 2GiB)", s)
+		return limit{}, fmt.Errorf("not a percentage or size (got %q, want such as 80%% or 2GiB, or empty for no limit)", s)
 	}
 	return limit{size: sz}, nil
-}
-
-func (l limit) bytes(total Size) Size {
-	if l.percent > 0 {
-		// Split to avoid overflowing int64 with a large total.
-		return total/100*Size(l.percent) + total%100*Size(l.percent)/100
-	}
-	return l.size
-}
-
-// Resolve turns soft and hard into bytes; percentages are of total (the
-// container memory limit). When total is 0 (unknown, no container limit) a
-// percentage resolves to 0, meaning no limit.
-func (m MemoryLimit) Resolve(total Size) (soft, hard Size, err error) {
-	s, err := parseLimit(m.Soft)
-	if err != nil {
-		return 0, 0, fmt.Errorf("memory_limit.soft: %w", err)
-	}
-	h, err := parseLimit(m.Hard)
-	if err != nil {
-		return 0, 0, fmt.Errorf("memory_limit.hard: %w", err)
-	}
-	return s.bytes(total), h.bytes(total), nil
 }
 
 func (c *Config) validateMemoryLimit(v *validator) {
