@@ -484,3 +484,11 @@ func decodeBody(encoding string, b []byte) ([]byte, error) {
 func entry(sig otlpwire.Signal, req []byte, items int) queue.Entry {
 	return queue.Entry{Sig: sig, Req: req, Items: items}
 }
+
+// startHTTPServer serves h on 127.0.0.1:0 until the test ends.
+func startHTTPServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
