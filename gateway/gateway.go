@@ -24,7 +24,6 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/exporter"
 	"github.com/otlpgw/otlpgw/gateway/internal/memlimit"
 	"github.com/otlpgw/otlpgw/gateway/pipeline"
-	"github.com/otlpgw/otlpgw/gateway/queue"
 	"github.com/otlpgw/otlpgw/gateway/receiver"
 	"github.com/otlpgw/otlpgw/gateway/telemetry"
 )
@@ -72,18 +71,18 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	}
 	g.mem = memlimit.NewWatcher(limits)
 
-	queues := make([]*queue.Queue, 0, len(cfg.Exporters))
+	dests := make([]pipeline.Destination, 0, len(cfg.Exporters))
 	for i, ec := range cfg.Exporters {
-		e, err := exporter.New(ec, cfg.Batch, int64(cfg.Queue.MaxBytes), exporter.Settings{Logger: g.log.With("exporter", ec.Name), Metrics: g.metrics})
+		e, err := exporter.New(ec, cfg.Batch, int64(cfg.Queue.MaxBytes), exporter.Settings{Logger: g.log, Metrics: g.metrics})
 		if err != nil {
 			g.closeExporters()
 			return nil, fmt.Errorf("exporters[%d] (%s): %w", i, ec.Name, err)
 		}
 		g.exporters = append(g.exporters, e)
-		queues = append(queues, e.Queue())
+		dests = append(dests, e)
 	}
 
-	g.gen = pipeline.NewGeneration(nil, queues, pipeline.Options{
+	g.gen = pipeline.NewGeneration(nil, dests, pipeline.Options{
 		MaxItems:     cfg.Batch.MaxItems,
 		MaxBytes:     int(cfg.Batch.MaxBytes),
 		BlockTimeout: cfg.Queue.BlockTimeout,

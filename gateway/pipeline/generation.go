@@ -36,10 +36,18 @@ type Options struct {
 	OverMemory func() bool
 }
 
+// Destination is where a generation queues accepted requests: an exporter.
+type Destination interface {
+	Queue() *queue.Queue
+	// UpdateGauges refreshes the queue's size metrics after a push.
+	UpdateGauges()
+}
+
 // Generation is one immutable pipeline: a filter chain in front of a set of
 // exporter queues. Receivers call Consume; it is safe for concurrent use.
 type Generation struct {
 	filters  []Filter
+	dests    []Destination
 	queues   []*queue.Queue
 	opts     Options
 	log      *slog.Logger
@@ -50,8 +58,12 @@ type Generation struct {
 }
 
 // NewGeneration builds a generation feeding queues through filters, in order.
-func NewGeneration(filters []Filter, queues []*queue.Queue, opts Options, set Settings) *Generation {
-	g := &Generation{filters: filters, queues: queues, opts: opts, log: set.Logger}
+func NewGeneration(filters []Filter, dests []Destination, opts Options, set Settings) *Generation {
+	queues := make([]*queue.Queue, len(dests))
+	for i, d := range dests {
+		queues[i] = d.Queue()
+	}
+	g := &Generation{filters: filters, dests: dests, queues: queues, opts: opts, log: set.Logger}
 	g.indexes.New = func() any { return new(otlpwire.Index) }
 	g.pieces.New = func() any { s := make([][]byte, 0, 8); return &s }
 	return g
@@ -108,7 +120,6 @@ func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byt
 	}
 	received := ix.Items
 
-	var dropped int
 	var reasons []string
 	for _, f := range g.filters {
 		res, err := f.Process(ctx, sig, req, ix)
@@ -117,7 +128,6 @@ func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byt
 			return Outcome{}, err
 		}
 		if res.Dropped > 0 {
-			dropped += res.Dropped
 			reasons = append(reasons, fmt.Sprintf("filter[%s]: %s", f.Name(), res.Reason))
 		}
 		if res.Req != nil {
@@ -140,7 +150,8 @@ func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byt
 		reserved = size
 	}
 
-	out := Outcome{Accepted: int64(ix.Items), Rejected: int64(dropped)}
+	// The index, not the filters' own counts, is the truth for the books.
+	out := Outcome{Accepted: int64(ix.Items), Rejected: int64(received - ix.Items)}
 	if len(reasons) > 0 {
 		out.Message = strings.Join(reasons, "; ")
 	}
@@ -148,17 +159,20 @@ func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byt
 		g.unreserve(reserved)
 		return out, nil
 	}
-	if received-ix.Items != dropped && g.log != nil {
-		// A filter's count disagrees with the index; trust the index so
-		// the books balance, and say so once per request (this is a bug).
-		out.Rejected = int64(received - ix.Items)
-	}
-
 	pp := g.pieces.Get().(*[][]byte)
 	pieces := otlpwire.Split(ix, req, g.opts.MaxItems, g.opts.MaxBytes, (*pp)[:0])
 	entries := make([]queue.Entry, len(pieces))
+	// Pieces are contiguous runs of whole resources, in order: walk the
+	// resources once to give each piece its item count.
+	k, start := 0, 0
 	for i, p := range pieces {
-		entries[i] = queue.Entry{Sig: sig, Req: p, Items: ix.ItemsIn(p, req)}
+		end := start + len(p)
+		items := 0
+		for ; k < len(ix.Resources) && int(ix.Resources[k].Off) < end; k++ {
+			items += int(ix.Resources[k].ItemEnd - ix.Resources[k].ItemStart)
+		}
+		entries[i] = queue.Entry{Sig: sig, Req: p, Items: items}
+		start = end
 	}
 	clear(pieces)
 	*pp = pieces[:0]
@@ -173,6 +187,7 @@ func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byt
 			}
 			return out, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter is shutting down", RetryAfter: defaultRetryAfter}
 		}
+		g.dests[i].UpdateGauges()
 	}
 	return out, nil
 }
