@@ -2,6 +2,7 @@ package receiver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -157,9 +158,10 @@ func (g *GRPC) Serve(ln net.Listener) error {
 	g.done = make(chan struct{})
 	go func() {
 		defer close(g.done)
-		// Serve returns nil after Stop/GracefulStop; anything else means
-		// the listener broke under us.
-		if err := g.srv.Serve(ln); err != nil {
+		// Serve returns nil after Stop/GracefulStop, and ErrServerStopped
+		// (closing ln) when Shutdown won the race with this goroutine;
+		// anything else means the listener broke under us.
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			g.log.Error("serving stopped", "addr", ln.Addr().String(), "error", err)
 		}
 	}()
