@@ -39,7 +39,7 @@ func newTransportMetrics(m *telemetry.Metrics, transport string, codes []int, co
 		name := sig.String()
 		s.accepted = m.ReceiverAccepted.WithLabelValues(name, transport)
 		for k := range numKinds {
-			s.refused[k] = m.ReceiverRefused.WithLabelValues(name, transport, gwerr.Kind(k).String())
+			s.refused[k] = m.ReceiverRefused.WithLabelValues(name, transport, reasonLabel(gwerr.Kind(k)))
 		}
 		s.requests = make(map[int]prometheus.Counter, len(codes))
 		for _, c := range codes {

@@ -70,8 +70,9 @@ func (r refusal) withDefaults() refusal {
 	return r
 }
 
-// reason is the receiver_refused_items_total{reason} label value.
-func (r refusal) reason() string { return r.kind.String() }
+// reasonLabel is the receiver_refused_items_total{reason} label value for
+// a refusal of kind k: invalid, too_large, backpressure, rejected, internal.
+func reasonLabel(k gwerr.Kind) string { return k.String() }
 
 // grpcCode maps a Kind to its gRPC code.
 func grpcCode(k gwerr.Kind) codes.Code {
