@@ -1,0 +1,232 @@
+package main
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/otlpgw/otlpgw/bench/internal/rawcodec"
+	"github.com/otlpgw/otlpgw/bench/internal/spancount"
+)
+
+func defaultPool() poolSpec {
+	return poolSpec{Requests: 16, SpansPerReq: 100, AttrsPerSpan: 10, Resources: 4, SpansPerTrace: 10, Seed: 1}
+}
+
+func TestBuildPoolMatchesSpecWithUniqueIDs(t *testing.T) {
+	spec := defaultPool()
+	pool, err := buildPool(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pool) != spec.Requests {
+		t.Fatalf("pool has %d requests, want %d", len(pool), spec.Requests)
+	}
+	spanIDs := map[string]bool{}
+	traceIDs := map[string]bool{}
+	resources := map[string]bool{}
+	total := 0
+	for i, b := range pool {
+		total += len(b)
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(b, &req); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		n := 0
+		for _, rs := range req.ResourceSpans {
+			resources[rs.Resource.String()] = true
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					n++
+					if len(s.Attributes) != spec.AttrsPerSpan {
+						t.Fatalf("request %d: span has %d attributes, want %d", i, len(s.Attributes), spec.AttrsPerSpan)
+					}
+					if len(s.TraceId) != 16 || len(s.SpanId) != 8 {
+						t.Fatalf("request %d: trace/span ID lengths %d/%d", i, len(s.TraceId), len(s.SpanId))
+					}
+					if spanIDs[string(s.SpanId)] {
+						t.Fatalf("request %d: span ID %x repeats", i, s.SpanId)
+					}
+					spanIDs[string(s.SpanId)] = true
+					traceIDs[string(s.TraceId)] = true
+				}
+			}
+		}
+		if n != spec.SpansPerReq {
+			t.Fatalf("request %d has %d spans, want %d", i, n, spec.SpansPerReq)
+		}
+	}
+	if want := spec.Requests * spec.SpansPerReq / spec.SpansPerTrace; len(traceIDs) != want {
+		t.Fatalf("%d distinct trace IDs, want %d", len(traceIDs), want)
+	}
+	if len(resources) != spec.Resources {
+		t.Fatalf("%d distinct resources, want %d", len(resources), spec.Resources)
+	}
+	if per := total / (spec.Requests * spec.SpansPerReq); per < 500 || per > 600 {
+		t.Fatalf("%d bytes per span, want about 550", per)
+	}
+}
+
+func TestBuildPoolRejectsBadSpec(t *testing.T) {
+	for name, mod := range map[string]func(*poolSpec){
+		"no requests":    func(s *poolSpec) { s.Requests = 0 },
+		"no spans":       func(s *poolSpec) { s.SpansPerReq = 0 },
+		"too many attrs": func(s *poolSpec) { s.AttrsPerSpan = len(spanAttrs) + 1 },
+		"no resources":   func(s *poolSpec) { s.Resources = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			spec := defaultPool()
+			mod(&spec)
+			if _, err := buildPool(spec); err == nil {
+				t.Fatal("buildPool accepted the spec")
+			}
+		})
+	}
+}
+
+func TestPacerHoldsRateAfterBurst(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := newPacer(1000, 100, 2) // 10 requests/s, burst of 2 requests
+	p.lastFill = t0
+	if d := p.reserve(t0); d != 0 {
+		t.Fatalf("first request waits %v, want 0 (starts with one request's tokens)", d)
+	}
+	// The bucket is empty: each further request at the same instant queues
+	// behind the last, 100 ms apart.
+	for i, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond} {
+		if d := p.reserve(t0); d != want {
+			t.Fatalf("request %d waits %v, want %v", i+2, d, want)
+		}
+	}
+	// After a long idle stretch only the burst is banked.
+	later := t0.Add(time.Hour)
+	for i := range 2 {
+		if d := p.reserve(later); d != 0 {
+			t.Fatalf("burst request %d waits %v, want 0", i, d)
+		}
+	}
+	if d := p.reserve(later); d != 100*time.Millisecond {
+		t.Fatalf("request past the burst waits %v, want 100ms", d)
+	}
+}
+
+// server is a real OTLP/gRPC trace endpoint on loopback that counts spans,
+// failing the first `refuse` requests with code (UNAVAILABLE if unset).
+type server struct {
+	spans, requests, refused atomic.Int64
+	refuse                   int64
+	code                     codes.Code
+}
+
+type countWalker struct{ n int }
+
+func (c *countWalker) Walk(b []byte) (err error) { c.n, err = spancount.Traces(b); return err }
+
+func startServer(t *testing.T, s *server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(rawcodec.Codec{}))
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "Export", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			var c countWalker
+			if err := dec(&c); err != nil {
+				return nil, err
+			}
+			if s.refused.Add(1) <= s.refuse {
+				code := s.code
+				if code == codes.OK {
+					code = codes.Unavailable
+				}
+				return nil, status.Error(code, "refused")
+			}
+			s.requests.Add(1)
+			s.spans.Add(int64(c.n))
+			return []byte{}, nil
+		}}},
+	}, nil)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	return l.Addr().String()
+}
+
+func TestRunFlatOutDeliversEverySpanItCounts(t *testing.T) {
+	s := &server{}
+	addr := startServer(t, s)
+	cfg := config{Endpoint: addr, Duration: 300 * time.Millisecond, Workers: 4, Conns: 2, Timeout: 5 * time.Second, Pool: defaultPool()}
+	sum, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Errors != 0 || sum.RequestsRefused != 0 {
+		t.Fatalf("errors %d, refused %d (first error %q), want none", sum.Errors, sum.RequestsRefused, sum.FirstError)
+	}
+	if sum.SpansOK == 0 || sum.SpansOK != s.spans.Load() {
+		t.Fatalf("loadgen counts %d spans ok, server received %d", sum.SpansOK, s.spans.Load())
+	}
+	if sum.Mode != "flat_out" || sum.BytesPerSpan < 500 || sum.BytesPerSpan > 600 {
+		t.Fatalf("summary mode %q bytes/span %v", sum.Mode, sum.BytesPerSpan)
+	}
+}
+
+func TestRunFixedRateOffersTheRate(t *testing.T) {
+	s := &server{}
+	addr := startServer(t, s)
+	// 20 requests/s for 1 s: the pacer allows the initial request plus one
+	// every 50 ms, so 20 or 21 requests, never the thousands flat out sends.
+	cfg := config{Endpoint: addr, Duration: time.Second, Workers: 4, Conns: 1, Rate: 2000, Timeout: 5 * time.Second, Pool: defaultPool()}
+	sum, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.RequestsOK < 18 || sum.RequestsOK > 22 {
+		t.Fatalf("sent %d requests at 20 requests/s for 1s, want about 20", sum.RequestsOK)
+	}
+	if sum.Mode != "fixed_rate" || sum.SpansOK != s.spans.Load() {
+		t.Fatalf("mode %q, spans ok %d, server received %d", sum.Mode, sum.SpansOK, s.spans.Load())
+	}
+}
+
+func TestRunCountsUnavailableAsRefusedAndKeepsSending(t *testing.T) {
+	s := &server{refuse: 5}
+	addr := startServer(t, s)
+	cfg := config{Endpoint: addr, Duration: 500 * time.Millisecond, Workers: 1, Conns: 1, Timeout: 5 * time.Second, Pool: defaultPool()}
+	sum, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.RequestsRefused != 5 || sum.SpansRefused != 500 || sum.Errors != 0 {
+		t.Fatalf("refused %d requests (%d spans), %d errors; want 5, 500, 0", sum.RequestsRefused, sum.SpansRefused, sum.Errors)
+	}
+	if sum.RequestsOK == 0 || sum.SpansOK != s.spans.Load() {
+		t.Fatalf("after refusals: %d requests ok, %d spans ok, server received %d", sum.RequestsOK, sum.SpansOK, s.spans.Load())
+	}
+}
+
+func TestRunCountsOtherFailuresAsErrors(t *testing.T) {
+	s := &server{refuse: 3, code: codes.InvalidArgument}
+	addr := startServer(t, s)
+	cfg := config{Endpoint: addr, Duration: 300 * time.Millisecond, Workers: 1, Conns: 1, Timeout: 5 * time.Second, Pool: defaultPool()}
+	sum, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Errors != 3 || sum.RequestsRefused != 0 || sum.FirstError == "" {
+		t.Fatalf("errors %d, refused %d, first error %q; want 3 errors, none refused", sum.Errors, sum.RequestsRefused, sum.FirstError)
+	}
+	if sum.SpansOK != s.spans.Load() {
+		t.Fatalf("spans ok %d, server received %d", sum.SpansOK, s.spans.Load())
+	}
+}
