@@ -461,15 +461,18 @@ func (p *parser) fail(off int, format string, args ...any) *WireError {
 	return &WireError{Offset: off, Reason: fmt.Sprintf(format, args...)}
 }
 
-// varint reads a varint at b[i:end].
+// varint reads a varint at b[i:end]. The one-byte case is split out so it
+// inlines: most tags, lengths and enum values are below 128.
 func (p *parser) varint(i, end int) (uint64, int, *WireError) {
-	if i < end {
-		if c := p.b[i]; c < 0x80 {
-			return uint64(c), i + 1, nil
-		}
-		if i+1 < end && p.b[i+1] < 0x80 {
-			return uint64(p.b[i]&0x7f) | uint64(p.b[i+1])<<7, i + 2, nil
-		}
+	if i < end && p.b[i] < 0x80 {
+		return uint64(p.b[i]), i + 1, nil
+	}
+	return p.varintSlow(i, end)
+}
+
+func (p *parser) varintSlow(i, end int) (uint64, int, *WireError) {
+	if i+1 < end && p.b[i+1] < 0x80 {
+		return uint64(p.b[i]&0x7f) | uint64(p.b[i+1])<<7, i + 2, nil
 	}
 	v, n := protowire.ConsumeVarint(p.b[i:end])
 	if n < 0 {
@@ -481,14 +484,15 @@ func (p *parser) varint(i, end int) (uint64, int, *WireError) {
 	return v, i + n, nil
 }
 
-// tag reads a field tag at b[i:end].
+// tag reads a field tag at b[i:end]; callers ensure i < end.
 func (p *parser) tag(i, end int) (num uint32, wt uint8, j int, err *WireError) {
-	if c := p.b[i]; c < 0x80 {
-		if c < 8 {
-			return 0, 0, i, p.fail(i, "field number 0")
-		}
+	if c := p.b[i]; c < 0x80 && c >= 8 {
 		return uint32(c >> 3), c & 7, i + 1, nil
 	}
+	return p.tagSlow(i, end)
+}
+
+func (p *parser) tagSlow(i, end int) (num uint32, wt uint8, j int, err *WireError) {
 	v, j, err := p.varint(i, end)
 	if err != nil {
 		err.Reason = "tag: " + err.Reason
@@ -502,6 +506,15 @@ func (p *parser) tag(i, end int) (num uint32, wt uint8, j int, err *WireError) {
 
 // length reads a length prefix at b[i:end] and returns the body's bounds.
 func (p *parser) length(i, end int) (int, int, *WireError) {
+	if i < end {
+		if c := int(p.b[i]); c < 0x80 && c < end-i {
+			return i + 1, i + 1 + c, nil
+		}
+	}
+	return p.lengthSlow(i, end)
+}
+
+func (p *parser) lengthSlow(i, end int) (int, int, *WireError) {
 	v, j, err := p.varint(i, end)
 	if err != nil {
 		err.Reason = "length: " + err.Reason
@@ -527,7 +540,11 @@ func (p *parser) wantType(at int, got, want uint8) *WireError {
 	if got == want {
 		return nil
 	}
-	return p.fail(at, "wire type %s, want %s", wireTypeNames[got], wireTypeNames[want])
+	return p.badType(at, got, want)
+}
+
+func (p *parser) badType(at int, got, want uint8) *WireError {
+	return p.fail(at, "wire type %s, want %s", wireTypeNames[got&7], wireTypeNames[want])
 }
 
 // occurrence counts how often field num appears in b[off:at], which is
@@ -900,8 +917,14 @@ func (p *parser) metricData(typ MetricType, ri, si, mi int32, s, e int) *WireErr
 func (p *parser) walk(m msgID, s, e int, owner AttrOwner, parent int32, depth int) *WireError {
 	sch := schemas[m]
 	for i := s; i < e; {
-		num, wt, j, err := p.tag(i, e)
-		if err != nil {
+		// p.tag's fast path by hand: the compiler will not inline it.
+		var num uint32
+		var wt uint8
+		var j int
+		var err *WireError
+		if c := p.b[i]; c < 0x80 && c >= 8 {
+			num, wt, j = uint32(c>>3), c&7, i+1
+		} else if num, wt, j, err = p.tagSlow(i, e); err != nil {
 			return err
 		}
 		var f field
@@ -968,7 +991,9 @@ func (p *parser) walk(m msgID, s, e int, owner AttrOwner, parent int32, depth in
 				break
 			}
 			var bs, be int
-			if bs, be, err = p.length(j, e); err != nil {
+			if j < e && p.b[j] < 0x80 && int(p.b[j]) < e-j { // p.length inlined
+				bs, be = j+1, j+1+int(p.b[j])
+			} else if bs, be, err = p.lengthSlow(j, e); err != nil {
 				break
 			}
 			j = be
@@ -1017,8 +1042,14 @@ func (p *parser) keyValue(off, s, e int, owner AttrOwner, parent int32, depth in
 	var vt ValueType
 	var vs, ve int
 	for i := s; i < e; {
-		num, wt, j, err := p.tag(i, e)
-		if err != nil {
+		// p.tag's fast path by hand: the compiler will not inline it.
+		var num uint32
+		var wt uint8
+		var j int
+		var err *WireError
+		if c := p.b[i]; c < 0x80 && c >= 8 {
+			num, wt, j = uint32(c>>3), c&7, i+1
+		} else if num, wt, j, err = p.tagSlow(i, e); err != nil {
 			return err
 		}
 		switch num {
@@ -1026,7 +1057,9 @@ func (p *parser) keyValue(off, s, e int, owner AttrOwner, parent int32, depth in
 			if err := p.wantType(i, wt, 2); err != nil {
 				return err.in("key", -1)
 			}
-			if keyOff, keyEnd, err = p.length(j, e); err != nil {
+			if j < e && p.b[j] < 0x80 && int(p.b[j]) < e-j { // p.length inlined
+				keyOff, keyEnd = j+1, j+1+int(p.b[j])
+			} else if keyOff, keyEnd, err = p.lengthSlow(j, e); err != nil {
 				return err.in("key", -1)
 			}
 			i = keyEnd
@@ -1034,7 +1067,12 @@ func (p *parser) keyValue(off, s, e int, owner AttrOwner, parent int32, depth in
 			if err := p.wantType(i, wt, 2); err != nil {
 				return err.in("value", -1)
 			}
-			bs, be, err := p.length(j, e)
+			var bs, be int
+			if j < e && p.b[j] < 0x80 && int(p.b[j]) < e-j { // p.length inlined
+				bs, be = j+1, j+1+int(p.b[j])
+			} else {
+				bs, be, err = p.lengthSlow(j, e)
+			}
 			if err == nil {
 				var t ValueType
 				var a, b int
@@ -1078,8 +1116,13 @@ func (p *parser) anyValue(s, e, depth int) (ValueType, int, int, *WireError) {
 	var vt ValueType
 	var vs, ve int
 	for i := s; i < e; {
-		num, wt, j, err := p.tag(i, e)
-		if err != nil {
+		var num uint32
+		var wt uint8
+		var j int
+		var err *WireError
+		if c := p.b[i]; c < 0x80 && c >= 8 {
+			num, wt, j = uint32(c>>3), c&7, i+1
+		} else if num, wt, j, err = p.tagSlow(i, e); err != nil {
 			return 0, 0, 0, err
 		}
 		var name string
@@ -1087,7 +1130,11 @@ func (p *parser) anyValue(s, e, depth int) (ValueType, int, int, *WireError) {
 		case 1, 7: // string_value, bytes_value
 			name = [8]string{1: "string_value", 7: "bytes_value"}[num]
 			if err = p.wantType(i, wt, 2); err == nil {
-				vs, ve, err = p.length(j, e)
+				if j < e && p.b[j] < 0x80 && int(p.b[j]) < e-j { // p.length inlined
+					vs, ve = j+1, j+1+int(p.b[j])
+				} else {
+					vs, ve, err = p.lengthSlow(j, e)
+				}
 				j = ve
 			}
 		case 2, 3, 8: // bool_value, int_value, string_value_strindex

@@ -466,7 +466,17 @@ func TestParseAcceptsWhatOTLPAllows(t *testing.T) {
 	}
 }
 
-func TestParseRejectsMalformed(t *testing.T) {
+type malformedCase struct {
+	name   string
+	sig    Signal
+	req    []byte
+	path   string
+	reason string
+}
+
+// malformedCases are invalid requests with the error each must produce;
+// FuzzParse seeds its corpus from them too.
+func malformedCases(t testing.TB) []malformedCase {
 	traces := func(edit func(*coltrace.ExportTraceServiceRequest)) []byte {
 		r := makeTraces(3, 2, 6, 2)
 		edit(r)
@@ -476,13 +486,7 @@ func TestParseRejectsMalformed(t *testing.T) {
 	deepPath := "resource_spans[0].scope_spans[0].spans[0].attributes[0].value" + strings.Repeat(".array_value.values[0]", MaxAnyValueDepth)
 	bigTag := protowire.AppendTag(nil, protowire.MaxValidNumber, protowire.VarintType)
 	bigTag[len(bigTag)-1]++ // field number 2^29
-	for _, tc := range []struct {
-		name   string
-		sig    Signal
-		req    []byte
-		path   string
-		reason string
-	}{
+	return []malformedCase{
 		{"trace_id length 7", Traces, traces(func(r *coltrace.ExportTraceServiceRequest) {
 			r.ResourceSpans[2].ScopeSpans[0].Spans[5].TraceId = id(7, 0)
 		}), "resource_spans[2].scope_spans[0].spans[5].trace_id", "length 7, want 16"},
@@ -534,7 +538,11 @@ func TestParseRejectsMalformed(t *testing.T) {
 		{"bad entity ref", Logs, fld(1, fld(1, fld(3, varintField(3, 1)))), "resource_logs[0].resource.entity_refs[0].id_keys[0]", "wire type varint"},
 		{"bad metric metadata", Metrics, wrap(raw(fld(12), fld(12, []byte{0x0a, 0x05}))), "resource_metrics[0].scope_metrics[0].metrics[0].metadata[1].key", "exceeds"},
 		{"bad scope attribute", Traces, fld(1, fld(2, fld(1, fld(3, fld(2, fld(5, fld(1, varintField(4, 1)))))))), "resource_spans[0].scope_spans[0].scope.attributes[0].value.array_value.values[0].double_value", "want fixed64"},
-	} {
+	}
+}
+
+func TestParseRejectsMalformed(t *testing.T) {
+	for _, tc := range malformedCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			var ix Index
 			err := ix.Parse(tc.sig, tc.req)

@@ -286,17 +286,20 @@ func TestEncodeExportResponseJSON(t *testing.T) {
 	}
 }
 
-func TestDecodeExportResponse(t *testing.T) {
+type decodeResponseCase struct {
+	name    string
+	in      []byte
+	rej     int64
+	msg     string
+	wantErr bool
+}
+
+// decodeResponseCases also seed FuzzDecodeExportResponse.
+func decodeResponseCases() []decodeResponseCase {
 	// A known field with the wrong wire type is an error here, although the
 	// generated Go decoder files it under unknown fields: an upstream that
 	// sends it is broken, and guessing would misreport rejected counts.
-	for _, tc := range []struct {
-		name    string
-		in      []byte
-		rej     int64
-		msg     string
-		wantErr bool
-	}{
+	return []decodeResponseCase{
 		{"empty", nil, 0, "", false},
 		{"merge", append(EncodeExportResponse(Logs, 4, "", nil), EncodeExportResponse(Logs, 0, "m", nil)...), 4, "m", false},
 		{"unknown top-level", append([]byte{0x10, 0x01}, EncodeExportResponse(Metrics, 2, "x", nil)...), 2, "x", false},
@@ -305,7 +308,12 @@ func TestDecodeExportResponse(t *testing.T) {
 		{"wrong wire type partial_success", []byte{0x08, 0x01}, 0, "", true},
 		{"wrong wire type rejected", []byte{0x0a, 0x02, 0x0a, 0x00}, 0, "", true},
 		{"bad tag", []byte{0x80}, 0, "", true},
-	} {
+		{"field number 2^29", []byte{0xc8, 0x80, 0xe2, 0x94, 0x30}, 0, "", true},
+	}
+}
+
+func TestDecodeExportResponse(t *testing.T) {
+	for _, tc := range decodeResponseCases() {
 		rej, msg, err := DecodeExportResponse(tc.in)
 		if (err != nil) != tc.wantErr || rej != tc.rej || msg != tc.msg {
 			t.Errorf("%s: got (%d, %q, %v), want (%d, %q, err=%v)", tc.name, rej, msg, err, tc.rej, tc.msg, tc.wantErr)

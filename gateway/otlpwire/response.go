@@ -118,6 +118,17 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// consumeTag is protowire.ConsumeTag limited to valid field numbers, as
+// message decoding requires (ConsumeTag allows larger ones for MessageSet).
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		// Reuse protowire's own error code for a bad field number.
+		_, _, n = protowire.ConsumeTag([]byte{0})
+	}
+	return num, typ, n
+}
+
 // errBadResponse is wrapped by every DecodeExportResponse error.
 var errBadResponse = errors.New("malformed export response")
 
@@ -128,7 +139,7 @@ var errBadResponse = errors.New("malformed export response")
 // value of each scalar wins).
 func DecodeExportResponse(resp []byte) (rejected int64, msg string, err error) {
 	for len(resp) > 0 {
-		num, typ, n := protowire.ConsumeTag(resp)
+		num, typ, n := consumeTag(resp)
 		if n < 0 {
 			return 0, "", fmt.Errorf("%w: tag: %v", errBadResponse, protowire.ParseError(n))
 		}
@@ -150,7 +161,7 @@ func DecodeExportResponse(resp []byte) (rejected int64, msg string, err error) {
 		}
 		resp = resp[n:]
 		for len(ps) > 0 {
-			num, typ, n := protowire.ConsumeTag(ps)
+			num, typ, n := consumeTag(ps)
 			if n < 0 {
 				return 0, "", fmt.Errorf("%w: partial_success: tag: %v", errBadResponse, protowire.ParseError(n))
 			}
