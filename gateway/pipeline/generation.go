@@ -52,7 +52,9 @@ type Generation struct {
 	opts     Options
 	log      *slog.Logger
 	draining atomic.Bool
-	inflight sync.WaitGroup
+	// inflight is read-locked for the whole of each Consume; Drain takes
+	// the write lock to wait until every Consume that got in has finished.
+	inflight sync.RWMutex
 	indexes  sync.Pool
 	pieces   sync.Pool
 }
@@ -74,7 +76,11 @@ func NewGeneration(filters []Filter, dests []Destination, opts Options, set Sett
 func (g *Generation) Drain(ctx context.Context) error {
 	g.draining.Store(true)
 	done := make(chan struct{})
-	go func() { g.inflight.Wait(); close(done) }()
+	go func() {
+		g.inflight.Lock()
+		g.inflight.Unlock() //nolint:staticcheck // an empty critical section is the point: wait out the readers
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
@@ -92,17 +98,43 @@ func (g *Generation) Pressure() float64 {
 	return p
 }
 
+// Admit refuses a request before its body is read when it could not be
+// accepted anyway: the gateway is draining, memory is over the soft limit,
+// or an exporter queue is full. It never blocks.
+func (g *Generation) Admit(otlpwire.Signal) error {
+	if g.draining.Load() {
+		return errDraining
+	}
+	if g.opts.OverMemory != nil && g.opts.OverMemory() {
+		return errOverMemory
+	}
+	for _, q := range g.queues {
+		if q.UsedBytes() >= q.Capacity() {
+			return errQueueFull
+		}
+	}
+	return nil
+}
+
+// The refusals are shared values: they carry no per-request detail, and
+// the door must not allocate.
+var (
+	errDraining   = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway is draining", RetryAfter: defaultRetryAfter}
+	errOverMemory = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway memory is over its soft limit", RetryAfter: defaultRetryAfter}
+	errQueueFull  = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter queue is full", RetryAfter: defaultRetryAfter}
+)
+
 // Consume validates, filters and queues one request for every exporter.
 // The request is acknowledged only once it is in every queue; if any queue
 // cannot take it, none keeps it and the client is told to retry.
 func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byte) (Outcome, error) {
-	g.inflight.Add(1)
-	defer g.inflight.Done()
+	g.inflight.RLock()
+	defer g.inflight.RUnlock()
 	if g.draining.Load() {
-		return Outcome{}, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway is draining", RetryAfter: defaultRetryAfter}
+		return Outcome{}, errDraining
 	}
 	if g.opts.OverMemory != nil && g.opts.OverMemory() {
-		return Outcome{}, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway memory is over its soft limit", RetryAfter: defaultRetryAfter}
+		return Outcome{}, errOverMemory
 	}
 
 	// Claim room before any decoding, so an overloaded gateway refuses at
@@ -205,7 +237,7 @@ func (g *Generation) reserve(ctx context.Context, n int64) error {
 			for _, done := range g.queues[:i] {
 				done.Unreserve(n)
 			}
-			return &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter queue is full", RetryAfter: defaultRetryAfter}
+			return errQueueFull
 		}
 	}
 	return nil

@@ -271,7 +271,7 @@ func (g *GRPC) consume(ctx context.Context, sig otlpwire.Signal, req []byte) (an
 		return nil, g.refuse(sig, err, out.Rejected)
 	}
 	m := &g.metrics[sig]
-	m.accepted.Add(float64(out.Accepted))
+	m.accepted.Add(float64(out.Accepted + out.Rejected))
 	m.request(int(codes.OK), grpcCodeLabel)
 	if out.Rejected == 0 && out.Message == "" {
 		return emptyReply, nil

@@ -302,7 +302,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, m, sig, err, out.Rejected, isJSON)
 		return
 	}
-	m.accepted.Add(float64(out.Accepted))
+	m.accepted.Add(float64(out.Accepted + out.Rejected))
 	m.request(http.StatusOK, httpCodeLabel)
 	var body []byte
 	if isJSON {

@@ -25,7 +25,10 @@
 // Per request, with transport "grpc" or "http":
 //   - receiver_requests_total{signal,transport,code}: every answered export
 //     request (gRPC code name, or HTTP status) on a known signal.
-//   - receiver_accepted_items_total{signal,transport}: Outcome.Accepted.
+//   - receiver_accepted_items_total{signal,transport}: Outcome.Accepted +
+//     Outcome.Rejected: every item the gateway took responsibility for,
+//     including those filters then dropped, so that the books read
+//     accepted = exported + dropped by filters + failed.
 //   - receiver_refused_items_total{signal,transport,reason}: requests refused
 //     with an error, reason = gwerr.Kind.String(). The count is the request's
 //     items when the consumer knows them (it reports them in

@@ -1,0 +1,209 @@
+// Package otlpsink is a real OTLP/gRPC upstream for tests: it serves the
+// three generated collector services on loopback, records what arrives
+// (decoded with the generated types) and can be told to stall or fail.
+package otlpsink
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+
+	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Sink records every export it accepts.
+type Sink struct {
+	coltrace.UnimplementedTraceServiceServer
+	srv  *grpc.Server
+	ln   net.Listener
+	mu   sync.Mutex
+	cond *sync.Cond
+
+	Traces  []*coltrace.ExportTraceServiceRequest
+	Metrics []*colmetrics.ExportMetricsServiceRequest
+	Logs    []*collogs.ExportLogsServiceRequest
+	items   [3]int
+
+	failWith codes.Code // non-OK: refuse every export with this code
+	gate     chan struct{}
+	refused  int
+}
+
+type metricsSvc struct {
+	colmetrics.UnimplementedMetricsServiceServer
+	s *Sink
+}
+type logsSvc struct {
+	collogs.UnimplementedLogsServiceServer
+	s *Sink
+}
+
+// Start serves on a fresh loopback port until the test ends.
+func Start(t testing.TB) *Sink {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Sink{srv: grpc.NewServer(), ln: ln}
+	s.cond = sync.NewCond(&s.mu)
+	coltrace.RegisterTraceServiceServer(s.srv, s)
+	colmetrics.RegisterMetricsServiceServer(s.srv, metricsSvc{s: s})
+	collogs.RegisterLogsServiceServer(s.srv, logsSvc{s: s})
+	go func() { _ = s.srv.Serve(ln) }()
+	t.Cleanup(func() { s.Resume(); s.srv.Stop() })
+	return s
+}
+
+// Addr is host:port of the sink.
+func (s *Sink) Addr() string { return s.ln.Addr().String() }
+
+// FailWith makes every export fail with code until FailWith(codes.OK).
+func (s *Sink) FailWith(c codes.Code) {
+	s.mu.Lock()
+	s.failWith = c
+	s.mu.Unlock()
+}
+
+// Stall makes exports wait until Resume.
+func (s *Sink) Stall() {
+	s.mu.Lock()
+	if s.gate == nil {
+		s.gate = make(chan struct{})
+	}
+	s.mu.Unlock()
+}
+
+// Resume releases stalled exports.
+func (s *Sink) Resume() {
+	s.mu.Lock()
+	if s.gate != nil {
+		close(s.gate)
+		s.gate = nil
+	}
+	s.mu.Unlock()
+}
+
+// Refused is how many exports the sink failed on purpose.
+func (s *Sink) Refused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
+func (s *Sink) admit(ctx context.Context) error {
+	s.mu.Lock()
+	gate, fail := s.gate, s.failWith
+	if fail != codes.OK {
+		s.refused++
+	}
+	s.mu.Unlock()
+	if fail != codes.OK {
+		return status.Error(fail, "sink told to fail")
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Export implements the trace service.
+func (s *Sink) Export(ctx context.Context, r *coltrace.ExportTraceServiceRequest) (*coltrace.ExportTraceServiceResponse, error) {
+	if err := s.admit(ctx); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, rs := range r.ResourceSpans {
+		for _, ss := range rs.ScopeSpans {
+			n += len(ss.Spans)
+		}
+	}
+	s.record(0, n, func() { s.Traces = append(s.Traces, r) })
+	return &coltrace.ExportTraceServiceResponse{}, nil
+}
+
+func (m metricsSvc) Export(ctx context.Context, r *colmetrics.ExportMetricsServiceRequest) (*colmetrics.ExportMetricsServiceResponse, error) {
+	if err := m.s.admit(ctx); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, rm := range r.ResourceMetrics {
+		for _, sm := range rm.ScopeMetrics {
+			for _, mt := range sm.Metrics {
+				switch {
+				case mt.GetGauge() != nil:
+					n += len(mt.GetGauge().DataPoints)
+				case mt.GetSum() != nil:
+					n += len(mt.GetSum().DataPoints)
+				case mt.GetHistogram() != nil:
+					n += len(mt.GetHistogram().DataPoints)
+				case mt.GetExponentialHistogram() != nil:
+					n += len(mt.GetExponentialHistogram().DataPoints)
+				case mt.GetSummary() != nil:
+					n += len(mt.GetSummary().DataPoints)
+				}
+			}
+		}
+	}
+	m.s.record(1, n, func() { m.s.Metrics = append(m.s.Metrics, r) })
+	return &colmetrics.ExportMetricsServiceResponse{}, nil
+}
+
+func (l logsSvc) Export(ctx context.Context, r *collogs.ExportLogsServiceRequest) (*collogs.ExportLogsServiceResponse, error) {
+	if err := l.s.admit(ctx); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, rl := range r.ResourceLogs {
+		for _, sl := range rl.ScopeLogs {
+			n += len(sl.LogRecords)
+		}
+	}
+	l.s.record(2, n, func() { l.s.Logs = append(l.s.Logs, r) })
+	return &collogs.ExportLogsServiceResponse{}, nil
+}
+
+func (s *Sink) record(sig, n int, add func()) {
+	s.mu.Lock()
+	add()
+	s.items[sig] += n
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// Items returns spans, data points and log records received so far.
+func (s *Sink) Items() (spans, points, records int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.items[0], s.items[1], s.items[2]
+}
+
+// WaitItems blocks until the sink holds at least the given counts or ctx
+// ends; it reports whether the counts were reached.
+func (s *Sink) WaitItems(ctx context.Context, spans, points, records int) bool {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.items[0] < spans || s.items[1] < points || s.items[2] < records {
+		if ctx.Err() != nil {
+			return false
+		}
+		s.cond.Wait()
+	}
+	return true
+}
