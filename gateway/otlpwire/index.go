@@ -156,8 +156,8 @@ func (ix *Index) Reset() {
 
 // Parse validates req as an encoded Export*ServiceRequest of signal sig and
 // indexes it into ix, reusing ix's slices (no allocation once they are big
-// enough). On error ix is left reset-like but partial; do not use it. The
-// error is a *WireError.
+// enough). On error the error is a *WireError and ix holds a partial index
+// that must not be used.
 //
 // Validation covers: every tag and length; the wire type of every known
 // field at every level (stricter than the generated Go decoder, which files
