@@ -191,8 +191,9 @@ func TestHTTPExportProtobufAndJSON(t *testing.T) {
 			}
 		}
 		for _, sig := range otlpwire.Signals {
-			if n := acceptedCount(t, f.metrics, sig.String(), "http"); n != 2 {
-				t.Errorf("%s: accepted = %v, want 2", sig, n)
+			// Accepted counts every item taken on, filter-dropped ones included.
+			if want := float64(2 * (out.Accepted + out.Rejected)); acceptedCount(t, f.metrics, sig.String(), "http") != want {
+				t.Errorf("%s: accepted = %v, want %v", sig, acceptedCount(t, f.metrics, sig.String(), "http"), want)
 			}
 			if n := requestsCount(t, f.metrics, sig.String(), "http", "200"); n != 2 {
 				t.Errorf("%s: requests{200} = %v, want 2", sig, n)
