@@ -118,6 +118,28 @@ func TestPacerHoldsRateAfterBurst(t *testing.T) {
 	}
 }
 
+func TestPacerAlignsWakeUpsToTheQuantumGrid(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	p := newPacer(1000, 100, 1)
+	p.lastFill = t0
+	p.reserve(t0) // takes the starting tokens
+	// At t0+1ms the bucket holds 1 span; the next 99 arrive by t0+100ms,
+	// which is on the grid already.
+	now := t0.Add(time.Millisecond)
+	if d := p.reserve(now); d != 99*time.Millisecond {
+		t.Fatalf("wait %v, want 99ms (wake at t0+100ms)", d)
+	}
+	// A rate whose due time falls off the grid is rounded up to the next
+	// grid point.
+	q := newPacer(900, 100, 1) // one request every 111.1 ms
+	q.lastFill = t0
+	q.reserve(t0)
+	d := q.reserve(t0)
+	if due := 111111111 * time.Nanosecond; d < due || d >= due+paceQuantum || t0.Add(d).Sub(t0.Add(d).Truncate(paceQuantum)) != 0 {
+		t.Fatalf("wait %v: want the first grid point at or after 111.1ms", d)
+	}
+}
+
 // server is a real OTLP/gRPC trace endpoint on loopback that counts spans,
 // failing the first `refuse` requests with code (UNAVAILABLE if unset).
 type server struct {
