@@ -30,9 +30,26 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// startGateway loads yaml (with {{SINK}} replaced) as the only config file
-// and starts a gateway on loopback ports chosen by the kernel.
+// startGateway loads a base config (loopback ports chosen by the kernel)
+// merged with yaml, and starts a gateway on it.
 func startGateway(t *testing.T, yaml string) *gateway.Gateway {
+	t.Helper()
+	gw := newGateway(t, yaml)
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return gw
+}
+
+// startGatewayErr returns Start's error for a gateway built from yaml.
+func startGatewayErr(t *testing.T, yaml string) error {
+	t.Helper()
+	return newGateway(t, yaml).Start(context.Background())
+}
+
+// newGateway builds (but does not start) a gateway; it is shut down when
+// the test ends.
+func newGateway(t *testing.T, yaml string) *gateway.Gateway {
 	t.Helper()
 	base := `
 receivers:
@@ -56,9 +73,6 @@ shutdown_timeout: 5s
 	}
 	gw, err := gateway.New(cfg, gateway.Settings{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
