@@ -42,9 +42,12 @@ func traceClient(t *testing.T, gw *gateway.Gateway) coltrace.TraceServiceClient 
 // rawCodec sends bytes as they are, so tests can put malformed protobuf on the wire.
 type rawCodec struct{}
 
-func (rawCodec) Marshal(v any) ([]byte, error)      { return *(v.(*[]byte)), nil }
-func (rawCodec) Unmarshal(data []byte, v any) error { *(v.(*[]byte)) = append([]byte(nil), data...); return nil }
-func (rawCodec) Name() string                       { return "proto" }
+func (rawCodec) Marshal(v any) ([]byte, error) { return *(v.(*[]byte)), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	*(v.(*[]byte)) = append([]byte(nil), data...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
 
 func retryDelay(err error) time.Duration {
 	for _, d := range status.Convert(err).Details() {
