@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "otlpgw.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidateReportsEveryProblemWithItsKeyPath(t *testing.T) {
+	p := writeConfig(t, `
+receivers:
+  otlp:
+    grpc: {endpoitn: 0.0.0.0:4317}
+exporters:
+  - {name: up, type: otlp, endpoint: "collector:4317", timeout: 0s}
+  - {name: up, type: carrier-pigeon}
+`)
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"validate", "--config", p}, &stdout, &stderr)
+	if code == 0 {
+		t.Fatalf("validate exited 0 on a broken config; stdout %q", stdout.String())
+	}
+	for _, want := range []string{
+		"receivers.otlp.grpc.endpoitn: unknown key",
+		"exporters[0].timeout: must be > 0 (got 0s)",
+		"exporters[1].name: duplicate name",
+		"exporters[1].type:",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if !strings.Contains(line, ": ") {
+			t.Errorf("problem line without a key path: %q", line)
+		}
+	}
+}
+
+func TestValidateAcceptsTheEmbeddedDefault(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"validate"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("validate of the embedded default exited %d: %s", code, stderr.String())
+	}
+}
+
+func TestVersionNamesGoAndABI(t *testing.T) {
+	var stdout bytes.Buffer
+	if code := Main([]string{"version"}, &stdout, &stdout); code != 0 {
+		t.Fatalf("version exited %d", code)
+	}
+	for _, want := range []string{"otlpgw ", "go go1.", "wazero", "filter ABI"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("version output lacks %q: %q", want, stdout.String())
+		}
+	}
+}
+
+func TestUnknownCommandFails(t *testing.T) {
+	var out bytes.Buffer
+	if code := Main([]string{"frobnicate"}, &out, &out); code == 0 {
+		t.Fatal("unknown command exited 0")
+	}
+}
+
+// buildBinary compiles the real otlpgw command for process-level tests.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "otlpgw")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/otlpgw/otlpgw/cmd/otlpgw")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestRunProcessStopsCleanlyOnSIGTERMAndExitsTwoOnBadConfig runs the real
+// binary: exit 2 on a config that does not load; on SIGTERM, a drained
+// stop with exit 0; SIGHUP does not kill it.
+func TestRunProcessStopsCleanlyOnSIGTERMAndExitsTwoOnBadConfig(t *testing.T) {
+	bin := buildBinary(t)
+
+	bad := exec.Command(bin, "run", "--config", writeConfig(t, "exporters: [{name: x, type: nope}]\n"))
+	err := bad.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("run on a bad config: %v, want exit status 2", err)
+	}
+
+	admin := freePort(t)
+	cfg := writeConfig(t, "receivers: {otlp: {grpc: {endpoint: "+freePort(t)+"}, http: {endpoint: "+freePort(t)+"}}}\nadmin: {endpoint: "+admin+"}\nexporters: [{name: d, type: debug}]\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfg)
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Ready once /readyz answers 200: poll the child process from outside.
+	for {
+		res, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("gateway never became ready: %s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := http.Get("http://" + admin + "/healthz"); err != nil {
+		t.Fatalf("gateway died of SIGHUP: %v", err)
+	} else {
+		res.Body.Close()
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("gateway exited with %v after SIGTERM; log:\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "stopped cleanly") {
+		t.Errorf("log does not report a clean stop:\n%s", logs.String())
+	}
+}
