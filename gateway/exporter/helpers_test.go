@@ -280,12 +280,6 @@ func (r *recorder) next(c call) reply {
 	return rp
 }
 
-func (r *recorder) setScript(rs ...reply) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.script = rs
-}
-
 func (r *recorder) got() []call {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -136,7 +136,6 @@ func (a Attr) fieldNum(t *testing.T, req []byte) int {
 
 type genScope struct {
 	scope *commonpb.InstrumentationScope
-	attrs []*commonpb.KeyValue
 	items []proto.Message
 }
 
