@@ -71,8 +71,8 @@ func TestTracesSkipsUnknownFieldsOfEveryWireType(t *testing.T) {
 		{ScopeSpans: []*tracepb.ScopeSpans{{Spans: spans(2)}}},
 	}})
 	// Field 9 as varint, fixed64, fixed32, bytes and a nested group, before and after.
-	unknown := []byte{9<<3 | 0, 0x96, 0x01, 9<<3 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 9<<3 | 5, 1, 2, 3, 4, 9<<3 | 2, 2, 0xaa, 0xbb,
-		9<<3 | 3, 7<<3 | 3, 1<<3 | 0, 5, 7<<3 | 4, 9<<3 | 4} // group holding a group
+	unknown := []byte{9 << 3, 0x96, 0x01, 9<<3 | 1, 1, 2, 3, 4, 5, 6, 7, 8, 9<<3 | 5, 1, 2, 3, 4, 9<<3 | 2, 2, 0xaa, 0xbb,
+		9<<3 | 3, 7<<3 | 3, 1 << 3, 5, 7<<3 | 4, 9<<3 | 4} // group holding a group
 	in := append(append(append([]byte{}, unknown...), b...), unknown...)
 	got, err := Traces(in)
 	if err != nil {
