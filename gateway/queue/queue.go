@@ -34,11 +34,17 @@ type Queue struct {
 	used     atomic.Int64 // reserved + queued + in flight, in bytes
 	items    atomic.Int64 // queued + in flight
 
-	mu     sync.Mutex
-	wake   chan struct{} // closed and replaced on every Push and on Close
-	fifo   [otlpwire.NumSignals][]Entry
-	seq    uint64
-	closed bool
+	mu   sync.Mutex
+	wake chan struct{} // closed and replaced to wake waiting workers
+	fifo [otlpwire.NumSignals][]Entry
+	// pending counts what each fifo holds, so Push can tell when a full
+	// batch has formed.
+	pendingItems [otlpwire.NumSignals]int
+	pendingBytes [otlpwire.NumSignals]int
+	// wantItems and wantBytes are the batch limits workers last asked for.
+	wantItems, wantBytes int
+	seq                  uint64
+	closed               bool
 }
 
 // New returns a queue holding at most capacity bytes.
@@ -100,17 +106,38 @@ func (q *Queue) Push(entries ...Entry) bool {
 		return false
 	}
 	var items int64
+	wake := false
 	for _, e := range entries {
 		q.seq++
 		e.at, e.seq = now, q.seq
+		// Waking every worker on every push costs a thundering herd of
+		// context switches per request. Workers only need to hear of a
+		// signal that had nothing queued (someone must start its linger
+		// timer) and of a full batch that has just formed.
+		wasReady := q.readyLocked(e.Sig)
+		wake = wake || len(q.fifo[e.Sig]) == 0
 		q.fifo[e.Sig] = append(q.fifo[e.Sig], e)
+		q.pendingItems[e.Sig] += e.Items
+		q.pendingBytes[e.Sig] += len(e.Req)
+		wake = wake || (!wasReady && q.readyLocked(e.Sig))
 		items += int64(e.Items)
 	}
 	q.items.Add(items)
-	close(q.wake)
-	q.wake = make(chan struct{})
+	if wake {
+		q.broadcastLocked()
+	}
 	q.mu.Unlock()
 	return true
+}
+
+// readyLocked reports whether sig has a full batch waiting.
+func (q *Queue) readyLocked(sig otlpwire.Signal) bool {
+	return (q.wantItems > 0 && q.pendingItems[sig] >= q.wantItems) || (q.wantBytes > 0 && q.pendingBytes[sig] >= q.wantBytes)
+}
+
+func (q *Queue) broadcastLocked() {
+	close(q.wake)
+	q.wake = make(chan struct{})
 }
 
 // Close stops Push; Next keeps handing out what is left, without lingering,
@@ -119,7 +146,7 @@ func (q *Queue) Close() {
 	q.mu.Lock()
 	if !q.closed {
 		q.closed = true
-		close(q.wake)
+		q.broadcastLocked()
 	}
 	q.mu.Unlock()
 }
@@ -139,6 +166,7 @@ func (q *Queue) Next(ctx context.Context, dst []Entry, maxItems, maxBytes int, l
 	}()
 	for {
 		q.mu.Lock()
+		q.wantItems, q.wantBytes = maxItems, maxBytes
 		sig, ok := q.oldestLocked()
 		if ok {
 			items, bytes, n := q.fitLocked(sig, maxItems, maxBytes)
@@ -148,8 +176,15 @@ func (q *Queue) Next(ctx context.Context, dst []Entry, maxItems, maxBytes int, l
 				dst = append(dst, q.fifo[sig][:n]...)
 				clear(q.fifo[sig][:n])
 				q.fifo[sig] = q.fifo[sig][n:]
+				q.pendingItems[sig] -= items
+				q.pendingBytes[sig] -= bytes
 				if len(q.fifo[sig]) == 0 {
 					q.fifo[sig] = q.fifo[sig][:0:0]
+				}
+				// Hand what is left to another worker: it may already be a
+				// full batch, or need someone to linger on it.
+				if q.hasEntriesLocked() {
+					q.broadcastLocked()
 				}
 				q.mu.Unlock()
 				return dst, true
@@ -192,6 +227,15 @@ func (q *Queue) Done(batch []Entry) {
 	}
 	q.used.Add(-n)
 	q.items.Add(-items)
+}
+
+func (q *Queue) hasEntriesLocked() bool {
+	for _, f := range q.fifo {
+		if len(f) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Len is the number of entries waiting (not counting those being exported).
