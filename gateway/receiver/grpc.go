@@ -75,6 +75,13 @@ type GRPC struct {
 	done  chan struct{} // closed when the serve goroutine returns
 }
 
+// Transport sizes for client connections; see NewGRPC.
+const (
+	grpcStreamWindow = 4 << 20
+	grpcConnWindow   = 16 << 20
+	grpcReadBuffer   = 256 << 10
+)
+
 // NewGRPC builds an OTLP/gRPC receiver that hands requests to consumer. It
 // does not listen until Start or Serve. A zero cfg.MaxRecvMsgSize means
 // DefaultMaxRecvMsgSize. consumer must not be nil.
@@ -105,6 +112,12 @@ func NewGRPC(cfg config.GRPCReceiver, consumer pipeline.Consumer, set Settings) 
 		// Consume call outlives the receiver and the pipeline can drain
 		// right after it.
 		grpc.WaitForHandlers(true),
+		// Larger flow-control windows and read buffer: OTLP requests are
+		// tens of kilobytes to megabytes, and gRPC's 64 KiB defaults cost
+		// a WINDOW_UPDATE round trip and several reads per request.
+		grpc.InitialWindowSize(grpcStreamWindow),
+		grpc.InitialConnWindowSize(grpcConnWindow),
+		grpc.ReadBufferSize(grpcReadBuffer),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             keepaliveMinTime,
 			PermitWithoutStream: keepalivePermitWithoutStream,
