@@ -229,11 +229,11 @@ type Retry struct {
 
 // Concurrency sets how many requests an exporter has in flight.
 type Concurrency struct {
-	// Mode is fixed (always up to Max in flight) or adaptive (finds the
-	// level the destination sustains, up to Max). Adaptive is accepted and
-	// treated as fixed until adaptive concurrency is built. Default adaptive.
+	// Mode is fixed: Max workers, each with at most one request in flight.
+	// adaptive (find the level the destination sustains, up to Max) is
+	// reserved and refused by validation until it is built. Default fixed.
 	Mode string `koanf:"mode"`
-	// Max is the most requests in flight; at least 1. Default 64.
+	// Max is the most requests in flight; at least 1. Default 16.
 	Max int `koanf:"max"`
 }
 
@@ -305,7 +305,7 @@ func defaultExporter() Exporter {
 			Jitter:          0.2,
 			MaxElapsedTime:  5 * time.Minute,
 		},
-		Concurrency: Concurrency{Mode: "adaptive", Max: 64},
+		Concurrency: Concurrency{Mode: "fixed", Max: 16},
 		Verbosity:   "basic",
 	}
 }

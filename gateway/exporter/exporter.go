@@ -87,7 +87,8 @@ type signalMetrics struct {
 // batch.MaxBytes and batch.Timeout (linger). Nothing is sent before Start.
 //
 // cfg.Concurrency.Max workers are started (at least 1). Mode "adaptive" is
-// accepted but, until adaptive concurrency is built, runs fixed at Max;
+// refused by config validation until adaptive concurrency is built; were it
+// to reach here it would run fixed at Max;
 // exporter_concurrency shows Max either way.
 func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings) (*Exporter, error) {
 	log := set.Logger
