@@ -259,6 +259,7 @@ type worker struct {
 	e       *Exporter
 	sig     otlpwire.Signal
 	body    []byte
+	parts   [][]byte // set instead of body when the sender takes parts
 	items   int
 	attempt func(context.Context) (Partial, error)
 	notice  retryNotice
@@ -283,9 +284,11 @@ func (e *Exporter) work() {
 	}
 }
 
-// export sends one same-signal batch. Several entries are concatenated
-// into one request: an Export*ServiceRequest is one repeated top-level
-// field, so appended encodings are a valid request holding them all.
+// export sends one same-signal batch. Several entries make one request:
+// an Export*ServiceRequest is one repeated top-level field, so appended
+// encodings are a valid request holding them all. Senders that can write
+// the entries one after the other get them as parts; the rest get them
+// concatenated into a pooled buffer.
 func (w *worker) export(batch []queue.Entry) {
 	e := w.e
 	w.sig = batch[0].Sig
@@ -296,9 +299,15 @@ func (w *worker) export(batch []queue.Entry) {
 		size += len(en.Req)
 	}
 	var pooled *[]byte
-	if len(batch) == 1 {
+	_, byParts := e.sender.(PartsSender)
+	switch {
+	case len(batch) == 1:
 		w.body = batch[0].Req
-	} else {
+	case byParts:
+		for _, en := range batch {
+			w.parts = append(w.parts, en.Req)
+		}
+	default:
 		pooled = getBuf(size)
 		b := (*pooled)[:0]
 		for _, en := range batch {
@@ -309,6 +318,8 @@ func (w *worker) export(batch []queue.Entry) {
 	}
 	p, reason, err := e.retry.do(e.runCtx, w.attempt, w.notice)
 	w.body = nil
+	clear(w.parts)
+	w.parts = w.parts[:0]
 	if pooled != nil {
 		putBuf(pooled)
 	}
@@ -317,7 +328,13 @@ func (w *worker) export(batch []queue.Entry) {
 
 func (w *worker) send(ctx context.Context) (Partial, error) {
 	start := time.Now()
-	p, err := w.e.sender.Send(ctx, w.sig, w.body, w.items)
+	var p Partial
+	var err error
+	if len(w.parts) > 0 {
+		p, err = w.e.sender.(PartsSender).SendParts(ctx, w.sig, w.parts, w.items)
+	} else {
+		p, err = w.e.sender.Send(ctx, w.sig, w.body, w.items)
+	}
 	w.e.m.duration.Observe(time.Since(start).Seconds())
 	return p, err
 }

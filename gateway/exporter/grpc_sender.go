@@ -116,6 +116,18 @@ func (s *grpcSender) waitReady(timeout time.Duration) error {
 // Send makes one Export call. Within the per-attempt timeout gRPC's own
 // deadline is DEADLINE_EXCEEDED, which is retryable.
 func (s *grpcSender) Send(ctx context.Context, sig otlpwire.Signal, req []byte, _ int) (Partial, error) {
+	return s.invoke(ctx, sig, &outMsg{body: req[:len(req):len(req)]})
+}
+
+// SendParts is Send for a batch held as several queue entries: gRPC frames
+// the parts one after the other, so the batch is never concatenated. The
+// parts are immutable queue entries owned by the garbage collector, so
+// gRPC may keep reading them after the call without any hand-back.
+func (s *grpcSender) SendParts(ctx context.Context, sig otlpwire.Signal, parts [][]byte, _ int) (Partial, error) {
+	return s.invoke(ctx, sig, &outParts{parts: parts})
+}
+
+func (s *grpcSender) invoke(ctx context.Context, sig otlpwire.Signal, msg any) (Partial, error) {
 	parent := ctx
 	if s.timeout > 0 {
 		var cancel context.CancelFunc
@@ -125,10 +137,11 @@ func (s *grpcSender) Send(ctx context.Context, sig otlpwire.Signal, req []byte, 
 	if s.md != nil {
 		ctx = metadata.NewOutgoingContext(ctx, s.md)
 	}
-	msg := &outMsg{body: req[:len(req):len(req)]}
 	var resp []byte
 	err := s.conn.Invoke(ctx, grpcMethods[sig], msg, &resp)
-	msg.waitReleased()
+	if m, ok := msg.(*outMsg); ok {
+		m.waitReleased()
+	}
 	if err != nil {
 		return Partial{}, classifyGRPC(fmt.Errorf("export %s to %s: %w", sig, s.endpoint, err), parent.Err() != nil)
 	}
@@ -215,7 +228,21 @@ type rawCodec struct{}
 
 func (rawCodec) Name() string { return "proto" }
 
+// outParts is a request made of several encoded requests; concatenated
+// they are one valid request (see otlpwire.Split).
+type outParts struct {
+	parts [][]byte
+	bufs  mem.BufferSlice
+}
+
 func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if p, ok := v.(*outParts); ok {
+		p.bufs = p.bufs[:0]
+		for _, b := range p.parts {
+			p.bufs = append(p.bufs, mem.SliceBuffer(b))
+		}
+		return p.bufs, nil
+	}
 	m, ok := v.(*outMsg)
 	if !ok {
 		return nil, errNotRaw

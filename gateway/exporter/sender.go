@@ -28,6 +28,14 @@ type Sender interface {
 	Close() error
 }
 
+// PartsSender is implemented by senders that can put a batch on the wire
+// from its queue entries directly, saving the copy that concatenating them
+// would cost. The parts are immutable and stay valid for as long as the
+// sender wants them.
+type PartsSender interface {
+	SendParts(ctx context.Context, sig otlpwire.Signal, parts [][]byte, items int) (Partial, error)
+}
+
 // Partial is an upstream's OTLP partial_success: items it refused although
 // the request as a whole succeeded.
 type Partial struct {
