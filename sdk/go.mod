@@ -1,0 +1,3 @@
+module github.com/otlpgw/otlpgw/sdk
+
+go 1.26

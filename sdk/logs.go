@@ -1,0 +1,152 @@
+package sdk
+
+import "iter"
+
+// Logs is one batch of log records: an ExportLogsServiceRequest. It and
+// everything read from it are valid only during the callback.
+type Logs struct{ b *batch }
+
+// Len is the number of log records.
+func (l *Logs) Len() int { return int(l.b.nItem) }
+
+// LogRecord returns record i, 0 <= i < Len(), in request order.
+func (l *Logs) LogRecord(i int) LogRecord {
+	check(int32(i), l.b.nItem, "log record")
+	return LogRecord{l.b, int32(i)}
+}
+
+// LogRecords iterates over every log record in request order.
+func (l *Logs) LogRecords() iter.Seq[LogRecord] { return recordsIn(l.b, SignalLogs, 0, l.b.nItem) }
+
+// Resources iterates over the batch's resources (ResourceLogs).
+func (l *Logs) Resources() iter.Seq[Resource] { return resourcesOf(l.b) }
+
+// Bytes is the encoded request, read-only.
+func (l *Logs) Bytes() []byte { return l.b.req }
+
+// Reject refuses the whole batch with reason, which the client sees. It
+// discards every other edit of this call, before or after.
+func (l *Logs) Reject(reason string) { l.b.reject(reason) }
+
+// Replace replaces the whole batch with req, a complete encoded
+// ExportLogsServiceRequest (copied). It discards every other edit of this
+// call, before or after.
+func (l *Logs) Replace(req []byte) { l.b.replace(req) }
+
+func recordsIn(b *batch, sig Signal, s, e int32) iter.Seq[LogRecord] {
+	return func(yield func(LogRecord) bool) {
+		if b.sig != sig {
+			return
+		}
+		for i := s; i < e; i++ {
+			if !yield(LogRecord{b, i}) {
+				return
+			}
+		}
+	}
+}
+
+// LogRecord is one log record of a Logs batch.
+type LogRecord struct {
+	b *batch
+	i int32
+}
+
+// Log record fields (opentelemetry.proto.logs.v1.LogRecord).
+const (
+	logTime         = 1
+	logSeverity     = 2
+	logSeverityText = 3
+	logBody         = 5
+	logDroppedAttrs = 7
+	logFlags        = 8
+	logSpanID       = 10
+	logObservedTime = 11
+)
+
+// Severity is a log record's severity number, 1-24 in four steps per level
+// (SeverityDebug2 = SeverityDebug+1 and so on); 0 unspecified.
+type Severity int32
+
+// The first severity number of each level.
+const (
+	SeverityUnspecified Severity = 0
+	SeverityTrace       Severity = 1
+	SeverityDebug       Severity = 5
+	SeverityInfo        Severity = 9
+	SeverityWarn        Severity = 13
+	SeverityError       Severity = 17
+	SeverityFatal       Severity = 21
+)
+
+// Index is the record's position in the batch, from 0: the target the edit
+// list names.
+func (r LogRecord) Index() int { return int(r.i) }
+
+// Resource is the resource the record belongs to.
+func (r LogRecord) Resource() Resource { return Resource{r.b, r.b.itm(r.i, iResource)} }
+
+// Scope is the scope the record belongs to.
+func (r LogRecord) Scope() Scope { return Scope{r.b, r.b.itm(r.i, iScope)} }
+
+// EventName is the record's event name (from the index), "" when absent.
+func (r LogRecord) EventName() string {
+	return r.b.str(r.b.itm(r.i, iNameOff), r.b.itm(r.i, iNameEnd))
+}
+
+// TraceID is the trace ID the record belongs to (from the index), zero
+// when absent.
+func (r LogRecord) TraceID() [16]byte { return r.b.traceID(r.i) }
+
+// Attributes are the record's attributes.
+func (r LogRecord) Attributes() Attributes { return r.b.itemAttrs(r.i) }
+
+// The fields below are not in the index: the first of them read walks the
+// record's top-level fields once (not into its body or attributes).
+
+// Time is when the event occurred, Unix nanoseconds; 0 when unknown.
+func (r LogRecord) Time() uint64 { return r.b.fixed64(r.b.item(r.i), logTime) }
+
+// ObservedTime is when the event was observed, Unix nanoseconds.
+func (r LogRecord) ObservedTime() uint64 { return r.b.fixed64(r.b.item(r.i), logObservedTime) }
+
+// Severity is the severity number.
+func (r LogRecord) Severity() Severity {
+	return Severity(int32(r.b.varint(r.b.item(r.i), logSeverity)))
+}
+
+// SeverityText is the severity as the source wrote it, "" when absent.
+func (r LogRecord) SeverityText() string {
+	f := r.b.item(r.i)
+	return r.b.str(f.off[logSeverityText], f.end[logSeverityText])
+}
+
+// Body is the record's body; its Type is ValueEmpty when it has none.
+func (r LogRecord) Body() Value {
+	f := r.b.item(r.i)
+	if f.n[logBody] == 0 {
+		return Value{attr: -1}
+	}
+	return r.b.anyValue(f.off[logBody], f.end[logBody])
+}
+
+// SpanID is the span the record belongs to, zero when absent.
+func (r LogRecord) SpanID() [8]byte { return r.b.id8(r.b.item(r.i), logSpanID) }
+
+// Flags are the record's W3C trace flags.
+func (r LogRecord) Flags() uint32 { return r.b.fixed32(r.b.item(r.i), logFlags) }
+
+// DroppedAttributesCount is how many attributes the sender dropped.
+func (r LogRecord) DroppedAttributesCount() uint32 {
+	return uint32(r.b.varint(r.b.item(r.i), logDroppedAttrs))
+}
+
+// Drop drops the record. reason reaches the client in the partial-success
+// message (the first reason per filter).
+func (r LogRecord) Drop(reason string) { r.b.drop(r.i, reason) }
+
+// SetTime sets when the event occurred, Unix nanoseconds.
+func (r LogRecord) SetTime(ns uint64) { r.b.ed.addFixed64(r.i, logTime, ns) }
+
+// SetObservedTime sets when the event was observed, Unix nanoseconds.
+func (r LogRecord) SetObservedTime(ns uint64) { r.b.ed.addFixed64(r.i, logObservedTime, ns) }

@@ -1,0 +1,186 @@
+package sdktest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Op is an edit list opcode (ABI.md §4).
+type Op uint8
+
+// Opcodes.
+const (
+	OpDropItem     Op = 1
+	OpDeleteAttr   Op = 2
+	OpSetAttr      Op = 3
+	OpTruncateAttr Op = 4
+	OpRenameAttr   Op = 5
+	OpSetName      Op = 6
+	OpSetStatus    Op = 7
+	OpSetFixed64   Op = 8
+	OpReject       Op = 9
+	OpReplace      Op = 10
+)
+
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR",
+	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE"}
+
+// String returns the ABI's name for op, e.g. "DROP_ITEM".
+func (op Op) String() string {
+	if int(op) < len(opNames) && op != 0 {
+		return opNames[op]
+	}
+	return "OP(" + strconv.Itoa(int(op)) + ")"
+}
+
+// Edit is one decoded edit list record.
+type Edit struct {
+	Op     Op
+	Owner  uint8 // 1 resource, 2 scope, 3 item, 4 metric; 0 for ops without one
+	Target uint32
+	Arg    uint32
+	A, B   []byte
+}
+
+var ownerNames = [...]string{"", "resource", "scope", "item", "metric"}
+
+func owner(o uint8) string {
+	if int(o) < len(ownerNames) && o != 0 {
+		return ownerNames[o]
+	}
+	return "owner(" + strconv.Itoa(int(o)) + ")"
+}
+
+// String renders the edit for test failures and golden lists:
+//
+//	DROP_ITEM item 3 "healthcheck"
+//	DELETE_ATTR attr 0
+//	SET_ATTR item 0 "team"=string("payments")
+//	TRUNCATE_ATTR attr 2 to 16
+//	RENAME_ATTR attr 1 to "user.id"
+//	SET_NAME item 0 "redacted"
+//	SET_STATUS item 0 code 2 "timeout"
+//	SET_FIXED64 item 0 field 7 = 1700000000000000000
+//	REJECT "too many spans"
+//	REPLACE 120 bytes
+func (e Edit) String() string {
+	switch e.Op {
+	case OpDropItem:
+		return fmt.Sprintf("DROP_ITEM item %d %q", e.Target, e.A)
+	case OpDeleteAttr:
+		return fmt.Sprintf("DELETE_ATTR attr %d", e.Target)
+	case OpSetAttr:
+		return fmt.Sprintf("SET_ATTR %s %d %q=%s", owner(e.Owner), e.Target, e.A, anyValueString(e.B))
+	case OpTruncateAttr:
+		return fmt.Sprintf("TRUNCATE_ATTR attr %d to %d", e.Target, e.Arg)
+	case OpRenameAttr:
+		return fmt.Sprintf("RENAME_ATTR attr %d to %q", e.Target, e.A)
+	case OpSetName:
+		return fmt.Sprintf("SET_NAME %s %d %q", owner(e.Owner), e.Target, e.A)
+	case OpSetStatus:
+		return fmt.Sprintf("SET_STATUS item %d code %d %q", e.Target, e.Arg, e.A)
+	case OpSetFixed64:
+		v := uint64(0)
+		if len(e.A) == 8 {
+			v = binary.LittleEndian.Uint64(e.A)
+		}
+		return fmt.Sprintf("SET_FIXED64 item %d field %d = %d", e.Target, e.Arg, v)
+	case OpReject:
+		return fmt.Sprintf("REJECT %q", e.A)
+	case OpReplace:
+		return fmt.Sprintf("REPLACE %d bytes", len(e.A))
+	}
+	return fmt.Sprintf("%s owner %d target %d arg %d a %x b %x", e.Op, e.Owner, e.Target, e.Arg, e.A, e.B)
+}
+
+// anyValueString renders the body of an AnyValue holding one scalar.
+func anyValueString(b []byte) string {
+	if len(b) == 0 {
+		return "empty"
+	}
+	tag, n := binary.Uvarint(b)
+	if n <= 0 {
+		return fmt.Sprintf("malformed(%x)", b)
+	}
+	rest := b[n:]
+	switch tag {
+	case 0x0a, 0x3a: // string, bytes
+		l, m := binary.Uvarint(rest)
+		if m <= 0 || uint64(len(rest)-m) != l {
+			break
+		}
+		if tag == 0x0a {
+			return fmt.Sprintf("string(%q)", rest[m:])
+		}
+		return fmt.Sprintf("bytes(%x)", rest[m:])
+	case 0x10, 0x18: // bool, int
+		v, m := binary.Uvarint(rest)
+		if m <= 0 || m != len(rest) {
+			break
+		}
+		if tag == 0x10 {
+			return fmt.Sprintf("bool(%t)", v != 0)
+		}
+		return fmt.Sprintf("int(%d)", int64(v))
+	case 0x21: // double
+		if len(rest) == 8 {
+			return "double(" + strconv.FormatFloat(math.Float64frombits(binary.LittleEndian.Uint64(rest)), 'g', -1, 64) + ")"
+		}
+	}
+	return fmt.Sprintf("anyvalue(%x)", b)
+}
+
+// DecodeEdits decodes an edit list, checking its framing as the host does:
+// 20-byte headers, reserved bytes zero, lengths inside the list, zero
+// padding to a multiple of 4, and REJECT or REPLACE alone.
+func DecodeEdits(b []byte) ([]Edit, error) {
+	var out []Edit
+	for i := 0; i < len(b); {
+		if len(b)-i < 20 {
+			return out, fmt.Errorf("record %d at byte %d: %d bytes left, want a 20-byte header", len(out), i, len(b)-i)
+		}
+		h := b[i : i+20]
+		e := Edit{Op: Op(h[0]), Owner: h[1], Target: binary.LittleEndian.Uint32(h[4:]), Arg: binary.LittleEndian.Uint32(h[8:])}
+		if h[2] != 0 || h[3] != 0 {
+			return out, fmt.Errorf("record %d at byte %d: reserved bytes %x, want 0", len(out), i, h[2:4])
+		}
+		la, lb := uint64(binary.LittleEndian.Uint32(h[12:])), uint64(binary.LittleEndian.Uint32(h[16:]))
+		body := uint64(i) + 20
+		end := body + la + lb
+		padded := (end + 3) &^ 3
+		if padded > uint64(len(b)) {
+			return out, fmt.Errorf("record %d at byte %d: len_a %d + len_b %d run past the list's %d bytes", len(out), i, la, lb, len(b))
+		}
+		e.A, e.B = b[body:body+la:body+la], b[body+la:end:end]
+		for _, c := range b[end:padded] {
+			if c != 0 {
+				return out, fmt.Errorf("record %d at byte %d: nonzero padding", len(out), i)
+			}
+		}
+		out = append(out, e)
+		i = int(padded)
+	}
+	for k, e := range out {
+		if (e.Op == OpReject || e.Op == OpReplace) && len(out) > 1 {
+			return out, fmt.Errorf("record %d: %s with %d other records, want it alone", k, e.Op, len(out)-1)
+		}
+	}
+	return out, nil
+}
+
+// Describe decodes an edit list into one String per record, for compact
+// test assertions; a malformed list yields its records so far and a last
+// line "malformed: ...".
+func Describe(edits []byte) []string {
+	es, err := DecodeEdits(edits)
+	out := make([]string, 0, len(es)+1)
+	for _, e := range es {
+		out = append(out, e.String())
+	}
+	if err != nil {
+		out = append(out, "malformed: "+err.Error())
+	}
+	return out
+}

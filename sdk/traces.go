@@ -1,0 +1,198 @@
+package sdk
+
+import "iter"
+
+// Traces is one batch of spans: an ExportTraceServiceRequest. It and
+// everything read from it are valid only during the callback.
+type Traces struct{ b *batch }
+
+// Len is the number of spans.
+func (t *Traces) Len() int { return int(t.b.nItem) }
+
+// Span returns span i, 0 <= i < Len(), in request order.
+func (t *Traces) Span(i int) Span {
+	check(int32(i), t.b.nItem, "span")
+	return Span{t.b, int32(i)}
+}
+
+// Spans iterates over every span in request order.
+func (t *Traces) Spans() iter.Seq[Span] { return spansIn(t.b, SignalTraces, 0, t.b.nItem) }
+
+// Resources iterates over the batch's resources (ResourceSpans).
+func (t *Traces) Resources() iter.Seq[Resource] { return resourcesOf(t.b) }
+
+// Bytes is the encoded request, read-only.
+func (t *Traces) Bytes() []byte { return t.b.req }
+
+// Reject refuses the whole batch with reason, which the client sees. It
+// discards every other edit of this call, before or after.
+func (t *Traces) Reject(reason string) { t.b.reject(reason) }
+
+// Replace replaces the whole batch with req, a complete encoded
+// ExportTraceServiceRequest (copied). It discards every other edit of this
+// call, before or after.
+func (t *Traces) Replace(req []byte) { t.b.replace(req) }
+
+func spansIn(b *batch, sig Signal, s, e int32) iter.Seq[Span] {
+	return func(yield func(Span) bool) {
+		if b.sig != sig {
+			return
+		}
+		for i := s; i < e; i++ {
+			if !yield(Span{b, i}) {
+				return
+			}
+		}
+	}
+}
+
+func resourcesOf(b *batch) iter.Seq[Resource] {
+	return func(yield func(Resource) bool) {
+		for i := int32(0); i < b.nRes; i++ {
+			if !yield(Resource{b, i}) {
+				return
+			}
+		}
+	}
+}
+
+// Span is one span of a Traces batch.
+type Span struct {
+	b *batch
+	i int32
+}
+
+// Span fields (opentelemetry.proto.trace.v1.Span).
+const (
+	spanSpanID       = 2
+	spanTraceState   = 3
+	spanParentSpanID = 4
+	spanKind         = 6
+	spanStart        = 7
+	spanEnd          = 8
+	spanDroppedAttrs = 10
+	spanEvents       = 11
+	spanLinks        = 13
+	spanStatus       = 15
+	spanFlags        = 16
+)
+
+// SpanKind is a span's kind.
+type SpanKind int32
+
+// Span kinds.
+const (
+	SpanKindUnspecified SpanKind = 0
+	SpanKindInternal    SpanKind = 1
+	SpanKindServer      SpanKind = 2
+	SpanKindClient      SpanKind = 3
+	SpanKindProducer    SpanKind = 4
+	SpanKindConsumer    SpanKind = 5
+)
+
+// StatusCode is a span status code.
+type StatusCode int32
+
+// Status codes.
+const (
+	StatusUnset StatusCode = 0
+	StatusOK    StatusCode = 1
+	StatusError StatusCode = 2
+)
+
+// Index is the span's position in the batch, from 0: the target the edit
+// list names.
+func (s Span) Index() int { return int(s.i) }
+
+// Resource is the resource the span belongs to.
+func (s Span) Resource() Resource { return Resource{s.b, s.b.itm(s.i, iResource)} }
+
+// Scope is the scope the span belongs to.
+func (s Span) Scope() Scope { return Scope{s.b, s.b.itm(s.i, iScope)} }
+
+// Name is the span's name (from the index).
+func (s Span) Name() string { return s.b.str(s.b.itm(s.i, iNameOff), s.b.itm(s.i, iNameEnd)) }
+
+// TraceID is the span's trace ID (from the index), zero when absent.
+func (s Span) TraceID() [16]byte { return s.b.traceID(s.i) }
+
+// Attributes are the span's attributes.
+func (s Span) Attributes() Attributes { return s.b.itemAttrs(s.i) }
+
+// The fields below are not in the index: the first of them read walks the
+// span's top-level fields once (not its attributes, events or links).
+
+// SpanID is the span's ID, zero when absent.
+func (s Span) SpanID() [8]byte { return s.b.id8(s.b.item(s.i), spanSpanID) }
+
+// ParentSpanID is the parent span's ID, zero for a root span.
+func (s Span) ParentSpanID() [8]byte { return s.b.id8(s.b.item(s.i), spanParentSpanID) }
+
+// TraceState is the W3C trace state, "" when absent.
+func (s Span) TraceState() string {
+	f := s.b.item(s.i)
+	return s.b.str(f.off[spanTraceState], f.end[spanTraceState])
+}
+
+// Kind is the span's kind.
+func (s Span) Kind() SpanKind { return SpanKind(int32(s.b.varint(s.b.item(s.i), spanKind))) }
+
+// StartTime is the start, Unix nanoseconds.
+func (s Span) StartTime() uint64 { return s.b.fixed64(s.b.item(s.i), spanStart) }
+
+// EndTime is the end, Unix nanoseconds.
+func (s Span) EndTime() uint64 { return s.b.fixed64(s.b.item(s.i), spanEnd) }
+
+// Flags are the span's W3C trace flags and OTLP flag bits.
+func (s Span) Flags() uint32 { return s.b.fixed32(s.b.item(s.i), spanFlags) }
+
+// DroppedAttributesCount is how many attributes the sender dropped.
+func (s Span) DroppedAttributesCount() uint32 {
+	return uint32(s.b.varint(s.b.item(s.i), spanDroppedAttrs))
+}
+
+// EventsCount is the number of events.
+func (s Span) EventsCount() int { return int(s.b.item(s.i).n[spanEvents]) }
+
+// LinksCount is the number of links.
+func (s Span) LinksCount() int { return int(s.b.item(s.i).n[spanLinks]) }
+
+// Status is the span's status code and message.
+func (s Span) Status() (StatusCode, string) {
+	f := s.b.item(s.i)
+	if f.n[spanStatus] == 0 {
+		return StatusUnset, ""
+	}
+	var st fields
+	st.walkBody(s.b.req, int(f.off[spanStatus]), int(f.end[spanStatus]))
+	return StatusCode(int32(s.b.varint(&st, 3))), s.b.str(st.off[2], st.end[2])
+}
+
+// Drop drops the span. reason reaches the client in the partial-success
+// message (the first reason per filter).
+func (s Span) Drop(reason string) { s.b.drop(s.i, reason) }
+
+// SetName renames the span.
+func (s Span) SetName(name string) { s.b.ed.add(opSetName, ownerItem, uint32(s.i), 0, name) }
+
+// SetStatus sets the span's status code and message.
+func (s Span) SetStatus(code StatusCode, msg string) {
+	s.b.ed.add(opSetStatus, 0, uint32(s.i), uint32(code), msg)
+}
+
+// SetStartTime sets the start, Unix nanoseconds.
+func (s Span) SetStartTime(ns uint64) { s.b.ed.addFixed64(s.i, spanStart, ns) }
+
+// SetEndTime sets the end, Unix nanoseconds.
+func (s Span) SetEndTime(ns uint64) { s.b.ed.addFixed64(s.i, spanEnd, ns) }
+
+func (b *batch) traceID(i int32) (id [16]byte) {
+	if off := b.itm(i, iTraceIDOff); off > 0 {
+		copy(id[:], b.req[off:off+16])
+	}
+	return id
+}
+
+func (b *batch) itemAttrs(i int32) Attributes {
+	return Attributes{b, ownerItem, i, b.itm(i, iAttrStart), b.itm(i, iAttrEnd)}
+}
