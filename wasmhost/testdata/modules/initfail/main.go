@@ -1,0 +1,38 @@
+// Module initfail refuses its config: it logs why and init returns 1.
+package main
+
+import (
+	"unsafe"
+)
+
+func main() {}
+
+var buf []byte
+
+//go:wasmexport otlpgw_alloc
+func alloc(n uint32) uint32 {
+	if n == 0 {
+		n = 1
+	}
+	if uint32(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	return uint32(uintptr(unsafe.Pointer(&buf[0])))
+}
+
+//go:wasmexport otlpgw_abi_version
+func abiVersion() int32 { return 1 }
+
+//go:wasmimport otlpgw log
+func hostLog(level, ptr, n uint32)
+
+//go:wasmexport otlpgw_init
+func initFilter(ptr, n uint32) int32 {
+	msg := "config: missing required key \"patterns\""
+	hostLog(3, uint32(uintptr(unsafe.Pointer(unsafe.StringData(msg)))), uint32(len(msg)))
+	return 1
+}
+
+//go:wasmexport otlpgw_process_traces
+func processTraces(reqPtr, reqLen, idxPtr, idxLen uint32) uint64 { return 0 }

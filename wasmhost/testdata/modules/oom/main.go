@@ -1,0 +1,39 @@
+// Module oom allocates in process until its memory limit stops it.
+package main
+
+import (
+	"unsafe"
+)
+
+func main() {}
+
+var buf []byte
+
+//go:wasmexport otlpgw_alloc
+func alloc(n uint32) uint32 {
+	if n == 0 {
+		n = 1
+	}
+	if uint32(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	return uint32(uintptr(unsafe.Pointer(&buf[0])))
+}
+
+//go:wasmexport otlpgw_abi_version
+func abiVersion() int32 { return 1 }
+
+//go:wasmexport otlpgw_init
+func initFilter(ptr, n uint32) int32 { return 0 }
+
+var hold [][]byte
+
+//go:wasmexport otlpgw_process_traces
+func processTraces(reqPtr, reqLen, idxPtr, idxLen uint32) uint64 {
+	for {
+		b := make([]byte, 1<<20)
+		b[0] = 1
+		hold = append(hold, b)
+	}
+}
