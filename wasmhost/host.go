@@ -1,7 +1,5 @@
 package wasmhost
 
-
-
 // HostEnv is what a filter may learn from and tell the gateway. The gateway
 // implements it; Load takes one per filter (nil gives a quiet default:
 // no pressure, healthy, metrics discarded).
@@ -86,4 +84,3 @@ type nopMetric struct{}
 
 func (nopMetric) Add(float64)    {}
 func (nopMetric) Record(float64) {}
-
