@@ -1,0 +1,1298 @@
+package otlpwire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// A filter answers each batch with an edit list (sdk/ABI.md §4). Decode
+// checks it against the batch's index; Apply then writes the edited request
+// in one pass: every resource, scope, metric, item and attribute that no
+// edit touches is copied through as a byte range, and only the touched ones
+// are re-encoded, with the length prefixes of their enclosing entries fixed.
+
+// Op is an edit list operation (sdk/ABI.md §4).
+type Op uint8
+
+// Edit list operations, numbered as in the ABI.
+const (
+	OpDropItem     Op = 1  // target item; A = reason
+	OpDeleteAttr   Op = 2  // target attr
+	OpSetAttr      Op = 3  // target owner (Owner 1/2/3); A = key, B = AnyValue body
+	OpTruncateAttr Op = 4  // target attr; Arg = max bytes
+	OpRenameAttr   Op = 5  // target attr; A = new key
+	OpSetName      Op = 6  // target item (Owner 3) or metric (Owner 4); A = name
+	OpSetStatus    Op = 7  // target span; Arg = status code; A = message
+	OpSetFixed64   Op = 8  // target item; Arg = field number; A = 8 bytes
+	OpReject       Op = 9  // A = reason; the only record
+	OpReplace      Op = 10 // A = a whole encoded request; the only record
+)
+
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE"}
+
+// String returns the ABI name, e.g. "SET_ATTR".
+func (o Op) String() string {
+	if int(o) < len(opNames) && o != 0 {
+		return opNames[o]
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Edit owners beyond AttrOwner's 1 resource, 2 scope, 3 item: SET_NAME on a
+// metric names owner 4.
+const EditOwnerMetric = 4
+
+// Edit list limits (sdk/ABI.md §4).
+const (
+	// MaxEditListSize is the largest edit list Decode accepts, in bytes.
+	MaxEditListSize = 64 << 20
+	// MaxEditRecords is the most records an edit list may hold.
+	MaxEditRecords = 1_000_000
+	// EditHeaderSize is the size of a record's fixed header, in bytes.
+	EditHeaderSize = 20
+)
+
+// Edit is one decoded record of an edit list. A and B alias the buffer it
+// was decoded from.
+type Edit struct {
+	Op     Op
+	Owner  uint8  // 1 resource, 2 scope, 3 item, 4 metric; 0 for ops that take none
+	Target uint32 // index into the table the op names; 0 when unused
+	Arg    uint32 // op-specific; 0 when unused
+	A, B   []byte
+}
+
+// AppendEdit appends e in the ABI's binary record format, zero padding
+// included, to dst and returns it. Guest SDKs have their own encoder; this
+// one serves host tests and native harnesses.
+func AppendEdit(dst []byte, e Edit) []byte {
+	le := binary.LittleEndian
+	dst = append(dst, byte(e.Op), e.Owner, 0, 0)
+	dst = le.AppendUint32(dst, e.Target)
+	dst = le.AppendUint32(dst, e.Arg)
+	dst = le.AppendUint32(dst, uint32(len(e.A)))
+	dst = le.AppendUint32(dst, uint32(len(e.B)))
+	dst = append(dst, e.A...)
+	dst = append(dst, e.B...)
+	for n := len(e.A) + len(e.B); n%4 != 0; n++ {
+		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// Verdict is what an edit list asks of the batch as a whole.
+type Verdict uint8
+
+const (
+	// VerdictEdit: apply List (which may be empty: keep the batch as is).
+	VerdictEdit Verdict = iota
+	// VerdictReject: refuse the request; RejectReason says why.
+	VerdictReject
+	// VerdictReplace: send Replacement instead of the batch.
+	VerdictReplace
+)
+
+// Edits is a decoded edit list. Reuse one per worker: Decode and Apply keep
+// its slices and scratch space, and allocate nothing once they are big
+// enough. Every byte slice in it aliases the buffer given to Decode (guest
+// memory, for a WASM filter), so finish with it, and copy what must outlive
+// it, before that buffer is reused.
+type Edits struct {
+	Verdict Verdict
+	// List holds the records in list order when Verdict is VerdictEdit.
+	List []Edit
+	// DropReason is the first non-empty DROP_ITEM reason; nil when none.
+	DropReason []byte
+	// RejectReason is the REJECT record's reason (VerdictReject).
+	RejectReason []byte
+	// Replacement is the REPLACE record's request (VerdictReplace); Decode
+	// has validated it as a request of the batch's signal.
+	Replacement []byte
+	// ReplaceItems is how many items Replacement holds.
+	ReplaceItems int
+
+	// The index shape Decode checked targets against; Apply refuses another.
+	shape indexShape
+	sc    editScratch
+}
+
+type indexShape struct {
+	sig                     Signal
+	items                   int
+	res, scopes, mets, itms int
+	attrs                   int
+}
+
+func shapeOf(ix *Index) indexShape {
+	return indexShape{ix.Signal, ix.Items, len(ix.Resources), len(ix.Scopes), len(ix.Metrics), len(ix.ItemsAt), len(ix.Attrs)}
+}
+
+// EditError is what Decode returns for an edit list that breaks the ABI's
+// rules: the filter produced bad output.
+type EditError struct {
+	// Record is the 0-based number of the offending record; -1 when the list
+	// as a whole is at fault.
+	Record int
+	// Offset is the record's byte offset in the list (the list's length when
+	// Record is -1 and the size is at fault).
+	Offset int
+	// Op is the record's op; 0 when Record is -1 or the header is cut short.
+	Op Op
+	// Reason says what is wrong, e.g. "target 12 out of range (5 attrs)".
+	Reason string
+}
+
+// Error reads like "edit list: record 3 (SET_ATTR, byte 60): key is empty".
+func (e *EditError) Error() string {
+	if e.Record < 0 {
+		return "edit list: " + e.Reason
+	}
+	if e.Op == 0 {
+		return fmt.Sprintf("edit list: record %d (byte %d): %s", e.Record, e.Offset, e.Reason)
+	}
+	return fmt.Sprintf("edit list: record %d (%s, byte %d): %s", e.Record, e.Op, e.Offset, e.Reason)
+}
+
+// Decode parses and validates buf, an edit list produced for the request ix
+// indexes, into e, reusing e's slices. An empty buf is an empty list.
+//
+// Beyond the ABI's stated rules (targets in range, owner matching the op,
+// TRUNCATE_ATTR's arg, SET_ATTR's key non-empty and value a well-formed
+// AnyValue body, REJECT and REPLACE alone, the size and record caps) it
+// insists on what makes a record unambiguous: the reserved u16 is 0; fields
+// an op does not use (owner, target, arg, a, b) are 0 or empty; padding is
+// zero bytes; the records end exactly at the end of buf; keys, names,
+// status messages and reasons are valid UTF-8 (they become protobuf
+// strings); SET_NAME with owner 3 is refused on metrics (a data point has
+// no name: use owner 4); SET_STATUS only targets spans; SET_FIXED64 names a
+// singular fixed64 field of the target item's message and carries exactly
+// 8 bytes; a REPLACE request is a valid request of the same signal.
+// On error e must not be used, and the error is an *EditError.
+func (e *Edits) Decode(buf []byte, ix *Index) error {
+	e.Verdict = VerdictEdit
+	e.List = e.List[:0]
+	e.DropReason, e.RejectReason, e.Replacement, e.ReplaceItems = nil, nil, nil, 0
+	e.shape = shapeOf(ix)
+	if len(buf) > MaxEditListSize {
+		return &EditError{Record: -1, Offset: len(buf), Reason: fmt.Sprintf("%d bytes exceeds the %d-byte limit", len(buf), MaxEditListSize)}
+	}
+	le := binary.LittleEndian
+	n := 0
+	for off := 0; off < len(buf); n++ {
+		if n == MaxEditRecords {
+			return &EditError{Record: n, Offset: off, Reason: fmt.Sprintf("more than %d records", MaxEditRecords)}
+		}
+		if len(buf)-off < EditHeaderSize {
+			return &EditError{Record: n, Offset: off, Reason: fmt.Sprintf("%d bytes left, a record header needs %d", len(buf)-off, EditHeaderSize)}
+		}
+		h := buf[off : off+EditHeaderSize]
+		ed := Edit{Op: Op(h[0]), Owner: h[1], Target: le.Uint32(h[4:]), Arg: le.Uint32(h[8:])}
+		la, lb := uint64(le.Uint32(h[12:])), uint64(le.Uint32(h[16:]))
+		if r := le.Uint16(h[2:]); r != 0 {
+			return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: fmt.Sprintf("reserved field is %d, want 0", r)}
+		}
+		body := uint64(off + EditHeaderSize)
+		padded := (la + lb + 3) &^ 3
+		if padded > uint64(len(buf))-body {
+			return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: fmt.Sprintf("len_a %d + len_b %d (padded to %d) runs past the list's end (%d bytes left)", la, lb, padded, uint64(len(buf))-body)}
+		}
+		aEnd, bEnd := body+la, body+la+lb
+		ed.A = buf[body:aEnd:aEnd]
+		ed.B = buf[aEnd:bEnd:bEnd]
+		for _, c := range buf[bEnd : body+padded] {
+			if c != 0 {
+				return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: "padding is not zero"}
+			}
+		}
+		if reason := e.check(&ed, ix, n); reason != "" {
+			return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: reason}
+		}
+		if ed.Op == OpDropItem && e.DropReason == nil && len(ed.A) > 0 {
+			e.DropReason = ed.A
+		}
+		e.List = append(e.List, ed)
+		off = int(body + padded)
+	}
+	if e.Verdict != VerdictEdit {
+		e.List = e.List[:0]
+	}
+	return nil
+}
+
+// check validates one record; n is its number. It returns "" or the reason.
+func (e *Edits) check(ed *Edit, ix *Index, n int) string {
+	if n > 0 && e.Verdict != VerdictEdit {
+		return fmt.Sprintf("%s must be the only record", opOf(e.Verdict))
+	}
+	switch ed.Op {
+	case OpDropItem:
+		return firstOf(noOwner(ed), inRange(ed.Target, len(ix.ItemsAt), "items"), unused(ed.Arg, nil, ed.B), validUTF8(ed.A, "reason"))
+	case OpDeleteAttr:
+		return firstOf(noOwner(ed), inRange(ed.Target, len(ix.Attrs), "attrs"), unused(ed.Arg, ed.A, ed.B))
+	case OpTruncateAttr:
+		return firstOf(noOwner(ed), inRange(ed.Target, len(ix.Attrs), "attrs"), unused(0, ed.A, ed.B))
+	case OpRenameAttr:
+		return firstOf(noOwner(ed), inRange(ed.Target, len(ix.Attrs), "attrs"), unused(ed.Arg, nil, ed.B), validKey(ed.A))
+	case OpSetAttr:
+		var r string
+		switch ed.Owner {
+		case uint8(OwnerResource):
+			r = inRange(ed.Target, len(ix.Resources), "resources")
+		case uint8(OwnerScope):
+			r = inRange(ed.Target, len(ix.Scopes), "scopes")
+		case uint8(OwnerItem):
+			r = inRange(ed.Target, len(ix.ItemsAt), "items")
+		default:
+			return fmt.Sprintf("owner %d, want 1 (resource), 2 (scope) or 3 (item)", ed.Owner)
+		}
+		if r = firstOf(r, unused(ed.Arg, nil, nil), validKey(ed.A)); r != "" {
+			return r
+		}
+		p := parser{b: ed.B}
+		if _, _, _, err := p.anyValue(0, len(ed.B), 1); err != nil {
+			return "value is not a valid AnyValue body: " + err.Reason
+		}
+		return ""
+	case OpSetName:
+		var r string
+		switch {
+		case ed.Owner == uint8(OwnerItem) && ix.Signal == Metrics:
+			return "owner 3 on metrics: a data point has no name of its own; name the metric (owner 4)"
+		case ed.Owner == uint8(OwnerItem):
+			r = inRange(ed.Target, len(ix.ItemsAt), "items")
+		case ed.Owner == EditOwnerMetric && ix.Signal == Metrics:
+			r = inRange(ed.Target, len(ix.Metrics), "metrics")
+		case ed.Owner == EditOwnerMetric:
+			return fmt.Sprintf("owner 4 (metric) on %s", ix.Signal)
+		default:
+			return fmt.Sprintf("owner %d, want 3 (item) or 4 (metric)", ed.Owner)
+		}
+		return firstOf(r, unused(ed.Arg, nil, ed.B), validUTF8(ed.A, "name"))
+	case OpSetStatus:
+		if ix.Signal != Traces {
+			return fmt.Sprintf("status is a span field; this batch is %s", ix.Signal)
+		}
+		if ed.Arg > 2 {
+			return fmt.Sprintf("status code %d, want 0 (unset), 1 (ok) or 2 (error)", ed.Arg)
+		}
+		return firstOf(noOwner(ed), inRange(ed.Target, len(ix.ItemsAt), "items"), unused(0, nil, ed.B), validUTF8(ed.A, "message"))
+	case OpSetFixed64:
+		if r := firstOf(noOwner(ed), inRange(ed.Target, len(ix.ItemsAt), "items"), unused(0, nil, ed.B)); r != "" {
+			return r
+		}
+		if len(ed.A) != 8 {
+			return fmt.Sprintf("value is %d bytes, want 8", len(ed.A))
+		}
+		m := ix.itemMsg(ed.Target)
+		if sch := schemas[m]; ed.Arg >= uint32(len(sch)) || sch[ed.Arg].kind != fkFixed64 {
+			return fmt.Sprintf("field %d is not a fixed64 field of %s", ed.Arg, msgNames[m])
+		}
+		return ""
+	case OpReject:
+		if n > 0 {
+			return "REJECT must be the only record"
+		}
+		e.Verdict = VerdictReject
+		e.RejectReason = ed.A
+		return firstOf(noOwner(ed), unused(ed.Target, nil, nil), unused(ed.Arg, nil, ed.B), validUTF8(ed.A, "reason"))
+	case OpReplace:
+		if n > 0 {
+			return "REPLACE must be the only record"
+		}
+		e.Verdict = VerdictReplace
+		e.Replacement = ed.A
+		if r := firstOf(noOwner(ed), unused(ed.Target, nil, nil), unused(ed.Arg, nil, ed.B)); r != "" {
+			return r
+		}
+		k, err := CountItems(ix.Signal, ed.A)
+		if err != nil {
+			return "replacement: " + err.Error()
+		}
+		e.ReplaceItems = k
+		return ""
+	}
+	return fmt.Sprintf("unknown op %d", uint8(ed.Op))
+}
+
+func opOf(v Verdict) Op {
+	if v == VerdictReject {
+		return OpReject
+	}
+	return OpReplace
+}
+
+func firstOf(rs ...string) string {
+	for _, r := range rs {
+		if r != "" {
+			return r
+		}
+	}
+	return ""
+}
+
+func noOwner(ed *Edit) string {
+	if ed.Owner != 0 {
+		return fmt.Sprintf("owner %d, want 0 (%s takes no owner)", ed.Owner, ed.Op)
+	}
+	return ""
+}
+
+func inRange(t uint32, n int, what string) string {
+	if uint64(t) >= uint64(n) {
+		return fmt.Sprintf("target %d out of range (%d %s)", t, n, what)
+	}
+	return ""
+}
+
+// unused checks that fields the op does not take are zero or empty.
+func unused(v uint32, a, b []byte) string {
+	switch {
+	case v != 0:
+		return fmt.Sprintf("unused target/arg is %d, want 0", v)
+	case len(a) != 0:
+		return fmt.Sprintf("unused a has %d bytes, want none", len(a))
+	case len(b) != 0:
+		return fmt.Sprintf("unused b has %d bytes, want none", len(b))
+	}
+	return ""
+}
+
+func validUTF8(s []byte, what string) string {
+	if !utf8.Valid(s) {
+		return what + " is not valid UTF-8"
+	}
+	return ""
+}
+
+func validKey(k []byte) string {
+	if len(k) == 0 {
+		return "key is empty"
+	}
+	return validUTF8(k, "key")
+}
+
+var msgNames = [numMsgs]string{
+	mSpan: "Span", mLogRecord: "LogRecord", mNumberDP: "NumberDataPoint", mHistogramDP: "HistogramDataPoint",
+	mExpHistogramDP: "ExponentialHistogramDataPoint", mSummaryDP: "SummaryDataPoint",
+}
+
+// itemMsg is the message type of item i.
+func (ix *Index) itemMsg(i uint32) msgID {
+	switch ix.Signal {
+	case Traces:
+		return mSpan
+	case Logs:
+		return mLogRecord
+	}
+	return metricDPMsgs[ix.Metrics[ix.ItemsAt[i].Metric].Type]
+}
+
+// Field numbers in item messages; TestItemFieldNumbers checks them against
+// the parser's schemas.
+var (
+	itemAttrField = [numMsgs]protowire.Number{mSpan: 9, mLogRecord: 6, mNumberDP: 7, mHistogramDP: 9, mExpHistogramDP: 1, mSummaryDP: 7}
+	itemNameField = [numMsgs]protowire.Number{mSpan: 5, mLogRecord: 12}
+)
+
+const (
+	spanStatusField   = 15
+	statusMessageTag  = 2<<3 | 2
+	statusCodeTag     = 3<<3 | 0
+	numberAsDouble    = 4 // NumberDataPoint's value oneof: setting one clears the other
+	numberAsInt       = 6
+	kvKeyTag          = 1<<3 | 2
+	kvValueTag        = 2<<3 | 2
+	resourceAttrTag   = 1<<3 | 2 // Resource.attributes
+	scopeAttrTag      = 3<<3 | 2 // InstrumentationScope.attributes
+	entryFieldOneTag  = 1<<3 | 2 // ResourceX.resource, ScopeX.scope, Metric.name
+	metricNameField   = 1
+	maxLenPrefixBytes = 5 // a length below 2^31
+)
+
+// errApplyVerdict is returned by Apply for a REJECT list: there is nothing
+// to apply, the caller refuses the request.
+var errApplyVerdict = errors.New("otlpwire: Apply: the edit list rejects the batch; nothing to apply")
+
+// Apply writes the request req, which ix indexes, with the edits e holds
+// (decoded by e.Decode against ix) applied, appends it to dst and returns
+// it, with the number of distinct items dropped. A VerdictReplace list
+// yields its Replacement, and dropped is how many fewer items it holds than
+// req (0 if it holds more); a VerdictReject list is an error.
+//
+// Semantics (sdk/ABI.md §4): edits apply in list order, each seeing the
+// effect of the ones before it (a SET_ATTR finds an attribute renamed
+// earlier under its new key, and not one deleted earlier); DROP_ITEM wins
+// over anything else on its item. SET_ATTR replaces the value of every
+// live attribute of the owner with that key, or appends a KeyValue at the
+// end of the owner's attributes, creating the Resource or
+// InstrumentationScope if the entry has none. SET_STATUS replaces the whole
+// Status. SET_FIXED64 replaces every occurrence of the field (or adds it);
+// on a NumberDataPoint, setting as_double removes as_int and vice versa (a
+// oneof). A TRUNCATE_ATTR that does not shorten its value, or that meets a
+// value that is not a string or bytes, changes nothing. After the edits, a
+// scope (or metric) that had items and has none left is removed, and so is a
+// resource whose scopes were all removed.
+//
+// Untouched resources, scopes, metrics, items and attributes are copied as
+// byte ranges; only the entries on the path to an edit are re-encoded.
+// With dst reused and e reused, Apply does not allocate.
+func Apply(ix *Index, req []byte, e *Edits, dst []byte) (out []byte, dropped int, err error) {
+	switch e.Verdict {
+	case VerdictReject:
+		return dst, 0, errApplyVerdict
+	case VerdictReplace:
+		return append(dst, e.Replacement...), max(0, ix.Items-e.ReplaceItems), nil
+	}
+	if e.shape != shapeOf(ix) {
+		return dst, 0, errors.New("otlpwire: Apply: the edit list was decoded against a different index")
+	}
+	if len(e.List) == 0 {
+		return append(dst, req...), 0, nil
+	}
+	s := &e.sc
+	s.prepare(ix)
+	dropped = s.resolve(ix, req, e.List)
+	w := writer{ix: ix, req: req, s: s, dst: slices.Grow(dst, len(req))}
+	w.request()
+	s.reset()
+	return w.dst, dropped, nil
+}
+
+// editScratch holds what the edits do to each target, for one Apply.
+// The mark slices are sized to the index and are all zero between calls: a
+// non-zero mark is 1 + the index of the target's state. States are created
+// for a target and all its ancestors, so "has a mark" means "re-encode".
+type editScratch struct {
+	resMark, scopeMark, metricMark, itemMark, attrMark []int32
+
+	owners  []ownerState // resources and scopes
+	metrics []metricState
+	items   []itemState
+	attrs   []attrState
+	adds    []addedAttr
+	fixes   []fixedSet
+}
+
+// ownerState is a touched resource or scope.
+type ownerState struct {
+	idx     int32
+	scope   bool
+	self    bool  // its Resource or InstrumentationScope field changes
+	addHead int32 // SET_ATTR appends, -1 when none
+	addTail int32
+}
+
+type metricState struct {
+	idx    int32
+	child  bool // a data point changes
+	rename bool
+	name   []byte
+}
+
+type itemState struct {
+	idx     int32
+	drop    bool
+	self    bool // a field other than attributes changes: walk every field
+	rename  bool
+	status  bool
+	code    uint32
+	name    []byte
+	msg     []byte
+	fixHead int32
+	addHead int32
+	addTail int32
+}
+
+type attrState struct {
+	idx     int32
+	deleted bool
+	rekey   bool
+	key     []byte
+	val     valueState
+}
+
+// valueState is an attribute value that changes. With cut, data is the
+// payload of a truncated string or bytes value of type vt; otherwise it is
+// the new AnyValue body.
+type valueState struct {
+	set  bool
+	cut  bool
+	vt   ValueType
+	data []byte
+}
+
+type addedAttr struct {
+	key  []byte
+	val  valueState
+	next int32
+}
+
+type fixedSet struct {
+	field protowire.Number
+	clear bool // the field is removed (the other member of a oneof was set)
+	val   []byte
+	next  int32
+}
+
+func growMarks(m []int32, n int) []int32 {
+	if cap(m) < n {
+		return make([]int32, n)
+	}
+	return m[:n]
+}
+
+func (s *editScratch) prepare(ix *Index) {
+	s.resMark = growMarks(s.resMark, len(ix.Resources))
+	s.scopeMark = growMarks(s.scopeMark, len(ix.Scopes))
+	s.metricMark = growMarks(s.metricMark, len(ix.Metrics))
+	s.itemMark = growMarks(s.itemMark, len(ix.ItemsAt))
+	s.attrMark = growMarks(s.attrMark, len(ix.Attrs))
+}
+
+// reset clears exactly the marks this call set, so the cost is the number
+// of touched targets, not the size of the index.
+func (s *editScratch) reset() {
+	for i := range s.owners {
+		if st := &s.owners[i]; st.scope {
+			s.scopeMark[st.idx] = 0
+		} else {
+			s.resMark[st.idx] = 0
+		}
+	}
+	for i := range s.metrics {
+		s.metricMark[s.metrics[i].idx] = 0
+	}
+	for i := range s.items {
+		s.itemMark[s.items[i].idx] = 0
+	}
+	for i := range s.attrs {
+		s.attrMark[s.attrs[i].idx] = 0
+	}
+	s.owners, s.metrics, s.items, s.attrs = s.owners[:0], s.metrics[:0], s.items[:0], s.attrs[:0]
+	s.adds, s.fixes = s.adds[:0], s.fixes[:0]
+}
+
+func (s *editScratch) touchRes(r int32) int32 {
+	if m := s.resMark[r]; m != 0 {
+		return m - 1
+	}
+	s.owners = append(s.owners, ownerState{idx: r, addHead: -1, addTail: -1})
+	s.resMark[r] = int32(len(s.owners))
+	return int32(len(s.owners) - 1)
+}
+
+func (s *editScratch) touchScope(ix *Index, sc int32) int32 {
+	if m := s.scopeMark[sc]; m != 0 {
+		return m - 1
+	}
+	s.touchRes(ix.Scopes[sc].Resource)
+	s.owners = append(s.owners, ownerState{idx: sc, scope: true, addHead: -1, addTail: -1})
+	s.scopeMark[sc] = int32(len(s.owners))
+	return int32(len(s.owners) - 1)
+}
+
+func (s *editScratch) touchMetric(ix *Index, mi int32) int32 {
+	if m := s.metricMark[mi]; m != 0 {
+		return m - 1
+	}
+	s.touchScope(ix, ix.Metrics[mi].Scope)
+	s.metrics = append(s.metrics, metricState{idx: mi})
+	s.metricMark[mi] = int32(len(s.metrics))
+	return int32(len(s.metrics) - 1)
+}
+
+func (s *editScratch) touchItem(ix *Index, i int32) int32 {
+	if m := s.itemMark[i]; m != 0 {
+		return m - 1
+	}
+	it := &ix.ItemsAt[i]
+	if it.Metric >= 0 {
+		s.metrics[s.touchMetric(ix, it.Metric)].child = true
+	} else {
+		s.touchScope(ix, it.Scope)
+	}
+	s.items = append(s.items, itemState{idx: i, fixHead: -1, addHead: -1, addTail: -1})
+	s.itemMark[i] = int32(len(s.items))
+	return int32(len(s.items) - 1)
+}
+
+// touchAttr creates attribute a's state and marks its owner for
+// re-encoding.
+func (s *editScratch) touchAttr(ix *Index, a int32) int32 {
+	if m := s.attrMark[a]; m != 0 {
+		return m - 1
+	}
+	at := &ix.Attrs[a]
+	switch at.Owner {
+	case OwnerResource:
+		s.owners[s.touchRes(at.Parent)].self = true
+	case OwnerScope:
+		s.owners[s.touchScope(ix, at.Parent)].self = true
+	default:
+		s.touchItem(ix, at.Parent)
+	}
+	s.attrs = append(s.attrs, attrState{idx: a})
+	s.attrMark[a] = int32(len(s.attrs))
+	return int32(len(s.attrs) - 1)
+}
+
+// resolve folds the edit list, in order, into per-target states and
+// returns the number of distinct items dropped.
+func (s *editScratch) resolve(ix *Index, req []byte, list []Edit) int {
+	dropped := 0
+	for k := range list {
+		ed := &list[k]
+		t := int32(ed.Target)
+		switch ed.Op {
+		case OpDropItem:
+			if st := &s.items[s.touchItem(ix, t)]; !st.drop {
+				st.drop = true
+				dropped++
+			}
+		case OpDeleteAttr:
+			if m := s.attrMark[t]; m == 0 || !s.attrs[m-1].deleted {
+				s.attrs[s.touchAttr(ix, t)].deleted = true
+			}
+		case OpRenameAttr:
+			if m := s.attrMark[t]; m == 0 || !s.attrs[m-1].deleted {
+				st := &s.attrs[s.touchAttr(ix, t)]
+				st.rekey, st.key = true, ed.A
+			}
+		case OpTruncateAttr:
+			s.truncate(ix, req, t, int(ed.Arg))
+		case OpSetAttr:
+			s.setAttr(ix, req, AttrOwner(ed.Owner), t, ed.A, ed.B)
+		case OpSetName:
+			if ed.Owner == EditOwnerMetric {
+				st := &s.metrics[s.touchMetric(ix, t)]
+				st.rename, st.name = true, ed.A
+			} else {
+				st := &s.items[s.touchItem(ix, t)]
+				st.self, st.rename, st.name = true, true, ed.A
+			}
+		case OpSetStatus:
+			st := &s.items[s.touchItem(ix, t)]
+			st.self, st.status, st.code, st.msg = true, true, ed.Arg, ed.A
+		case OpSetFixed64:
+			i := s.touchItem(ix, t)
+			s.items[i].self = true
+			f := protowire.Number(ed.Arg)
+			s.setFixed(i, f, false, ed.A)
+			if m := ix.itemMsg(ed.Target); m == mNumberDP && (f == numberAsDouble || f == numberAsInt) {
+				s.setFixed(i, numberAsDouble+numberAsInt-f, true, nil)
+			}
+		}
+	}
+	return dropped
+}
+
+func (s *editScratch) setFixed(item int32, f protowire.Number, clear bool, val []byte) {
+	st := &s.items[item]
+	last := int32(-1)
+	for k := st.fixHead; k >= 0; k = s.fixes[k].next {
+		if s.fixes[k].field == f {
+			s.fixes[k].clear, s.fixes[k].val = clear, val
+			return
+		}
+		last = k
+	}
+	s.fixes = append(s.fixes, fixedSet{field: f, clear: clear, val: val, next: -1})
+	if n := int32(len(s.fixes) - 1); last < 0 {
+		st.fixHead = n
+	} else {
+		s.fixes[last].next = n
+	}
+}
+
+// currentValue is attribute a's value as the edits so far leave it.
+func (s *editScratch) currentValue(ix *Index, req []byte, a int32) (vt ValueType, payload []byte, deleted bool) {
+	if m := s.attrMark[a]; m != 0 {
+		st := &s.attrs[m-1]
+		if st.deleted {
+			return 0, nil, true
+		}
+		if st.val.set {
+			if st.val.cut {
+				return st.val.vt, st.val.data, false
+			}
+			p := parser{b: st.val.data}
+			vt, vs, ve, _ := p.anyValue(0, len(st.val.data), 1)
+			return vt, st.val.data[vs:ve], false
+		}
+	}
+	at := &ix.Attrs[a]
+	return at.ValType, req[at.ValOff:at.ValEnd], false
+}
+
+func (s *editScratch) truncate(ix *Index, req []byte, a int32, n int) {
+	vt, p, deleted := s.currentValue(ix, req, a)
+	if deleted || vt != ValueString && vt != ValueBytes || len(p) <= n {
+		return
+	}
+	k := n
+	if vt == ValueString {
+		// Back off to the start of the rune the cut falls in; where the
+		// string is not UTF-8, cut where asked.
+		for j := 0; j < utf8.UTFMax-1 && k > 0 && !utf8.RuneStart(p[k]); j++ {
+			k--
+		}
+		if !utf8.RuneStart(p[k]) {
+			k = n
+		}
+	}
+	st := &s.attrs[s.touchAttr(ix, a)]
+	st.val = valueState{set: true, cut: true, vt: vt, data: p[:k]}
+}
+
+func (s *editScratch) setAttr(ix *Index, req []byte, owner AttrOwner, t int32, key, body []byte) {
+	// Index.Parse widens a resource's or scope's attribute range over the
+	// attributes of everything encoded between the entry's start and its
+	// Resource/InstrumentationScope field, so ranges are filtered by owner.
+	var a0, a1 int32
+	switch owner {
+	case OwnerResource:
+		a0, a1 = ix.Resources[t].AttrStart, ix.Resources[t].AttrEnd
+	case OwnerScope:
+		a0, a1 = ix.Scopes[t].AttrStart, ix.Scopes[t].AttrEnd
+	default:
+		a0, a1 = ix.ItemsAt[t].AttrStart, ix.ItemsAt[t].AttrEnd
+	}
+	val := valueState{set: true, data: body}
+	matched := false
+	for a := a0; a < a1; a++ {
+		at := &ix.Attrs[a]
+		if at.Owner != owner || at.Parent != t {
+			continue
+		}
+		k := req[at.KeyOff:at.KeyEnd]
+		if m := s.attrMark[a]; m != 0 {
+			st := &s.attrs[m-1]
+			if st.deleted {
+				continue
+			}
+			if st.rekey {
+				k = st.key
+			}
+		}
+		if string(k) == string(key) {
+			s.attrs[s.touchAttr(ix, a)].val = val
+			matched = true
+		}
+	}
+	var head, tail *int32
+	var ost *ownerState
+	switch owner {
+	case OwnerResource:
+		ost = &s.owners[s.touchRes(t)]
+		head, tail = &ost.addHead, &ost.addTail
+	case OwnerScope:
+		ost = &s.owners[s.touchScope(ix, t)]
+		head, tail = &ost.addHead, &ost.addTail
+	default:
+		st := &s.items[s.touchItem(ix, t)]
+		head, tail = &st.addHead, &st.addTail
+	}
+	for k := *head; k >= 0; k = s.adds[k].next {
+		if string(s.adds[k].key) == string(key) {
+			s.adds[k].val = val
+			matched = true
+		}
+	}
+	if matched {
+		return
+	}
+	// head, tail and ost point into s.owners or s.items, which do not grow
+	// from here on.
+	s.adds = append(s.adds, addedAttr{key: key, val: val, next: -1})
+	n := int32(len(s.adds) - 1)
+	if *tail < 0 {
+		*head = n
+	} else {
+		s.adds[*tail].next = n
+	}
+	*tail = n
+	if ost != nil {
+		ost.self = true
+	}
+}
+
+// writer emits the edited request into dst.
+type writer struct {
+	ix  *Index
+	req []byte
+	s   *editScratch
+	dst []byte
+}
+
+var zeroes [maxLenPrefixBytes]byte
+
+// lenMark is a reserved length prefix in dst: at is where it starts, size
+// how many bytes were reserved.
+type lenMark struct{ at, size int }
+
+// open copies the tag of the entry at req[off:] to dst and reserves its
+// length prefix at the size the old length needs; it returns where the
+// entry's body starts in req.
+func (w *writer) open(off int32) (int, lenMark) {
+	i := int(off)
+	_, n := protowire.ConsumeVarint(w.req[i:])
+	l, k := protowire.ConsumeVarint(w.req[i+n:])
+	w.dst = append(w.dst, w.req[i:i+n]...)
+	m := lenMark{len(w.dst), protowire.SizeVarint(l)}
+	w.dst = append(w.dst, zeroes[:m.size]...)
+	return i + n + k, m
+}
+
+// openNew starts a new length-delimited field with a one-byte tag.
+func (w *writer) openNew(tag byte) lenMark {
+	w.dst = append(w.dst, tag)
+	m := lenMark{len(w.dst), 1}
+	w.dst = append(w.dst, 0)
+	return m
+}
+
+// close writes the length of everything after m. When the new length needs
+// a different number of bytes than reserved (rare: only when it crosses a
+// power of 128) the body moves.
+func (w *writer) close(m lenMark) {
+	start := m.at + m.size
+	n := len(w.dst) - start
+	if need := protowire.SizeVarint(uint64(n)); need > m.size {
+		d := need - m.size
+		w.dst = append(w.dst, zeroes[:d]...)
+		copy(w.dst[start+d:], w.dst[start:start+n])
+	} else if need < m.size {
+		copy(w.dst[m.at+need:], w.dst[start:start+n])
+		w.dst = w.dst[:m.at+need+n]
+	}
+	binary.PutUvarint(w.dst[m.at:], uint64(n))
+}
+
+// copyTo copies req[pos:to] and returns to.
+func (w *writer) copyTo(pos int, to int32) int {
+	w.dst = append(w.dst, w.req[pos:to]...)
+	return int(to)
+}
+
+// nextField returns the number of the field at req[i:end] and where the
+// next one starts. The request was validated by Parse; if it somehow does
+// not hold a field there, the rest is treated as one opaque chunk.
+func (w *writer) nextField(i, end int) (protowire.Number, int) {
+	num, typ, n := protowire.ConsumeTag(w.req[i:end])
+	if n < 0 {
+		return 0, end
+	}
+	v := protowire.ConsumeFieldValue(num, typ, w.req[i+n:end])
+	if v < 0 {
+		return 0, end
+	}
+	return num, i + n + v
+}
+
+func (w *writer) request() {
+	pos := 0
+	for r := range w.ix.Resources {
+		if w.s.resMark[r] == 0 {
+			continue
+		}
+		res := &w.ix.Resources[r]
+		pos = w.copyTo(pos, res.Off)
+		w.resource(int32(r))
+		pos = int(res.End)
+	}
+	w.dst = append(w.dst, w.req[pos:]...)
+}
+
+func (w *writer) resource(r int32) {
+	res := &w.ix.Resources[r]
+	st := &w.s.owners[w.s.resMark[r]-1]
+	start := len(w.dst)
+	pos, m := w.open(res.Off)
+	pending := st.self && res.ResEnd != 0
+	kept := 0
+	for sc := res.ScopeStart; sc < res.ScopeEnd; sc++ {
+		scope := &w.ix.Scopes[sc]
+		if pending && res.ResOff < scope.Off {
+			pos = w.copyTo(pos, res.ResOff)
+			w.withAttrs(res.ResOff, res.ResEnd, res.AttrStart, res.AttrEnd, OwnerResource, r, st.addHead, resourceAttrTag)
+			pos, pending = int(res.ResEnd), false
+		}
+		if w.s.scopeMark[sc] == 0 {
+			kept++
+			continue
+		}
+		pos = w.copyTo(pos, scope.Off)
+		if w.scope(sc) {
+			kept++
+		}
+		pos = int(scope.End)
+	}
+	if pending {
+		pos = w.copyTo(pos, res.ResOff)
+		w.withAttrs(res.ResOff, res.ResEnd, res.AttrStart, res.AttrEnd, OwnerResource, r, st.addHead, resourceAttrTag)
+		pos = int(res.ResEnd)
+	}
+	w.copyTo(pos, res.End)
+	if st.addHead >= 0 && res.ResEnd == 0 {
+		f := w.openNew(entryFieldOneTag)
+		w.appendAdds(st.addHead, resourceAttrTag)
+		w.close(f)
+	}
+	if res.ScopeEnd > res.ScopeStart && kept == 0 {
+		w.dst = w.dst[:start]
+		return
+	}
+	w.close(m)
+}
+
+// scope emits scope sc and reports whether it is kept.
+func (w *writer) scope(sc int32) bool {
+	scope := &w.ix.Scopes[sc]
+	st := &w.s.owners[w.s.scopeMark[sc]-1]
+	start := len(w.dst)
+	pos, m := w.open(scope.Off)
+	pending := st.self && scope.ScopeEnd != 0
+	flush := func(before int32) {
+		if pending && scope.ScopeOff < before {
+			pos = w.copyTo(pos, scope.ScopeOff)
+			w.withAttrs(scope.ScopeOff, scope.ScopeEnd, scope.AttrStart, scope.AttrEnd, OwnerScope, sc, st.addHead, scopeAttrTag)
+			pos, pending = int(scope.ScopeEnd), false
+		}
+	}
+	kept := int32(0)
+	if w.ix.Signal == Metrics {
+		for mi := scope.MetricStart; mi < scope.MetricEnd; mi++ {
+			met := &w.ix.Metrics[mi]
+			flush(met.Off)
+			if w.s.metricMark[mi] == 0 {
+				kept += met.ItemEnd - met.ItemStart
+				continue
+			}
+			pos = w.copyTo(pos, met.Off)
+			kept += w.metric(mi)
+			pos = int(met.End)
+		}
+	} else {
+		for it := scope.ItemStart; it < scope.ItemEnd; it++ {
+			item := &w.ix.ItemsAt[it]
+			flush(item.Off)
+			mk := w.s.itemMark[it]
+			if mk == 0 {
+				kept++
+				continue
+			}
+			pos = w.copyTo(pos, item.Off)
+			if !w.s.items[mk-1].drop {
+				w.item(it)
+				kept++
+			}
+			pos = int(item.End)
+		}
+	}
+	flush(scope.End)
+	w.copyTo(pos, scope.End)
+	if st.addHead >= 0 && scope.ScopeEnd == 0 {
+		f := w.openNew(entryFieldOneTag)
+		w.appendAdds(st.addHead, scopeAttrTag)
+		w.close(f)
+	}
+	if scope.ItemEnd > scope.ItemStart && kept == 0 {
+		w.dst = w.dst[:start]
+		return false
+	}
+	w.close(m)
+	return true
+}
+
+// metric emits metric mi and returns how many of its data points are kept;
+// a metric that had points and keeps none is not written.
+func (w *writer) metric(mi int32) int32 {
+	met := &w.ix.Metrics[mi]
+	st := &w.s.metrics[w.s.metricMark[mi]-1]
+	start := len(w.dst)
+	pos, m := w.open(met.Off)
+	end := int(met.End)
+	had := met.ItemEnd - met.ItemStart
+	kept := had
+	switch {
+	case st.rename:
+		for i := pos; i < end; {
+			if st.child && i == int(met.DataOff) {
+				pos = w.copyTo(pos, met.DataOff)
+				kept = w.data(met)
+				pos, i = int(met.DataEnd), int(met.DataEnd)
+				continue
+			}
+			num, next := w.nextField(i, end)
+			if num == metricNameField {
+				pos = w.copyTo(pos, int32(i))
+				pos = next
+			}
+			i = next
+		}
+	case st.child:
+		pos = w.copyTo(pos, met.DataOff)
+		kept = w.data(met)
+		pos = int(met.DataEnd)
+	}
+	w.copyTo(pos, met.End)
+	if st.rename && len(st.name) > 0 {
+		w.appendBytesField(entryFieldOneTag, st.name)
+	}
+	if had > 0 && kept == 0 {
+		w.dst = w.dst[:start]
+		return 0
+	}
+	w.close(m)
+	return kept
+}
+
+// data emits a metric's Gauge|Sum|Histogram|ExponentialHistogram|Summary
+// and returns how many data points it keeps.
+func (w *writer) data(met *Metric) int32 {
+	pos, m := w.open(met.DataOff)
+	kept := int32(0)
+	for it := met.ItemStart; it < met.ItemEnd; it++ {
+		mk := w.s.itemMark[it]
+		if mk == 0 {
+			kept++
+			continue
+		}
+		item := &w.ix.ItemsAt[it]
+		pos = w.copyTo(pos, item.Off)
+		if !w.s.items[mk-1].drop {
+			w.item(it)
+			kept++
+		}
+		pos = int(item.End)
+	}
+	w.copyTo(pos, met.DataEnd)
+	w.close(m)
+	return kept
+}
+
+// item emits a kept item that has edits.
+func (w *writer) item(it int32) {
+	item := &w.ix.ItemsAt[it]
+	st := &w.s.items[w.s.itemMark[it]-1]
+	pos, m := w.open(item.Off)
+	end := int(item.End)
+	msg := w.ix.itemMsg(uint32(it))
+	attrField := itemAttrField[msg]
+	attrTag := byte(attrField)<<3 | byte(protowire.BytesType)
+	if !st.self {
+		// Only attributes change: copy around the changed KeyValues.
+		for a := item.AttrStart; a < item.AttrEnd; a++ {
+			if w.s.attrMark[a] == 0 {
+				continue
+			}
+			at := &w.ix.Attrs[a]
+			pos = w.copyTo(pos, at.Off)
+			w.attr(a)
+			pos = int(at.End)
+		}
+	} else {
+		nameField := itemNameField[msg]
+		a := item.AttrStart
+		for i := pos; i < end; {
+			num, next := w.nextField(i, end)
+			drop := false
+			switch {
+			case num == attrField:
+				if w.s.attrMark[a] != 0 {
+					pos = w.copyTo(pos, int32(i))
+					w.attr(a)
+					pos = next
+				}
+				a++
+			case st.rename && num == nameField:
+				drop = true
+			case st.status && num == spanStatusField:
+				drop = true
+			case st.fixHead >= 0:
+				for k := st.fixHead; k >= 0; k = w.s.fixes[k].next {
+					if w.s.fixes[k].field == num {
+						drop = true
+						break
+					}
+				}
+			}
+			if drop {
+				pos = w.copyTo(pos, int32(i))
+				pos = next
+			}
+			i = next
+		}
+	}
+	w.copyTo(pos, item.End)
+	if st.rename && len(st.name) > 0 {
+		w.dst = protowire.AppendTag(w.dst, itemNameField[msg], protowire.BytesType)
+		w.dst = protowire.AppendBytes(w.dst, st.name)
+	}
+	if st.status {
+		n := 0
+		if len(st.msg) > 0 {
+			n += 1 + protowire.SizeBytes(len(st.msg))
+		}
+		if st.code != 0 {
+			n += 1 + protowire.SizeVarint(uint64(st.code))
+		}
+		w.dst = protowire.AppendTag(w.dst, spanStatusField, protowire.BytesType)
+		w.dst = protowire.AppendVarint(w.dst, uint64(n))
+		if len(st.msg) > 0 {
+			w.appendBytesField(statusMessageTag, st.msg)
+		}
+		if st.code != 0 {
+			w.dst = append(w.dst, statusCodeTag)
+			w.dst = protowire.AppendVarint(w.dst, uint64(st.code))
+		}
+	}
+	for k := st.fixHead; k >= 0; k = w.s.fixes[k].next {
+		if f := &w.s.fixes[k]; !f.clear {
+			w.dst = protowire.AppendTag(w.dst, f.field, protowire.Fixed64Type)
+			w.dst = append(w.dst, f.val...)
+		}
+	}
+	w.appendAdds(st.addHead, attrTag)
+	w.close(m)
+}
+
+// withAttrs emits a Resource or InstrumentationScope at req[off:end] whose
+// attributes are those of owner/parent in Attrs[a0:a1], appending the
+// added ones with attrTag.
+func (w *writer) withAttrs(off, end, a0, a1 int32, owner AttrOwner, parent, addHead int32, attrTag byte) {
+	pos, m := w.open(off)
+	for a := a0; a < a1; a++ {
+		at := &w.ix.Attrs[a]
+		if w.s.attrMark[a] == 0 || at.Owner != owner || at.Parent != parent {
+			continue
+		}
+		pos = w.copyTo(pos, at.Off)
+		w.attr(a)
+		pos = int(at.End)
+	}
+	w.copyTo(pos, end)
+	w.appendAdds(addHead, attrTag)
+	w.close(m)
+}
+
+// attr emits attribute a as its edits leave it (nothing if deleted). Fields
+// other than the key and value are kept.
+func (w *writer) attr(a int32) {
+	st := &w.s.attrs[w.s.attrMark[a]-1]
+	if st.deleted {
+		return
+	}
+	at := &w.ix.Attrs[a]
+	if w.attrFast(at, st) {
+		return
+	}
+	pos, m := w.open(at.Off)
+	end := int(at.End)
+	if st.rekey {
+		w.appendBytesField(kvKeyTag, st.key)
+	}
+	for i := pos; i < end; {
+		num, next := w.nextField(i, end)
+		if num == 1 && st.rekey || num == 2 && st.val.set {
+			pos = w.copyTo(pos, int32(i))
+			pos = next
+		}
+		i = next
+	}
+	w.copyTo(pos, at.End)
+	if st.val.set {
+		w.appendValue(&st.val)
+	}
+	w.close(m)
+}
+
+// attrFast handles the KeyValue every encoder writes, a one-byte tag then
+// the key field then (optionally) the value field and nothing else: the new
+// length is known up front, so no field walk and no length fix-up. It
+// reports false for any other layout.
+func (w *writer) attrFast(at *Attr, st *attrState) bool {
+	req, off, end, kOff, kEnd := w.req, int(at.Off), int(at.End), int(at.KeyOff), int(at.KeyEnd)
+	if req[off] >= 0x80 || kOff == kEnd && kOff == 0 {
+		return false
+	}
+	_, n := protowire.ConsumeVarint(req[off+1 : end])
+	body := off + 1 + n
+	if body >= end || req[body] != kvKeyTag {
+		return false
+	}
+	if kl, k := protowire.ConsumeVarint(req[body+1 : end]); k < 0 || body+1+k != kOff || int(kl) != kEnd-kOff {
+		return false
+	}
+	if kEnd < end {
+		if req[kEnd] != kvValueTag {
+			return false
+		}
+		if vl, k := protowire.ConsumeVarint(req[kEnd+1 : end]); k < 0 || kEnd+1+k+int(vl) != end {
+			return false
+		}
+	}
+	keyLen := kEnd - body
+	if st.rekey {
+		keyLen = 1 + protowire.SizeBytes(len(st.key))
+	}
+	valLen := end - kEnd
+	if st.val.set {
+		valLen = 1 + protowire.SizeBytes(valueBodySize(&st.val))
+	}
+	w.dst = append(w.dst, req[off])
+	w.dst = protowire.AppendVarint(w.dst, uint64(keyLen+valLen))
+	if st.rekey {
+		w.appendBytesField(kvKeyTag, st.key)
+	} else {
+		w.dst = append(w.dst, req[body:kEnd]...)
+	}
+	if st.val.set {
+		w.appendValue(&st.val)
+	} else {
+		w.dst = append(w.dst, req[kEnd:end]...)
+	}
+	return true
+}
+
+func (w *writer) appendBytesField(tag byte, b []byte) {
+	w.dst = append(w.dst, tag)
+	w.dst = protowire.AppendVarint(w.dst, uint64(len(b)))
+	w.dst = append(w.dst, b...)
+}
+
+// valueBodySize is the size of v's AnyValue body.
+func valueBodySize(v *valueState) int {
+	if v.cut {
+		return 1 + protowire.SizeBytes(len(v.data))
+	}
+	return len(v.data)
+}
+
+// appendValue appends KeyValue.value (field 2) holding v.
+func (w *writer) appendValue(v *valueState) {
+	w.dst = append(w.dst, kvValueTag)
+	w.dst = protowire.AppendVarint(w.dst, uint64(valueBodySize(v)))
+	if v.cut {
+		w.appendBytesField(byte(v.vt)<<3|byte(protowire.BytesType), v.data)
+	} else {
+		w.dst = append(w.dst, v.data...)
+	}
+}
+
+// appendAdds appends the KeyValues SET_ATTR added, each under tag.
+func (w *writer) appendAdds(head int32, tag byte) {
+	for k := head; k >= 0; k = w.s.adds[k].next {
+		ad := &w.s.adds[k]
+		vb := valueBodySize(&ad.val)
+		w.dst = append(w.dst, tag)
+		w.dst = protowire.AppendVarint(w.dst, uint64(1+protowire.SizeBytes(len(ad.key))+1+protowire.SizeBytes(vb)))
+		w.appendBytesField(kvKeyTag, ad.key)
+		w.appendValue(&ad.val)
+	}
+}
