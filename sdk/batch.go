@@ -48,6 +48,12 @@ type batch struct {
 	nRes, nScope, nMetric, nItem, nAttr      int32
 	resAt, scopeAt, metricAt, itemAt, attrAt int32 // table offsets in idx
 
+	// The views handed to callbacks live here: a pointer passed to a
+	// callback escapes, and a fresh one would cost an allocation per call.
+	traces  Traces
+	metrics Metrics
+	logs    Logs
+
 	ed   editList
 	scan fields // the last item walked, see (*batch).item
 

@@ -1,7 +1,7 @@
 package sdk
 
 import (
-	"fmt"
+	"strconv"
 
 	"github.com/otlpgw/otlpgw/sdk/internal/host"
 )
@@ -24,12 +24,12 @@ const (
 // Log writes msg to the gateway's log, tagged with the filter's name. The
 // host rate-limits it per instance: log what an operator needs to act on,
 // not per item (count items with a Counter instead).
+//
+// There is no Logf: the SDK does not import fmt, because fmt imports os,
+// whose initialisation makes the module import WASI file functions (and
+// adds about 0.4 MB and 0.7 s of compile time). Build messages with
+// strconv, or with fmt.Sprintf if your filter uses fmt anyway.
 func Log(level Level, msg string) { host.Log(int32(level), msg) }
-
-// Logf formats as fmt.Sprintf does and logs the result.
-func Logf(level Level, format string, args ...any) {
-	host.Log(int32(level), fmt.Sprintf(format, args...))
-}
 
 // HealthStatus is what a filter reports about itself.
 type HealthStatus int32
@@ -103,7 +103,7 @@ var (
 
 func newMetric(kind int32, name, help string) *metric {
 	if !host.ValidMetricName(name) {
-		panic("otlpgw sdk: invalid metric name " + fmt.Sprintf("%q", name) + ": want [a-z_][a-z0-9_]*, at most 64 bytes")
+		panic("otlpgw sdk: invalid metric name " + strconv.Quote(name) + ": want [a-z_][a-z0-9_]*, at most 64 bytes")
 	}
 	m := &metric{name: name, help: help, kind: kind, id: -1}
 	allMetrics = append(allMetrics, m)

@@ -137,15 +137,18 @@ func process(sig Signal, req, index []byte) []byte {
 	switch sig {
 	case SignalTraces:
 		if registered.Traces != nil {
-			registered.Traces(&Traces{b})
+			b.traces.b = b
+			registered.Traces(&b.traces)
 		}
 	case SignalMetrics:
 		if registered.Metrics != nil {
-			registered.Metrics(&Metrics{b})
+			b.metrics.b = b
+			registered.Metrics(&b.metrics)
 		}
 	case SignalLogs:
 		if registered.Logs != nil {
-			registered.Logs(&Logs{b})
+			b.logs.b = b
+			registered.Logs(&b.logs)
 		}
 	}
 	flushMetrics()

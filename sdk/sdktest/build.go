@@ -18,6 +18,9 @@ type KV struct {
 	Value any
 }
 
+// Attr returns KV{key, value}.
+func Attr(key string, value any) KV { return KV{key, value} }
+
 // Resource is a ResourceSpans, ResourceMetrics or ResourceLogs.
 type Resource struct {
 	// Attrs are the resource's attributes; with NoResource the resource

@@ -106,11 +106,25 @@ func run(sig sdk.Signal, req, index []byte) ([]byte, Recorded) {
 }
 
 // Init calls the registered filter's Init with config as otlpgw_init does
-// ("{}" when config is empty, as the gateway passes). The error is the one the filter returned (or that no filter is
-// registered); the module would log it and refuse to load.
+// ("{}" when config is empty, as the gateway passes). The error is the one
+// the filter returned (or that no filter is registered); the module would
+// log it and refuse to load.
 func Init(config []byte) (Recorded, error) {
 	mu.Lock()
 	defer mu.Unlock()
+	return initFilter(config)
+}
+
+// InitFilter is Init with f in place of the registered filter.
+func InitFilter(f sdk.Filter, config []byte) (Recorded, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	prev := hook.Swap(f)
+	defer hook.Swap(prev)
+	return initFilter(config)
+}
+
+func initFilter(config []byte) (Recorded, error) {
 	host.Take()
 	if len(config) == 0 {
 		config = []byte("{}")
