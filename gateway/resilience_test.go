@@ -261,7 +261,7 @@ exporters:
 	base := "http://" + gw.HTTPAddr().String()
 	var bomb bytes.Buffer
 	zw := gzip.NewWriter(&bomb)
-	_, _ = zw.Write(make([]byte, 64<<20))
+	_, _ = zw.Write(make([]byte, 16<<20)) // 16 MiB of zeros: 256x the 64KiB limit
 	_ = zw.Close()
 	cases := []struct {
 		name, method, path, ctype, encoding string

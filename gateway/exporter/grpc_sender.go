@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -120,11 +121,14 @@ func (s *grpcSender) Send(ctx context.Context, sig otlpwire.Signal, req []byte, 
 }
 
 // SendParts is Send for a batch held as several queue entries: gRPC frames
-// the parts one after the other, so the batch is never concatenated. The
-// parts are immutable queue entries owned by the garbage collector, so
-// gRPC may keep reading them after the call without any hand-back.
+// the parts one after the other, so the batch is never concatenated. Like
+// Send, it returns only once gRPC has let go of every part: the parts live
+// in pooled buffers that are recycled after the batch is done.
 func (s *grpcSender) SendParts(ctx context.Context, sig otlpwire.Signal, parts [][]byte, _ int) (Partial, error) {
-	return s.invoke(ctx, sig, &outParts{parts: parts})
+	m := &outParts{parts: parts}
+	p, err := s.invoke(ctx, sig, m)
+	m.waitReleased()
+	return p, err
 }
 
 func (s *grpcSender) invoke(ctx context.Context, sig otlpwire.Signal, msg any) (Partial, error) {
@@ -142,6 +146,7 @@ func (s *grpcSender) invoke(ctx context.Context, sig otlpwire.Signal, msg any) (
 	if m, ok := msg.(*outMsg); ok {
 		m.waitReleased()
 	}
+	// (outParts waits in SendParts.)
 	if err != nil {
 		return Partial{}, classifyGRPC(fmt.Errorf("export %s to %s: %w", sig, s.endpoint, err), parent.Err() != nil)
 	}
@@ -229,19 +234,57 @@ type rawCodec struct{}
 func (rawCodec) Name() string { return "proto" }
 
 // outParts is a request made of several encoded requests; concatenated
-// they are one valid request (see otlpwire.Split).
+// they are one valid request (see otlpwire.Split). Each part large enough
+// for gRPC to reference-count is lent through mem.NewBuffer; held counts
+// them, and released is closed when gRPC has freed the last. Smaller parts
+// are copied, as outMsg does.
 type outParts struct {
-	parts [][]byte
-	bufs  mem.BufferSlice
+	parts    [][]byte
+	held     atomic.Int32
+	released chan struct{}
+}
+
+// Get is never called: the buffers come from the queue, not this pool.
+func (m *outParts) Get(n int) *[]byte {
+	b := make([]byte, n)
+	return &b
+}
+
+// Put is gRPC releasing one part.
+func (m *outParts) Put(*[]byte) {
+	if m.held.Add(-1) == 0 {
+		close(m.released)
+	}
+}
+
+func (m *outParts) waitReleased() {
+	if m.released != nil {
+		<-m.released
+	}
 }
 
 func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
-	if p, ok := v.(*outParts); ok {
-		p.bufs = p.bufs[:0]
-		for _, b := range p.parts {
-			p.bufs = append(p.bufs, mem.SliceBuffer(b))
+	if m, ok := v.(*outParts); ok {
+		bufs := make(mem.BufferSlice, 0, len(m.parts))
+		lend := m.released == nil // a second encoding of the same message copies
+		if lend {
+			for _, b := range m.parts {
+				if !mem.IsBelowBufferPoolingThreshold(cap(b)) {
+					m.held.Add(1)
+				}
+			}
+			if m.held.Load() > 0 {
+				m.released = make(chan struct{})
+			}
 		}
-		return p.bufs, nil
+		for i, b := range m.parts {
+			if lend && !mem.IsBelowBufferPoolingThreshold(cap(b)) {
+				bufs = append(bufs, mem.NewBuffer(&m.parts[i], m))
+			} else {
+				bufs = append(bufs, mem.SliceBuffer(append([]byte(nil), b...)))
+			}
+		}
+		return bufs, nil
 	}
 	m, ok := v.(*outMsg)
 	if !ok {

@@ -7,6 +7,7 @@ package pipeline
 import (
 	"context"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 )
 
@@ -27,4 +28,14 @@ type Outcome struct {
 	// Rejected counts items dropped by filters; Message names filter and reason.
 	Rejected int64
 	Message  string
+}
+
+// BufConsumer is implemented by consumers that can take a request in a
+// pooled buffer (see gateway/internal/bufpool). ConsumeBuf takes over the
+// caller's reference to buf, whatever the outcome, and releases it once
+// the request's bytes are no longer needed; the caller must not touch buf
+// afterwards. Receivers use it when the consumer offers it and Consume
+// otherwise.
+type BufConsumer interface {
+	ConsumeBuf(ctx context.Context, sig otlpwire.Signal, buf *bufpool.Buf) (Outcome, error)
 }

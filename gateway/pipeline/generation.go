@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/internal/gwerr"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/gateway/queue"
@@ -128,6 +129,19 @@ var (
 // The request is acknowledged only once it is in every queue; if any queue
 // cannot take it, none keeps it and the client is told to retry.
 func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byte) (Outcome, error) {
+	return g.consume(ctx, sig, req, nil)
+}
+
+// ConsumeBuf is Consume for a request in a pooled buffer; it takes over
+// the caller's reference to buf, whatever the outcome.
+func (g *Generation) ConsumeBuf(ctx context.Context, sig otlpwire.Signal, buf *bufpool.Buf) (Outcome, error) {
+	return g.consume(ctx, sig, buf.B, buf)
+}
+
+func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byte, owner *bufpool.Buf) (Outcome, error) {
+	// Every path that does not hand owner's reference to the queues
+	// releases it here.
+	defer func() { owner.Release() }()
 	g.inflight.RLock()
 	defer g.inflight.RUnlock()
 	if g.draining.Load() {
@@ -163,6 +177,9 @@ func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byt
 			reasons = append(reasons, fmt.Sprintf("filter[%s]: %s", f.Name(), res.Reason))
 		}
 		if res.Req != nil {
+			// The filter's output is a new buffer; the original is done.
+			owner.Release()
+			owner = nil
 			req = res.Req
 			if err := ix.Parse(sig, req); err != nil {
 				g.unreserve(reserved)
@@ -203,19 +220,29 @@ func (g *Generation) Consume(ctx context.Context, sig otlpwire.Signal, req []byt
 		for ; k < len(ix.Resources) && int(ix.Resources[k].Off) < end; k++ {
 			items += int(ix.Resources[k].ItemEnd - ix.Resources[k].ItemStart)
 		}
-		entries[i] = queue.Entry{Sig: sig, Req: p, Items: items}
+		entries[i] = queue.Entry{Sig: sig, Req: p, Items: items, Buf: owner}
 		start = end
 	}
 	clear(pieces)
 	*pp = pieces[:0]
 	g.pieces.Put(pp)
 
+	// One buffer reference per entry per queue; ours becomes one of them.
+	if owner != nil {
+		owner.Retain(len(entries)*len(g.queues) - 1)
+		owner = nil
+	}
 	for i, q := range g.queues {
 		if !q.Push(entries...) {
 			// Only a closed queue refuses a reserved push, which happens
 			// when the exporter is shutting down under us.
 			for _, rest := range g.queues[i+1:] {
 				rest.Unreserve(reserved)
+			}
+			for range len(g.queues) - i {
+				for _, e := range entries {
+					e.Buf.Release()
+				}
 			}
 			return out, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter is shutting down", RetryAfter: defaultRetryAfter}
 		}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 )
 
@@ -24,8 +25,11 @@ type Entry struct {
 	Sig   otlpwire.Signal
 	Req   []byte
 	Items int
-	at    time.Time
-	seq   uint64
+	// Buf, when set, is the pooled buffer Req lies in; the entry holds one
+	// reference to it, released by Done.
+	Buf *bufpool.Buf
+	at  time.Time
+	seq uint64
 }
 
 // Queue is safe for concurrent use by any number of producers and workers.
@@ -92,7 +96,8 @@ func (q *Queue) Reserve(n int64) bool {
 func (q *Queue) Unreserve(n int64) { q.used.Add(-n) }
 
 // Push appends reserved entries. It reports false, and releases their
-// reservation, if the queue was closed meanwhile.
+// reservation (not their buffer references), if the queue was closed
+// meanwhile.
 func (q *Queue) Push(entries ...Entry) bool {
 	now := time.Now()
 	q.mu.Lock()
@@ -218,12 +223,14 @@ func (q *Queue) Next(ctx context.Context, dst []Entry, maxItems, maxBytes int, l
 	}
 }
 
-// Done releases the bytes and items of a batch returned by Next.
+// Done releases the bytes and items of a batch returned by Next, and the
+// entries' references to their pooled buffers.
 func (q *Queue) Done(batch []Entry) {
 	var n, items int64
 	for _, e := range batch {
 		n += int64(len(e.Req))
 		items += int64(e.Items)
+		e.Buf.Release()
 	}
 	q.used.Add(-n)
 	q.items.Add(-items)

@@ -4,12 +4,17 @@ import (
 	"google.golang.org/grpc/encoding"
 	protocodec "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 )
 
 // rawMessage is an encoded protobuf message that grpc-go moves without
 // decoding: the OTLP Export request in, the Export response out.
 type rawMessage struct {
 	b []byte
+	// buf, for a received request, is the pooled buffer b lies in; the
+	// handler hands its reference to the consumer.
+	buf *bufpool.Buf
 }
 
 // emptyReply is the full-success Export*ServiceResponse (the empty message),
@@ -55,7 +60,11 @@ func (c passThroughCodec) Marshal(v any) (mem.BufferSlice, error) {
 // the receiver's whole share of the work.
 func (c passThroughCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if m, ok := v.(*rawMessage); ok {
-		m.b = data.Materialize()
+		// One copy out of gRPC's buffers (which it recycles as soon as
+		// Unmarshal returns) into a pooled buffer the pipeline may keep.
+		m.buf = bufpool.Get(data.Len())
+		data.CopyTo(m.buf.B)
+		m.b = m.buf.B
 		return nil
 	}
 	return c.proto.Unmarshal(data, v)

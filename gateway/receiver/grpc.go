@@ -279,12 +279,20 @@ func (g *GRPC) export(ctx context.Context, sig otlpwire.Signal, dec func(any) er
 		m.refuse(kindOfGRPCCode(st.Code()), 0)
 		return nil, err
 	}
-	return g.consume(ctx, sig, req.b)
+	return g.consume(ctx, sig, &req)
 }
 
-func (g *GRPC) consume(ctx context.Context, sig otlpwire.Signal, req []byte) (any, error) {
+func (g *GRPC) consume(ctx context.Context, sig otlpwire.Signal, req *rawMessage) (any, error) {
 	box := g.consumer.Load()
-	out, err := box.c.Consume(ctx, sig, req)
+	var out pipeline.Outcome
+	var err error
+	if bc, ok := box.c.(pipeline.BufConsumer); ok && req.buf != nil {
+		out, err = bc.ConsumeBuf(ctx, sig, req.buf)
+	} else {
+		// A plain Consumer may keep req.b, so its buffer is left to the
+		// garbage collector rather than recycled.
+		out, err = box.c.Consume(ctx, sig, req.b)
+	}
 	if err != nil {
 		return nil, g.refuse(sig, err, out.Rejected)
 	}
