@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/internal/gwerr"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
@@ -181,4 +182,39 @@ func BenchmarkConsume(b *testing.B) {
 		qs[0].Done(buf)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/span")
+}
+
+// TestConsumeBufReleasesEveryReference checks the pooled-buffer books: a
+// request split into pieces and fanned out to two queues holds one
+// reference per piece per queue, and none is left once both are done.
+func TestConsumeBufReleasesEveryReference(t *testing.T) {
+	g, qs := newGen(Options{MaxItems: 10}, nil, 1<<20, 1<<20)
+	req := otlptest.Marshal(otlptest.Traces(3, 10, 1, 1))
+	buf := bufpool.Get(len(req))
+	copy(buf.B, req)
+	if _, err := g.ConsumeBuf(context.Background(), otlpwire.Traces, buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.Refs(); got != 6 {
+		t.Fatalf("refs after queueing 3 pieces into 2 queues = %d, want 6", got)
+	}
+	drain(t, qs[0])
+	if got := buf.Refs(); got != 3 {
+		t.Fatalf("refs after one queue is done = %d, want 3", got)
+	}
+	drain(t, qs[1])
+	if got := buf.Refs(); got != 0 {
+		t.Fatalf("refs after both queues are done = %d, want 0", got)
+	}
+
+	// A refused request gives its reference back at once.
+	buf = bufpool.Get(3)
+	copy(buf.B, []byte{0x0a, 0x05, 0x01})
+	g2, _ := newGen(Options{}, nil, 1<<20)
+	if _, err := g2.ConsumeBuf(context.Background(), otlpwire.Traces, buf); err == nil {
+		t.Fatal("malformed request accepted")
+	}
+	if got := buf.Refs(); got != 0 {
+		t.Fatalf("refs after a refusal = %d, want 0", got)
+	}
 }
