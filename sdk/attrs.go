@@ -24,19 +24,14 @@ func (a Attributes) Len() int { return int(a.end - a.start) }
 
 // Get returns the value of the first attribute with key.
 func (a Attributes) Get(key string) (Value, bool) {
-	for i := a.start; i < a.end; i++ {
-		if a.key(i) == key {
-			return a.b.attrValue(i), true
-		}
+	if i := a.find(key, a.start); i >= 0 {
+		return a.b.attrValue(i), true
 	}
 	return Value{}, false
 }
 
 // Has reports whether an attribute with key exists.
-func (a Attributes) Has(key string) bool {
-	_, ok := a.Get(key)
-	return ok
-}
+func (a Attributes) Has(key string) bool { return a.find(key, a.start) >= 0 }
 
 // All iterates over the attributes in order.
 func (a Attributes) All() iter.Seq2[string, Value] {
@@ -53,14 +48,32 @@ func (a Attributes) key(i int32) string {
 	return a.b.str(a.b.atr(i, aKeyOff), a.b.atr(i, aKeyEnd))
 }
 
+// find returns the index of the first attribute from 'from' on whose key
+// is key, or -1. It is the SDK's hottest loop: it reads each key's offsets
+// as one 8-byte load and compares lengths before touching the request.
+func (a Attributes) find(key string, from int32) int32 {
+	if a.b == nil {
+		return -1
+	}
+	idx, req, n := a.b.idx, a.b.req, int32(len(key))
+	off := int(a.b.attrAt + from*attrSize + aKeyOff*4)
+	for i := from; i < a.end; i++ {
+		k := le64(idx, off)
+		ko, ke := int32(k), int32(k>>32)
+		if ke-ko == n && string(req[ko:ke]) == key {
+			return i
+		}
+		off += attrSize
+	}
+	return -1
+}
+
 // Delete deletes every attribute with key and reports whether there was one.
 func (a Attributes) Delete(key string) bool {
 	found := false
-	for i := a.start; i < a.end; i++ {
-		if a.key(i) == key {
-			a.b.ed.add(opDeleteAttr, 0, uint32(i), 0, "")
-			found = true
-		}
+	for i := a.find(key, a.start); i >= 0; i = a.find(key, i+1) {
+		a.b.ed.add(opDeleteAttr, 0, uint32(i), 0, "")
+		found = true
 	}
 	return found
 }
@@ -72,12 +85,10 @@ func (a Attributes) Rename(old, new string) bool {
 		panic("otlpgw sdk: Attributes.Rename to an empty key")
 	}
 	found := false
-	for i := a.start; i < a.end; i++ {
-		if a.key(i) == old {
-			found = true
-			if old != new {
-				a.b.ed.add(opRenameAttr, 0, uint32(i), 0, new)
-			}
+	for i := a.find(old, a.start); i >= 0; i = a.find(old, i+1) {
+		found = true
+		if old != new {
+			a.b.ed.add(opRenameAttr, 0, uint32(i), 0, new)
 		}
 	}
 	return found
@@ -89,11 +100,9 @@ func (a Attributes) Rename(old, new string) bool {
 // values already short enough are left alone.
 func (a Attributes) Truncate(key string, n int) bool {
 	found := false
-	for i := a.start; i < a.end; i++ {
-		if a.key(i) == key {
-			found = true
-			a.b.attrValue(i).Truncate(n)
-		}
+	for i := a.find(key, a.start); i >= 0; i = a.find(key, i+1) {
+		found = true
+		a.b.attrValue(i).Truncate(n)
 	}
 	return found
 }
@@ -139,26 +148,25 @@ func (a Attributes) set(key string, tag byte, u uint64, s string, p []byte) {
 	if a.b == nil {
 		return
 	}
-	e := &a.b.ed
-	var n int
-	if tag == 0x21 {
-		n = 9
-	} else {
+	key = validUTF8(key)
+	n := 9 // a double: tag and 8 bytes
+	if tag != 0x21 {
 		n = 1 + varintLen(u) + len(s) + len(p)
 	}
-	if !e.header(opSetAttr, a.owner, uint32(a.parent), 0, len(key), n) {
+	w := a.b.ed.record(opSetAttr, a.owner, uint32(a.parent), 0, len(key), n)
+	if w == nil {
 		return
 	}
-	e.buf = append(e.buf, key...)
-	e.buf = append(e.buf, tag)
+	k := put(w, key)
+	w[k] = tag
+	k++
 	if tag == 0x21 {
-		e.buf = appendLE64(e.buf, u)
-	} else {
-		e.buf = appendVarint(e.buf, u)
-		e.buf = append(e.buf, s...)
-		e.buf = append(e.buf, p...)
+		putLE64(w[k:], u)
+		return
 	}
-	e.pad()
+	k += putVarint(w[k:], u)
+	k += put(w[k:], s)
+	copy(w[k:], p)
 }
 
 // ValueType is the type of a Value; its values are the AnyValue field

@@ -1,5 +1,10 @@
 package sdk
 
+import (
+	"slices"
+	"unicode/utf8"
+)
+
 // Edit list opcodes (ABI.md §4).
 const (
 	opDropItem     uint8 = 1
@@ -29,42 +34,85 @@ func (e *editList) reset() {
 	e.buf, e.n, e.final = e.buf[:0], 0, false
 }
 
-// header appends a record header for len_a = la and len_b = lb; the caller
-// appends a and b and then calls pad. It returns false, appending nothing,
-// once the batch is rejected or replaced.
-func (e *editList) header(op, owner uint8, target, arg uint32, la, lb int) bool {
+// record appends one record for len_a = la and len_b = lb, padding
+// included, and returns the la+lb bytes for the caller to fill with a then
+// b. It returns nil, appending nothing, once the batch is rejected or
+// replaced.
+func (e *editList) record(op, owner uint8, target, arg uint32, la, lb int) []byte {
 	if e.final {
-		return false
+		return nil
 	}
 	e.n++
-	e.buf = append(e.buf, op, owner, 0, 0)
-	e.buf = appendLE32(e.buf, target)
-	e.buf = appendLE32(e.buf, arg)
-	e.buf = appendLE32(e.buf, uint32(la))
-	e.buf = appendLE32(e.buf, uint32(lb))
-	return true
+	// One capacity check for the whole record, then plain stores: appending
+	// byte by byte costs a check per byte, and the guest is slow at that.
+	n, size := len(e.buf), (editHeaderSize+la+lb+3)&^3
+	e.buf = slices.Grow(e.buf, size)[:n+size]
+	r := e.buf[n : n+size : n+size]
+	r[0], r[1], r[2], r[3] = op, owner, 0, 0
+	putLE32(r[4:8], target)
+	putLE32(r[8:12], arg)
+	putLE32(r[12:16], uint32(la))
+	putLE32(r[16:20], uint32(lb))
+	for i := editHeaderSize + la + lb; i < size; i++ {
+		r[i] = 0 // the buffer is reused: padding may hold old bytes
+	}
+	return r[editHeaderSize : editHeaderSize+la+lb]
 }
 
-// pad zero-pads the record just written to a multiple of 4 bytes. Every
-// record starts 4-aligned, so the buffer's length is what to align.
-func (e *editList) pad() {
-	for len(e.buf)%4 != 0 {
-		e.buf = append(e.buf, 0)
+func putLE32(b []byte, v uint32) {
+	_ = b[3]
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+// put copies s to the start of dst and returns its length. Short strings,
+// the common case (keys, reasons, names), are copied by a loop, which in
+// the guest beats a call to memmove.
+func put(dst []byte, s string) int {
+	if len(s) > 16 {
+		return copy(dst, s)
 	}
+	dst = dst[:len(s)]
+	for i := range dst {
+		dst[i] = s[i]
+	}
+	return len(s)
 }
 
 // add records an edit whose a is s and whose b is empty.
 func (e *editList) add(op, owner uint8, target, arg uint32, s string) {
-	if e.header(op, owner, target, arg, len(s), 0) {
-		e.buf = append(e.buf, s...)
-		e.pad()
+	s = validUTF8(s)
+	if w := e.record(op, owner, target, arg, len(s), 0); w != nil {
+		put(w, s)
 	}
+}
+
+// validUTF8 returns s with each invalid UTF-8 sequence replaced by U+FFFD.
+// Keys, names, reasons and status messages become protobuf strings, so
+// the host refuses an edit list holding invalid ones, and the whole list
+// with it: a redaction filter would then let the batch through untouched.
+// Strings read from the request can be invalid (the host does not check
+// UTF-8 on the way in), so the SDK mends them rather than lose every edit.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b = utf8.AppendRune(b, utf8.RuneError)
+		} else {
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return string(b)
 }
 
 // addFixed64 records SET_FIXED64 of field num of item to v.
 func (e *editList) addFixed64(item int32, num uint32, v uint64) {
-	if e.header(opSetFixed64, 0, uint32(item), num, 8, 0) {
-		e.buf = appendLE64(e.buf, v)
+	if w := e.record(opSetFixed64, 0, uint32(item), num, 8, 0); w != nil {
+		putLE64(w, v)
 	}
 }
 
@@ -72,28 +120,28 @@ func (e *editList) addFixed64(item int32, num uint32, v uint64) {
 // record of the list, whatever came before or comes after.
 func (e *editList) whole(op uint8, s string, p []byte) {
 	e.reset()
-	e.header(op, 0, 0, 0, len(s)+len(p), 0)
-	e.buf = append(e.buf, s...)
-	e.buf = append(e.buf, p...)
-	e.pad()
+	s = validUTF8(s)
+	w := e.record(op, 0, 0, 0, len(s)+len(p), 0)
+	copy(w[copy(w, s):], p)
 	e.final = true
 }
 
-func appendLE32(b []byte, v uint32) []byte {
-	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+func putLE64(b []byte, v uint64) {
+	_ = b[7]
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	b[4], b[5], b[6], b[7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
 }
 
-func appendLE64(b []byte, v uint64) []byte {
-	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24),
-		byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56))
-}
-
-func appendVarint(b []byte, v uint64) []byte {
+// putVarint writes v at the start of b and returns its length.
+func putVarint(b []byte, v uint64) int {
+	i := 0
 	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
+		b[i] = byte(v) | 0x80
 		v >>= 7
+		i++
 	}
-	return append(b, byte(v))
+	b[i] = byte(v)
+	return i + 1
 }
 
 func varintLen(v uint64) int {

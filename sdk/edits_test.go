@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"bytes"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,5 +231,42 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per call, want 0", allocs)
+	}
+}
+
+// The host refuses a whole edit list over one invalid UTF-8 key, name or
+// reason, so the SDK mends them; values are bytes to the host and pass as
+// they are.
+func TestInvalidUTF8IsMended(t *testing.T) {
+	req, idx := editBatch()
+	edits, _ := sdktest.RunFilter(sdk.Filter{Traces: func(tr *sdk.Traces) {
+		s := tr.Span(0)
+		s.Drop("bad\xffreason")
+		s.SetName("cut\xc3")
+		s.SetStatus(sdk.StatusError, "\xfe")
+		s.Attributes().SetStr("k\xff", "v\xff")
+		s.Attributes().Rename("note", "n\xff")
+	}}, sdk.SignalTraces, req, idx)
+	es, err := sdktest.DecodeEdits(edits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, string(e.A)+"|"+string(e.B))
+	}
+	want := []string{"bad\uFFFDreason|", "cut\uFFFD|", "\uFFFD|", "k\uFFFD|\x0a\x02v\xff", "n\uFFFD|"}
+	if !slices.Equal(got, want) {
+		t.Errorf("a|b fields %q, want %q", got, want)
+	}
+}
+
+func TestReplaceEncoding(t *testing.T) {
+	req, idx := editBatch()
+	edits, _ := sdktest.RunFilter(sdk.Filter{Traces: func(tr *sdk.Traces) {
+		tr.Replace([]byte{0x0a, 0x01, 0x12})
+	}}, sdk.SignalTraces, req, idx)
+	if want, _ := hex.DecodeString("0a000000" + "00000000" + "00000000" + "03000000" + "00000000" + "0a0112" + "00"); !bytes.Equal(edits, want) {
+		t.Errorf("edits %x, want %x", edits, want)
 	}
 }

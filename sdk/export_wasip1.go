@@ -2,6 +2,8 @@
 
 package sdk
 
+//lint:file-ignore U1000 the host calls the wasmexport functions; Go code does not
+
 import (
 	"runtime"
 	"unsafe"

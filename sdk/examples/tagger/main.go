@@ -4,7 +4,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,10 +29,20 @@ func init() {
 }
 
 func configure(raw []byte) error {
+	// json.Unmarshal, not a json.Decoder: a Decoder reads through an
+	// io.Reader, which links os.File's Read and with it the WASI fd_read
+	// import that the gateway refuses. Unknown keys are still errors.
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	for k := range keys {
+		if k != "team" {
+			return fmt.Errorf("config: unknown key %q", k)
+		}
+	}
 	var c config
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
+	if err := json.Unmarshal(raw, &c); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
 	if c.Team == "" {

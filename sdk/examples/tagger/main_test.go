@@ -40,7 +40,7 @@ func TestTagger(t *testing.T) {
 func TestTaggerRefusesBadConfig(t *testing.T) {
 	for cfg, want := range map[string]string{
 		`{}`:                           "team is required",
-		`{"team": "a", "colour": "b"}`: `unknown field "colour"`,
+		`{"team": "a", "colour": "b"}`: `unknown key "colour"`,
 		`[]`:                           "cannot unmarshal array",
 	} {
 		if _, err := sdktest.Init([]byte(cfg)); err == nil || !strings.Contains(err.Error(), want) {
