@@ -353,7 +353,7 @@ func (v Value) Truncate(n int) {
 	if int(v.e-v.s) <= n {
 		return
 	}
-	v.b.ed.add(opTruncateAttr, 0, uint32(v.attr), uint32(min(n, math.MaxUint32)), "")
+	v.b.ed.add(opTruncateAttr, 0, uint32(v.attr), uint32(n), "") // n < the value's length, an int32
 }
 
 // skipField returns the index after the field starting at req[i].

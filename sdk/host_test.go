@@ -160,8 +160,8 @@ func TestInit(t *testing.T) {
 		t.Errorf("Init flushed %+v, want %+v", rec.Metrics, want)
 	}
 	rec, err = sdktest.InitFilter(f, []byte(`{"bad":true}`))
-	if err == nil || err.Error() != "init: bad is not allowed" {
-		t.Errorf("Init error %v, want the filter's, prefixed", err)
+	if err == nil || err.Error() != "bad is not allowed" {
+		t.Errorf("Init error %v, want the filter's", err)
 	}
 	if len(rec.Logs) != 1 || rec.Logs[0].Level != sdk.LevelError {
 		t.Errorf("a refused config logged %+v, want one error", rec.Logs)

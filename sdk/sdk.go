@@ -114,7 +114,7 @@ func initFilter(cfg []byte) int32 {
 	gotInit = true
 	defineMetrics()
 	if !isSet {
-		Log(LevelError, "init: the module registered no filter (call sdk.Register from an init function)")
+		Log(LevelError, "the module registered no filter (call sdk.Register from an init function)")
 		return 1
 	}
 	var err error
@@ -123,7 +123,8 @@ func initFilter(cfg []byte) int32 {
 	}
 	flushMetrics()
 	if err != nil {
-		Log(LevelError, "init: "+err.Error())
+		// The host quotes this line when it fails the load.
+		Log(LevelError, err.Error())
 		return 1
 	}
 	return 0
