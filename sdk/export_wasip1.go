@@ -60,6 +60,12 @@ func exportInit(cfgPtr, cfgLen int32) int32 {
 	return r
 }
 
+// The signals the registered filter handles, so the host calls only those
+// (ABI.md §1); Register runs from init, before the host asks.
+//
+//go:wasmexport otlpgw_signals
+func exportSignals() int32 { return signalMask() }
+
 //go:wasmexport otlpgw_process_traces
 func exportProcessTraces(reqPtr, reqLen, idxPtr, idxLen int32) int64 {
 	return exportProcess(SignalTraces, reqPtr, reqLen, idxPtr, idxLen)

@@ -35,6 +35,22 @@ import (
 // ABIVersion is the filter ABI version this SDK implements (ABI.md).
 const ABIVersion = 1
 
+// signalMask is the otlpgw_signals bitmask of the registered filter:
+// bit 0 traces, bit 1 metrics, bit 2 logs.
+func signalMask() int32 {
+	var m int32
+	if registered.Traces != nil {
+		m |= 1 << SignalTraces
+	}
+	if registered.Metrics != nil {
+		m |= 1 << SignalMetrics
+	}
+	if registered.Logs != nil {
+		m |= 1 << SignalLogs
+	}
+	return m
+}
+
 // Signal is a kind of telemetry; its values are the ABI's signal numbers.
 type Signal uint8
 
