@@ -47,7 +47,8 @@ func (k MetricKind) String() string {
 	return "unknown"
 }
 
-// MetricHandle updates one module-defined metric. The host checks the
+// MetricHandle updates one module-defined metric. It is called
+// concurrently (from every instance of the filter). The host checks the
 // guest's call before passing it on, so an implementation sees only:
 // counters: Add with a finite v >= 0; gauges: Add (finite, any sign) and
 // Record (set); histograms: Record (observe, finite).

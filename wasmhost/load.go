@@ -104,6 +104,14 @@ func (r *Runtime) Load(ctx context.Context, cfg LoadConfig, host HostEnv) (*Filt
 	if host == nil {
 		host = nopHost{}
 	}
+	r.loading.RLock()
+	defer r.loading.RUnlock()
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return fail("the wasm runtime is closed")
+	}
 
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(r.cache).

@@ -75,7 +75,11 @@ func TestLoadRefuses(t *testing.T) {
 // to what the module exports.
 func TestLoadDefaults(t *testing.T) {
 	rt, _ := newRuntime(t)
-	f := load(t, rt, "noop", LoadConfig{}, nil)
+	f, err := rt.Load(context.Background(), LoadConfig{Name: "noop", Module: modules["noop"]}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(context.Background())
 	if f.timeout != DefaultTimeout || f.memLimit != DefaultMemoryLimit || f.onError != OnErrorPass || string(f.config) != "{}" {
 		t.Errorf("defaults: timeout %v, memory %d, on_error %q, config %q", f.timeout, f.memLimit, f.onError, f.config)
 	}

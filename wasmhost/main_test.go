@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
@@ -29,9 +30,11 @@ import (
 // its built .wasm path. TestMain builds every one once per test binary.
 var modules = map[string]string{}
 
-// cacheDir is the compilation cache shared by the test binary's runtimes,
-// so each module compiles once.
-var cacheDir string
+// cacheDir is the compilation cache shared by the test runtimes. It lives
+// on between runs (it is keyed by module hash and wazero version), because
+// under the race detector wazero compiles a Go module in 10-20 s instead
+// of 0.5 s; delete it freely.
+var cacheDir = filepath.Join(os.TempDir(), "otlpgw-wasmhost-test-cache")
 
 func TestMain(m *testing.M) {
 	code, err := run(m)
@@ -51,7 +54,6 @@ func run(m *testing.M) (int, error) {
 	if err := buildModules(dir); err != nil {
 		return 0, err
 	}
-	cacheDir = filepath.Join(dir, "cache")
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
@@ -133,11 +135,16 @@ func mustRead(t testing.TB, path string) []byte {
 }
 
 // load loads a test module by name with cfg's other fields; the filter is
-// closed when the test ends.
+// closed when the test ends. Its timeout defaults to 2 s, not 50 ms, so
+// that tests not about timing pass on a loaded machine and under the race
+// detector.
 func load(t testing.TB, rt *Runtime, module string, cfg LoadConfig, host HostEnv) *Filter {
 	t.Helper()
 	if cfg.Name == "" {
 		cfg.Name = module
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
 	}
 	cfg.Module = modules[module]
 	f, err := rt.Load(context.Background(), cfg, host)
@@ -214,13 +221,23 @@ type testHost struct {
 }
 
 type testMetric struct {
+	mu    sync.Mutex
 	kind  MetricKind
 	added float64
 	last  float64
 }
 
-func (m *testMetric) Add(v float64)    { m.added += v }
-func (m *testMetric) Record(v float64) { m.last = v }
+func (m *testMetric) Add(v float64) {
+	m.mu.Lock()
+	m.added += v
+	m.mu.Unlock()
+}
+
+func (m *testMetric) Record(v float64) {
+	m.mu.Lock()
+	m.last = v
+	m.mu.Unlock()
+}
 
 func newTestHost() *testHost { return &testHost{metrics: map[string]*testMetric{}} }
 
@@ -246,14 +263,17 @@ func (h *testHost) Report(filter string, status int, msg string) {
 	defer h.mu.Unlock()
 	h.reports = append(h.reports, fmt.Sprintf("%s %d %s", filter, status, msg))
 }
-func (h *testHost) metric(key string) (testMetric, bool) {
+// metric returns a metric's kind and its sum of Adds.
+func (h *testHost) metric(key string) (MetricKind, float64, bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	m, ok := h.metrics[key]
+	h.mu.Unlock()
 	if !ok {
-		return testMetric{}, false
+		return 0, 0, false
 	}
-	return *m, true
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.kind, m.added, true
 }
 func (h *testHost) reported() []string {
 	h.mu.Lock()
@@ -348,4 +368,17 @@ func spanAttrKeys(t testing.TB, req []byte) []string {
 		}
 	}
 	return keys
+}
+
+// waitFree waits until f's pool holds n free instances (the ones Load
+// starts in the background are made).
+func waitFree(t testing.TB, f *Filter, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for f.pool.Free() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("pool has %d free instances after a minute, want %d", f.pool.Free(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -47,6 +47,9 @@ type Runtime struct {
 	log         *slog.Logger
 	closeOnDone bool
 
+	// loading is held shared by each Load and exclusively by Close, so the
+	// cache (and its engine) is never closed under a compilation.
+	loading sync.RWMutex
 	mu      sync.Mutex
 	filters map[*Filter]struct{}
 	closed  bool
@@ -94,6 +97,8 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 // wait for their calls in flight), then the compilation cache. Safe to call
 // twice.
 func (r *Runtime) Close(ctx context.Context) error {
+	r.loading.Lock()
+	defer r.loading.Unlock()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()

@@ -219,3 +219,6 @@ func (p *Pool[T]) Close() {
 		}
 	}
 }
+
+// Free is how many instances are free right now.
+func (p *Pool[T]) Free() int { return len(p.free) }

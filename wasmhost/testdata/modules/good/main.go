@@ -110,7 +110,7 @@ func process(reqPtr, reqLen, idxPtr, idxLen uint32) uint64 {
 		case "log-oob":
 			hostLog(1, 0xFFFFFF00, 1000)
 		case "drop":
-			record(1, 3, 0, "dropped by test", "")
+			record(1, 0, 0, "dropped by test", "")
 		case "reject":
 			record(9, 0, 0, "no thanks", "")
 		}

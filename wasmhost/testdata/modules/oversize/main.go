@@ -27,7 +27,7 @@ func abiVersion() int32 { return 1 }
 //go:wasmexport otlpgw_init
 func initFilter(ptr, n uint32) int32 { return 0 }
 
-var edits = []byte{1, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0xff, 0xff, 0x7f, 0, 0, 0, 0}
+var edits = []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xf0, 0xff, 0xff, 0x7f, 0, 0, 0, 0}
 
 //go:wasmexport otlpgw_process_traces
 func processTraces(reqPtr, reqLen, idxPtr, idxLen uint32) uint64 {
