@@ -263,6 +263,7 @@ func (h *testHost) Report(filter string, status int, msg string) {
 	defer h.mu.Unlock()
 	h.reports = append(h.reports, fmt.Sprintf("%s %d %s", filter, status, msg))
 }
+
 // metric returns a metric's kind and its sum of Adds.
 func (h *testHost) metric(key string) (MetricKind, float64, bool) {
 	h.mu.Lock()
