@@ -172,8 +172,17 @@ func (e *EditError) Error() string {
 // no name: use owner 4); SET_STATUS only targets spans; SET_FIXED64 names a
 // singular fixed64 field of the target item's message and carries exactly
 // 8 bytes; a REPLACE request is a valid request of the same signal.
-// On error e must not be used, and the error is an *EditError.
+// On error the error is an *EditError, and Apply refuses e until the next
+// successful Decode.
 func (e *Edits) Decode(buf []byte, ix *Index) error {
+	if err := e.decode(buf, ix); err != nil {
+		e.Verdict, e.List, e.shape = VerdictEdit, e.List[:0], indexShape{sig: NumSignals}
+		return err
+	}
+	return nil
+}
+
+func (e *Edits) decode(buf []byte, ix *Index) error {
 	e.Verdict = VerdictEdit
 	e.List = e.List[:0]
 	e.DropReason, e.RejectReason, e.Replacement, e.ReplaceItems = nil, nil, nil, 0
@@ -402,8 +411,8 @@ var (
 const (
 	spanStatusField   = 15
 	statusMessageTag  = 2<<3 | 2
-	statusCodeTag     = 3<<3 | 0
-	numberAsDouble    = 4 // NumberDataPoint's value oneof: setting one clears the other
+	statusCodeTag     = 3 << 3 // wire type varint
+	numberAsDouble    = 4      // NumberDataPoint's value oneof: setting one clears the other
 	numberAsInt       = 6
 	kvKeyTag          = 1<<3 | 2
 	kvValueTag        = 2<<3 | 2
@@ -418,8 +427,9 @@ const (
 // to apply, the caller refuses the request.
 var errApplyVerdict = errors.New("otlpwire: Apply: the edit list rejects the batch; nothing to apply")
 
-// Apply writes the request req, which ix indexes, with the edits e holds
-// (decoded by e.Decode against ix) applied, appends it to dst and returns
+// Apply writes the request req, which ix indexes (req must be the bytes ix
+// was built from), with the edits e holds (decoded by e.Decode against ix)
+// applied, appends it to dst and returns
 // it, with the number of distinct items dropped. A VerdictReplace list
 // yields its Replacement, and dropped is how many fewer items it holds than
 // req (0 if it holds more); a VerdictReject list is an error.
@@ -449,7 +459,7 @@ func Apply(ix *Index, req []byte, e *Edits, dst []byte) (out []byte, dropped int
 		return append(dst, e.Replacement...), max(0, ix.Items-e.ReplaceItems), nil
 	}
 	if e.shape != shapeOf(ix) {
-		return dst, 0, errors.New("otlpwire: Apply: the edit list was decoded against a different index")
+		return dst, 0, errors.New("otlpwire: Apply: the edit list was not decoded against this index")
 	}
 	if len(e.List) == 0 {
 		return append(dst, req...), 0, nil
@@ -873,10 +883,9 @@ func (w *writer) close(m lenMark) {
 	binary.PutUvarint(w.dst[m.at:], uint64(n))
 }
 
-// copyTo copies req[pos:to] and returns to.
-func (w *writer) copyTo(pos int, to int32) int {
+// copyTo copies req[pos:to].
+func (w *writer) copyTo(pos int, to int32) {
 	w.dst = append(w.dst, w.req[pos:to]...)
-	return int(to)
 }
 
 // nextField returns the number of the field at req[i:end] and where the
@@ -901,7 +910,7 @@ func (w *writer) request() {
 			continue
 		}
 		res := &w.ix.Resources[r]
-		pos = w.copyTo(pos, res.Off)
+		w.copyTo(pos, res.Off)
 		w.resource(int32(r))
 		pos = int(res.End)
 	}
@@ -918,7 +927,7 @@ func (w *writer) resource(r int32) {
 	for sc := res.ScopeStart; sc < res.ScopeEnd; sc++ {
 		scope := &w.ix.Scopes[sc]
 		if pending && res.ResOff < scope.Off {
-			pos = w.copyTo(pos, res.ResOff)
+			w.copyTo(pos, res.ResOff)
 			w.withAttrs(res.ResOff, res.ResEnd, res.AttrStart, res.AttrEnd, OwnerResource, r, st.addHead, resourceAttrTag)
 			pos, pending = int(res.ResEnd), false
 		}
@@ -926,14 +935,14 @@ func (w *writer) resource(r int32) {
 			kept++
 			continue
 		}
-		pos = w.copyTo(pos, scope.Off)
+		w.copyTo(pos, scope.Off)
 		if w.scope(sc) {
 			kept++
 		}
 		pos = int(scope.End)
 	}
 	if pending {
-		pos = w.copyTo(pos, res.ResOff)
+		w.copyTo(pos, res.ResOff)
 		w.withAttrs(res.ResOff, res.ResEnd, res.AttrStart, res.AttrEnd, OwnerResource, r, st.addHead, resourceAttrTag)
 		pos = int(res.ResEnd)
 	}
@@ -959,7 +968,7 @@ func (w *writer) scope(sc int32) bool {
 	pending := st.self && scope.ScopeEnd != 0
 	flush := func(before int32) {
 		if pending && scope.ScopeOff < before {
-			pos = w.copyTo(pos, scope.ScopeOff)
+			w.copyTo(pos, scope.ScopeOff)
 			w.withAttrs(scope.ScopeOff, scope.ScopeEnd, scope.AttrStart, scope.AttrEnd, OwnerScope, sc, st.addHead, scopeAttrTag)
 			pos, pending = int(scope.ScopeEnd), false
 		}
@@ -973,7 +982,7 @@ func (w *writer) scope(sc int32) bool {
 				kept += met.ItemEnd - met.ItemStart
 				continue
 			}
-			pos = w.copyTo(pos, met.Off)
+			w.copyTo(pos, met.Off)
 			kept += w.metric(mi)
 			pos = int(met.End)
 		}
@@ -986,7 +995,7 @@ func (w *writer) scope(sc int32) bool {
 				kept++
 				continue
 			}
-			pos = w.copyTo(pos, item.Off)
+			w.copyTo(pos, item.Off)
 			if !w.s.items[mk-1].drop {
 				w.item(it)
 				kept++
@@ -1023,20 +1032,20 @@ func (w *writer) metric(mi int32) int32 {
 	case st.rename:
 		for i := pos; i < end; {
 			if st.child && i == int(met.DataOff) {
-				pos = w.copyTo(pos, met.DataOff)
+				w.copyTo(pos, met.DataOff)
 				kept = w.data(met)
 				pos, i = int(met.DataEnd), int(met.DataEnd)
 				continue
 			}
 			num, next := w.nextField(i, end)
 			if num == metricNameField {
-				pos = w.copyTo(pos, int32(i))
+				w.copyTo(pos, int32(i))
 				pos = next
 			}
 			i = next
 		}
 	case st.child:
-		pos = w.copyTo(pos, met.DataOff)
+		w.copyTo(pos, met.DataOff)
 		kept = w.data(met)
 		pos = int(met.DataEnd)
 	}
@@ -1064,7 +1073,7 @@ func (w *writer) data(met *Metric) int32 {
 			continue
 		}
 		item := &w.ix.ItemsAt[it]
-		pos = w.copyTo(pos, item.Off)
+		w.copyTo(pos, item.Off)
 		if !w.s.items[mk-1].drop {
 			w.item(it)
 			kept++
@@ -1092,7 +1101,7 @@ func (w *writer) item(it int32) {
 				continue
 			}
 			at := &w.ix.Attrs[a]
-			pos = w.copyTo(pos, at.Off)
+			w.copyTo(pos, at.Off)
 			w.attr(a)
 			pos = int(at.End)
 		}
@@ -1105,7 +1114,7 @@ func (w *writer) item(it int32) {
 			switch {
 			case num == attrField:
 				if w.s.attrMark[a] != 0 {
-					pos = w.copyTo(pos, int32(i))
+					w.copyTo(pos, int32(i))
 					w.attr(a)
 					pos = next
 				}
@@ -1123,7 +1132,7 @@ func (w *writer) item(it int32) {
 				}
 			}
 			if drop {
-				pos = w.copyTo(pos, int32(i))
+				w.copyTo(pos, int32(i))
 				pos = next
 			}
 			i = next
@@ -1172,7 +1181,7 @@ func (w *writer) withAttrs(off, end, a0, a1 int32, owner AttrOwner, parent, addH
 		if w.s.attrMark[a] == 0 || at.Owner != owner || at.Parent != parent {
 			continue
 		}
-		pos = w.copyTo(pos, at.Off)
+		w.copyTo(pos, at.Off)
 		w.attr(a)
 		pos = int(at.End)
 	}
@@ -1200,7 +1209,7 @@ func (w *writer) attr(a int32) {
 	for i := pos; i < end; {
 		num, next := w.nextField(i, end)
 		if num == 1 && st.rekey || num == 2 && st.val.set {
-			pos = w.copyTo(pos, int32(i))
+			w.copyTo(pos, int32(i))
 			pos = next
 		}
 		i = next

@@ -1058,6 +1058,15 @@ func TestDecodeVerdicts(t *testing.T) {
 	if _, _, err := Apply(other, oreq, &e, nil); err == nil {
 		t.Fatal("Apply accepted edits decoded against another index")
 	}
+
+	// A list that failed to decode is refused, even though its first
+	// records were fine.
+	if err := e.Decode(encodeEdits(Edit{Op: OpDropItem}, Edit{Op: OpDropItem, Target: 99}), ix); err == nil {
+		t.Fatal("Decode accepted an out-of-range target")
+	}
+	if _, _, err := Apply(ix, req, &e, nil); err == nil {
+		t.Fatal("Apply accepted edits whose Decode failed")
+	}
 }
 
 // benchEdits builds the benchmark request and an edit list per scenario.
