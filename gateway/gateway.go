@@ -26,6 +26,7 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/pipeline"
 	"github.com/otlpgw/otlpgw/gateway/receiver"
 	"github.com/otlpgw/otlpgw/gateway/telemetry"
+	"github.com/otlpgw/otlpgw/wasmhost"
 )
 
 // Settings are what the caller injects.
@@ -33,6 +34,12 @@ type Settings struct {
 	Logger *slog.Logger
 	// Metrics, when nil, is created by New.
 	Metrics *telemetry.Metrics
+	// Builtins resolves filter modules named "builtin:NAME" (the stock
+	// filters embedded in the binary; see package filters).
+	Builtins map[string][]byte
+	// CacheDir is where compiled filter modules are cached; empty picks
+	// the user cache directory (see wasmhost.RuntimeConfig).
+	CacheDir string
 }
 
 // Gateway is the running service.
@@ -42,6 +49,9 @@ type Gateway struct {
 	metrics *telemetry.Metrics
 
 	exporters []*exporter.Exporter
+	runtime   *wasmhost.Runtime
+	host      *hostEnv
+	filters   []*chainFilter
 	gen       *pipeline.Generation
 	grpc      *receiver.GRPC
 	http      *receiver.HTTP
@@ -82,7 +92,26 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 		dests = append(dests, e)
 	}
 
-	g.gen = pipeline.NewGeneration(nil, dests, pipeline.Options{
+	if len(cfg.Filters) > 0 {
+		rt, err := wasmhost.NewRuntime(context.Background(), wasmhost.RuntimeConfig{CacheDir: set.CacheDir, Builtins: set.Builtins, Logger: g.log})
+		if err != nil {
+			g.closeExporters()
+			return nil, fmt.Errorf("filters: %w", err)
+		}
+		g.runtime, g.host = rt, newHostEnv(g)
+		g.filters, err = loadFilters(context.Background(), rt, cfg.Filters, g.host, g.metrics)
+		if err != nil {
+			_ = rt.Close(context.Background())
+			g.closeExporters()
+			return nil, err
+		}
+	}
+	chain := make([]pipeline.Filter, len(g.filters))
+	for i, f := range g.filters {
+		chain[i] = f
+	}
+
+	g.gen = pipeline.NewGeneration(chain, dests, pipeline.Options{
 		MaxItems:     cfg.Batch.MaxItems,
 		MaxBytes:     int(cfg.Batch.MaxBytes),
 		BlockTimeout: cfg.Queue.BlockTimeout,
@@ -154,7 +183,12 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	}
 	// 2. Anything still inside the pipeline finishes queueing.
 	errs = append(errs, g.gen.Drain(ctx))
-	// 3. Exporters drain their queues, bounded by ctx.
+	// 3. Nothing reaches the filters any more.
+	if g.runtime != nil {
+		closeFilters(g.filters)
+		errs = append(errs, g.runtime.Close(ctx))
+	}
+	// 4. Exporters drain their queues, bounded by ctx.
 	var exportErrs []error
 	for _, e := range g.exporters {
 		if err := e.Shutdown(ctx); err != nil {
@@ -162,7 +196,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, exportErrs...)
-	// 4. The admin server goes last so /metrics shows the drain.
+	// 5. The admin server goes last so /metrics shows the drain.
 	adminCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	errs = append(errs, g.admin.Shutdown(adminCtx))

@@ -71,7 +71,7 @@ shutdown_timeout: 5s
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	gw, err := gateway.New(cfg, gateway.Settings{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	gw, err := gateway.New(cfg, gateway.Settings{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CacheDir: wasmCache})
 	if err != nil {
 		t.Fatal(err)
 	}

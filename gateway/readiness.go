@@ -11,6 +11,12 @@ type exporterStatus struct {
 	Queue queueStatus `json:"queue"`
 }
 
+type filterStatus struct {
+	Status  string        `json:"status"`
+	Message string        `json:"message,omitempty"`
+	Module  *filterReport `json:"module_report,omitempty"`
+}
+
 type queueStatus struct {
 	Bytes    int64   `json:"bytes"`
 	Capacity int64   `json:"capacity_bytes"`
@@ -21,6 +27,7 @@ type queueStatus struct {
 type readinessDetail struct {
 	Receivers map[string]receiverStatus `json:"receivers"`
 	Exporters map[string]exporterStatus `json:"exporters"`
+	Filters   map[string]filterStatus   `json:"filters,omitempty"`
 	Memory    struct {
 		OverSoftLimit bool `json:"over_soft_limit"`
 	} `json:"memory"`
@@ -52,6 +59,19 @@ func (g *Gateway) readiness() (bool, any) {
 	for _, e := range g.exporters {
 		q := e.Queue()
 		d.Exporters[e.Name()] = exporterStatus{Queue: queueStatus{Bytes: q.UsedBytes(), Capacity: q.Capacity(), Items: q.Items(), Fill: q.Fill()}}
+	}
+	// A filter that keeps failing is unhealthy, but the gateway stays
+	// ready: its on_error policy keeps traffic flowing.
+	for _, f := range g.filters {
+		st, msg := f.f.Health()
+		fs := filterStatus{Status: [...]string{"healthy", "degraded", "unhealthy"}[min(max(st, 0), 2)], Message: msg}
+		if r, ok := g.host.report(f.name); ok {
+			fs.Module = &r
+		}
+		if d.Filters == nil {
+			d.Filters = map[string]filterStatus{}
+		}
+		d.Filters[f.name] = fs
 	}
 	d.Memory.OverSoftLimit = g.mem.Over()
 	if !g.started.IsZero() {

@@ -90,6 +90,9 @@ func (g *Generation) Drain(ctx context.Context) error {
 	}
 }
 
+// Draining reports whether Drain has been called.
+func (g *Generation) Draining() bool { return g.draining.Load() }
+
 // Pressure is how full the fullest exporter queue is, 0..1.
 func (g *Generation) Pressure() float64 {
 	p := 0.0

@@ -1,0 +1,245 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/otlpgw/otlpgw/gateway"
+	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
+	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+)
+
+// wasmCache is the compilation cache the tests' gateways share: compiling
+// a Go guest takes seconds (tens under the race detector), once.
+var wasmCache = filepath.Join(os.TempDir(), "otlpgw-gateway-test-cache")
+
+var (
+	wasmMu    sync.Mutex
+	wasmBuilt = map[string]string{}
+)
+
+// buildWasm builds the Go package at dir (relative to the repository root)
+// as a filter module, once per test binary, and returns the .wasm path.
+func buildWasm(t *testing.T, dir string) string {
+	t.Helper()
+	wasmMu.Lock()
+	defer wasmMu.Unlock()
+	if p, ok := wasmBuilt[dir]; ok {
+		return p
+	}
+	out := filepath.Join(os.TempDir(), fmt.Sprintf("otlpgw-test-%d-%s.wasm", os.Getpid(), filepath.Base(dir)))
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
+	cmd.Dir = filepath.Join("..", dir)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", dir, err, b)
+	}
+	wasmBuilt[dir] = out
+	return out
+}
+
+func healthSpans(seed uint64) *coltrace.ExportTraceServiceRequest {
+	req := otlptest.Traces(1, 10, 2, seed)
+	for i, sp := range req.ResourceSpans[0].ScopeSpans[0].Spans {
+		if i%5 == 0 {
+			sp.Name = "healthcheck"
+		}
+	}
+	return req // 10 spans, 2 of them health checks
+}
+
+// TestFilterDropsAreReportedAsPartialSuccess runs the SDK's example filter
+// (built from source by the Go toolchain) in the gateway: it tags spans and
+// drops health checks. Clients learn of the drops through OTLP partial
+// success, over gRPC and over HTTP/JSON, and the books balance.
+func TestFilterDropsAreReportedAsPartialSuccess(t *testing.T) {
+	tagger := buildWasm(t, "sdk/examples/tagger")
+	defer os.Remove(tagger)
+	sink := otlpsink.Start(t)
+	gw := startGateway(t, fmt.Sprintf(`
+batch: {timeout: 10ms}
+filters:
+  - {name: tagger, module: %q, config: {team: payments}}
+exporters:
+  - {name: upstream, type: otlp, endpoint: %q, tls: {insecure: true}}
+`, tagger, sink.Addr()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	resp, err := traceClient(t, gw).Export(ctx, healthSpans(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := resp.GetPartialSuccess()
+	if ps.GetRejectedSpans() != 2 || !strings.Contains(ps.GetErrorMessage(), "filter[tagger]") {
+		t.Fatalf("gRPC partial success = %v, want 2 rejected spans naming filter[tagger]", ps)
+	}
+
+	// OTLP/JSON (hex IDs), as an SDK's HTTP/JSON exporter sends it.
+	body, err := otlpwire.ProtoToJSON(otlpwire.Traces, otlptest.Marshal(healthSpans(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Post("http://"+gw.HTTPAddr().String()+"/v1/traces", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var hresp coltrace.ExportTraceServiceResponse
+	if err := protojson.Unmarshal(raw, &hresp); err != nil || res.StatusCode != 200 {
+		t.Fatalf("HTTP answer %d %q: %v", res.StatusCode, raw, err)
+	}
+	if hresp.GetPartialSuccess().GetRejectedSpans() != 2 {
+		t.Fatalf("HTTP partial success = %s, want 2 rejected spans", raw)
+	}
+
+	if !sink.WaitItems(ctx, 16, 0, 0) {
+		t.Fatal("the kept spans never arrived")
+	}
+	if err := shutdown(gw, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range sink.Traces {
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, sp := range ss.Spans {
+					if sp.Name == "healthcheck" {
+						t.Errorf("a health check span reached the upstream")
+					}
+					if team, _ := attrString(sp.Attributes, "team"); team != "payments" {
+						t.Errorf("span %s arrived without team=payments: %v", sp.Name, sp.Attributes)
+					}
+				}
+			}
+		}
+	}
+	if s, _, _ := sink.Items(); s != 16 {
+		t.Errorf("sink holds %d spans, want 16", s)
+	}
+	m := gathered(t, gw)
+	fl := label("filter", "tagger")
+	if d := sum(m, "otlpgw_filter_items_total", fl, label("outcome", "dropped")); d != 4 {
+		t.Errorf("filter_items_total{outcome=dropped} = %v, want 4", d)
+	}
+	accepted := sum(m, "otlpgw_receiver_accepted_items_total")
+	sent := sum(m, "otlpgw_exporter_sent_items_total")
+	dropped := sum(m, "otlpgw_filter_items_total", label("outcome", "dropped"))
+	if accepted != sent+dropped || accepted != 20 {
+		t.Errorf("books: accepted %v != exported %v + dropped by filters %v", accepted, sent, dropped)
+	}
+}
+
+// TestHostileFilterUnderLoad loads a module that never returns under each
+// on_error policy and keeps traffic on the gateway: every call is stopped
+// at its deadline, counted as a timeout, and the policy decides the batch.
+// Nothing accepted is lost.
+func TestHostileFilterUnderLoad(t *testing.T) {
+	loop := buildWasm(t, "wasmhost/testdata/modules/loop")
+	for _, policy := range []string{"pass", "drop", "reject"} {
+		t.Run(policy, func(t *testing.T) {
+			sink := otlpsink.Start(t)
+			gw := startGateway(t, fmt.Sprintf(`
+batch: {timeout: 10ms}
+filters:
+  - {name: stuck, module: %q, timeout: 100ms, on_error: %s, signals: [traces]}
+exporters:
+  - {name: upstream, type: otlp, endpoint: %q, tls: {insecure: true}}
+`, loop, policy, sink.Addr()))
+			client := traceClient(t, gw)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var okSpans, rejectedSpans, refused int
+			var slowest time.Duration
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range 5 {
+						start := time.Now()
+						resp, err := client.Export(ctx, otlptest.Traces(1, 10, 1, uint64(w*100+i)))
+						took := time.Since(start)
+						mu.Lock()
+						slowest = max(slowest, took)
+						switch {
+						case err == nil:
+							okSpans += 10 - int(resp.GetPartialSuccess().GetRejectedSpans())
+							rejectedSpans += int(resp.GetPartialSuccess().GetRejectedSpans())
+						case status.Code(err) == codes.InvalidArgument:
+							refused += 10
+						default:
+							t.Errorf("unexpected answer: %v", err)
+						}
+						mu.Unlock()
+					}
+				}()
+			}
+			// Other signals do not go through the stuck filter and flow freely.
+			// Metrics do not go through the traces-only stuck filter.
+			if _, err := exportMetrics(ctx, t, gw); err != nil {
+				t.Errorf("metrics export while the traces filter is stuck: %v", err)
+			}
+			wg.Wait()
+			switch policy {
+			case "pass":
+				if okSpans < 200 || rejectedSpans != 0 {
+					t.Errorf("pass: %d spans accepted, %d rejected; want all accepted", okSpans, rejectedSpans)
+				}
+			case "drop":
+				if rejectedSpans != 200 {
+					t.Errorf("drop: %d spans reported rejected, want 200", rejectedSpans)
+				}
+			case "reject":
+				if refused != 200 {
+					t.Errorf("reject: %d spans refused with INVALID_ARGUMENT, want 200", refused)
+				}
+			}
+			// Four instances at most (one per core by default) serve 20 calls
+			// of 100 ms each; a stuck call that was not stopped would hang.
+			if slowest > 5*time.Second {
+				t.Errorf("slowest export took %v: stuck guests are not stopped at their deadline", slowest)
+			}
+			if err := shutdown(gw, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			m := gathered(t, gw)
+			if n := m[`otlpgw_filter_failures_total{filter="stuck",kind="timeout"}`]; n < 20 {
+				t.Errorf("filter_failures_total{kind=timeout} = %v, want >= 20", n)
+			}
+			if s, _, _ := sink.Items(); s != okSpans {
+				t.Errorf("sink holds %d spans, clients were told %d were accepted", s, okSpans)
+			}
+		})
+	}
+}
+
+func exportMetrics(ctx context.Context, t *testing.T, gw *gateway.Gateway) (*colmetrics.ExportMetricsServiceResponse, error) {
+	conn, err := grpc.NewClient(gw.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return colmetrics.NewMetricsServiceClient(conn).Export(ctx, otlptest.Metrics(1, 3, 1))
+}

@@ -1,0 +1,278 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/gwerr"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+	"github.com/otlpgw/otlpgw/gateway/pipeline"
+	"github.com/otlpgw/otlpgw/gateway/telemetry"
+	"github.com/otlpgw/otlpgw/wasmhost"
+)
+
+// loadFilters loads cfg's filter chain in order. On error, what was
+// loaded is closed again.
+func loadFilters(ctx context.Context, rt *wasmhost.Runtime, cfg []config.Filter, host wasmhost.HostEnv, m *telemetry.Metrics) ([]*chainFilter, error) {
+	var out []*chainFilter
+	for i, fc := range cfg {
+		lc, err := loadConfig(fc)
+		if err != nil {
+			closeFilters(out)
+			return nil, fmt.Errorf("filters[%d]: %w", i, err)
+		}
+		f, err := rt.Load(ctx, lc, host)
+		if err != nil {
+			closeFilters(out)
+			return nil, fmt.Errorf("filters[%d]: %w", i, err)
+		}
+		out = append(out, newChainFilter(f, m))
+	}
+	return out, nil
+}
+
+func closeFilters(fs []*chainFilter) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, f := range fs {
+		_ = f.f.Close(ctx)
+	}
+}
+
+func loadConfig(fc config.Filter) (wasmhost.LoadConfig, error) {
+	lc := wasmhost.LoadConfig{
+		Name:        fc.Name,
+		Module:      fc.Module,
+		Timeout:     fc.Timeout,
+		MemoryLimit: int64(fc.MemoryLimit),
+		OnError:     fc.OnError,
+	}
+	for _, s := range fc.Signals {
+		sig, err := otlpwire.ParseSignal(s)
+		if err != nil {
+			return lc, err
+		}
+		lc.Signals = append(lc.Signals, sig)
+	}
+	cfgJSON := []byte("{}")
+	if len(fc.Config) > 0 {
+		b, err := json.Marshal(fc.Config)
+		if err != nil {
+			return lc, fmt.Errorf("config: %w", err)
+		}
+		cfgJSON = b
+	}
+	lc.Config = cfgJSON
+	return lc, nil
+}
+
+// chainFilter adapts a loaded WASM filter to the pipeline: it counts what
+// the filter did and applies its on_error policy to failed calls.
+type chainFilter struct {
+	f        *wasmhost.Filter
+	name     string
+	sigs     [otlpwire.NumSignals]filterSignalMetrics
+	failures map[string]prometheus.Counter // by kind; read-only after construction
+}
+
+type filterSignalMetrics struct {
+	kept, dropped, modified prometheus.Counter
+	duration                prometheus.Observer
+}
+
+func newChainFilter(f *wasmhost.Filter, m *telemetry.Metrics) *chainFilter {
+	c := &chainFilter{f: f, name: f.Name(), failures: map[string]prometheus.Counter{}}
+	for _, sig := range otlpwire.Signals {
+		s := sig.String()
+		c.sigs[sig] = filterSignalMetrics{
+			kept:     m.FilterItems.WithLabelValues(c.name, s, "kept"),
+			dropped:  m.FilterItems.WithLabelValues(c.name, s, "dropped"),
+			modified: m.FilterItems.WithLabelValues(c.name, s, "modified"),
+			duration: m.FilterDuration.WithLabelValues(c.name, s),
+		}
+	}
+	for _, k := range []string{wasmhost.KindTrap, wasmhost.KindTimeout, wasmhost.KindOOM, wasmhost.KindBadOutput} {
+		c.failures[k] = m.FilterFailures.WithLabelValues(c.name, k)
+	}
+	return c
+}
+
+func (c *chainFilter) Name() string { return c.name }
+
+// Process runs the filter and turns its verdict into the pipeline's terms.
+//
+// filter_items_total outcomes: dropped counts items the filter removed;
+// modified counts the remaining items of a batch the filter changed in any
+// way; kept counts items of batches it left as they were (and of batches
+// passed on after a failure under on_error: pass).
+func (c *chainFilter) Process(ctx context.Context, sig otlpwire.Signal, req []byte, ix *otlpwire.Index) (pipeline.FilterResult, error) {
+	if !c.f.Handles(sig) || ix.Items == 0 {
+		return pipeline.FilterResult{}, nil
+	}
+	m := &c.sigs[sig]
+	start := time.Now()
+	res, err := c.f.Process(ctx, sig, req, ix)
+	m.duration.Observe(time.Since(start).Seconds())
+	items := ix.Items
+	if err != nil {
+		return c.failed(sig, items, err)
+	}
+	if res.Reject != "" {
+		m.dropped.Add(float64(items))
+		return pipeline.FilterResult{}, gwerr.New(gwerr.Rejected, "filter[%s] rejected the batch: %s", c.name, res.Reject)
+	}
+	if res.Req == nil {
+		m.kept.Add(float64(items))
+		return pipeline.FilterResult{}, nil
+	}
+	m.dropped.Add(float64(res.Dropped))
+	m.modified.Add(float64(items - res.Dropped))
+	return pipeline.FilterResult{Req: res.Req, Dropped: res.Dropped, Reason: res.Reason}, nil
+}
+
+// failed applies on_error to a batch whose call failed.
+func (c *chainFilter) failed(sig otlpwire.Signal, items int, err error) (pipeline.FilterResult, error) {
+	var fe *wasmhost.FailureError
+	if !errors.As(err, &fe) {
+		// The client went away, or the filter was closed under a reload:
+		// not the module's fault and not counted as one. Nothing was
+		// accepted, so the client may retry.
+		return pipeline.FilterResult{}, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "filter[" + c.name + "] could not run", RetryAfter: time.Second, Err: err}
+	}
+	if ctr, ok := c.failures[fe.Kind]; ok {
+		ctr.Inc()
+	}
+	m := &c.sigs[sig]
+	switch fe.OnError {
+	case wasmhost.OnErrorDrop:
+		m.dropped.Add(float64(items))
+		return pipeline.FilterResult{Req: []byte{}, Dropped: items, Reason: fmt.Sprintf("failed (%s), batch dropped per on_error: drop", fe.Kind)}, nil
+	case wasmhost.OnErrorReject:
+		return pipeline.FilterResult{}, gwerr.New(gwerr.Rejected, "filter[%s] failed (%s); on_error: reject", c.name, fe.Kind)
+	default:
+		m.kept.Add(float64(items))
+		return pipeline.FilterResult{}, nil
+	}
+}
+
+// hostEnv is what filters see of the gateway through the host API.
+type hostEnv struct {
+	g *Gateway
+
+	mu      sync.Mutex
+	metrics map[string]moduleMetric
+	reports map[string]filterReport
+}
+
+type moduleMetric struct {
+	kind wasmhost.MetricKind
+	vec  prometheus.Collector
+}
+
+type filterReport struct {
+	Status  string    `json:"status"`
+	Message string    `json:"message,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+func newHostEnv(g *Gateway) *hostEnv {
+	return &hostEnv{g: g, metrics: map[string]moduleMetric{}, reports: map[string]filterReport{}}
+}
+
+func (h *hostEnv) Pressure() float64 {
+	if gen := h.g.gen; gen != nil {
+		return gen.Pressure()
+	}
+	return 0
+}
+
+func (h *hostEnv) Health() int {
+	switch {
+	case h.g.gen != nil && h.g.gen.Draining():
+		return wasmhost.GatewayDraining
+	case h.g.mem.Over() || h.Pressure() > 0.8:
+		return wasmhost.GatewayDegraded
+	}
+	return wasmhost.GatewayHealthy
+}
+
+// DefineMetric registers otlpgw_module_<name>{filter}. Two filters may
+// define the same name with the same kind: they share the metric family
+// and differ by label.
+func (h *hostEnv) DefineMetric(filter string, kind wasmhost.MetricKind, name, help string) (wasmhost.MetricHandle, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	mm, ok := h.metrics[name]
+	if ok && mm.kind != kind {
+		return nil, fmt.Errorf("metric otlpgw_module_%s is already a %s", name, mm.kind)
+	}
+	if !ok {
+		if help == "" {
+			help = "Defined by a filter through the host API."
+		}
+		opts := prometheus.Opts{Namespace: "otlpgw", Subsystem: "module", Name: name, Help: help}
+		switch kind {
+		case wasmhost.MetricCounter:
+			mm.vec = prometheus.NewCounterVec(prometheus.CounterOpts(opts), []string{"filter"})
+		case wasmhost.MetricGauge:
+			mm.vec = prometheus.NewGaugeVec(prometheus.GaugeOpts(opts), []string{"filter"})
+		default:
+			mm.vec = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "otlpgw", Subsystem: "module", Name: name, Help: help}, []string{"filter"})
+		}
+		if err := h.g.metrics.Registry.Register(mm.vec); err != nil {
+			return nil, fmt.Errorf("registering otlpgw_module_%s: %w", name, err)
+		}
+		mm.kind = kind
+		h.metrics[name] = mm
+	}
+	switch v := mm.vec.(type) {
+	case *prometheus.CounterVec:
+		return counterHandle{v.WithLabelValues(filter)}, nil
+	case *prometheus.GaugeVec:
+		return gaugeHandle{v.WithLabelValues(filter)}, nil
+	default:
+		return histogramHandle{mm.vec.(*prometheus.HistogramVec).WithLabelValues(filter)}, nil
+	}
+}
+
+func (h *hostEnv) Report(filter string, status int, msg string) {
+	s := "healthy"
+	switch status {
+	case wasmhost.StatusDegraded:
+		s = "degraded"
+	case wasmhost.StatusUnhealthy:
+		s = "unhealthy"
+	}
+	h.mu.Lock()
+	h.reports[filter] = filterReport{Status: s, Message: msg, At: time.Now()}
+	h.mu.Unlock()
+}
+
+func (h *hostEnv) report(filter string) (filterReport, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.reports[filter]
+	return r, ok
+}
+
+type counterHandle struct{ c prometheus.Counter }
+
+func (h counterHandle) Add(v float64)  { h.c.Add(v) }
+func (h counterHandle) Record(float64) {}
+
+type gaugeHandle struct{ g prometheus.Gauge }
+
+func (h gaugeHandle) Add(v float64)    { h.g.Add(v) }
+func (h gaugeHandle) Record(v float64) { h.g.Set(v) }
+
+type histogramHandle struct{ o prometheus.Observer }
+
+func (h histogramHandle) Add(float64)      {}
+func (h histogramHandle) Record(v float64) { h.o.Observe(v) }
