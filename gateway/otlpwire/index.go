@@ -645,6 +645,9 @@ func (p *parser) resource(off, s, e int) *WireError {
 			if p.ix != nil {
 				r := &p.ix.Resources[ri]
 				r.ResOff, r.ResEnd = int32(i), int32(be)
+				// The resource may follow its scopes on the wire: its
+				// attributes start here, not where the entry began.
+				r.AttrStart = int32(len(p.ix.Attrs))
 			}
 			if err := p.walk(mResource, bs, be, OwnerResource, ri, 0); err != nil {
 				return err.in("resource", -1)
@@ -722,6 +725,8 @@ func (p *parser) scope(ri int32, off, s, e int) *WireError {
 			if p.ix != nil {
 				sc := &p.ix.Scopes[si]
 				sc.ScopeOff, sc.ScopeEnd = int32(i), int32(be)
+				// The scope may follow its items on the wire.
+				sc.AttrStart = int32(len(p.ix.Attrs))
 			}
 			if err := p.walk(mScope, bs, be, OwnerScope, si, 0); err != nil {
 				return err.in("scope", -1)

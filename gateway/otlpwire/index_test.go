@@ -589,3 +589,27 @@ func TestParseZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestAttrRangesWhenResourceAndScopeComeLast: protobuf allows fields in any
+// order; a resource (or scope) encoded after its scopes (or spans) must
+// still own only its own attributes.
+func TestAttrRangesWhenResourceAndScopeComeLast(t *testing.T) {
+	kv := func(field int, k string) []byte { return fld(field, fld(1, []byte(k)), fld(2, fld(1, []byte("v")))) }
+	span := fld(2, fld(1, id(16, 1)), fld(2, id(8, 1)), kv(9, "s"))
+	scope := fld(1, kv(3, "sk"))
+	resource := fld(1, kv(1, "rk"))
+	// ResourceSpans{scope_spans{spans, scope}, resource}
+	req := fld(1, fld(2, span, scope), resource)
+	var ix Index
+	if err := ix.Parse(Traces, req); err != nil {
+		t.Fatal(err)
+	}
+	key := func(a Attr) string { return string(req[a.KeyOff:a.KeyEnd]) }
+	r, s := ix.Resources[0], ix.Scopes[0]
+	if r.AttrEnd-r.AttrStart != 1 || key(ix.Attrs[r.AttrStart]) != "rk" {
+		t.Errorf("resource owns attrs %d..%d, want only rk", r.AttrStart, r.AttrEnd)
+	}
+	if s.AttrEnd-s.AttrStart != 1 || key(ix.Attrs[s.AttrStart]) != "sk" {
+		t.Errorf("scope owns attrs %d..%d, want only sk", s.AttrStart, s.AttrEnd)
+	}
+}
