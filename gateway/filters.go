@@ -276,3 +276,33 @@ type histogramHandle struct{ o prometheus.Observer }
 
 func (h histogramHandle) Add(float64)      {}
 func (h histogramHandle) Record(v float64) { h.o.Observe(v) }
+
+// CheckFilters loads every filter of cfg (compile, ABI and export checks,
+// one instance with its config) and closes it again, reporting every
+// failure with its key path. It is what `otlpgw validate` adds to config
+// validation, and the same code that builds the running chain.
+func CheckFilters(ctx context.Context, cfg *config.Config, builtins map[string][]byte, cacheDir string) error {
+	if len(cfg.Filters) == 0 {
+		return nil
+	}
+	rt, err := wasmhost.NewRuntime(ctx, wasmhost.RuntimeConfig{CacheDir: cacheDir, Builtins: builtins})
+	if err != nil {
+		return fmt.Errorf("filters: %w", err)
+	}
+	defer rt.Close(ctx)
+	var errs []error
+	for i, fc := range cfg.Filters {
+		lc, err := loadConfig(fc)
+		if err == nil {
+			lc.Instances = 1
+			var f *wasmhost.Filter
+			if f, err = rt.Load(ctx, lc, nil); err == nil {
+				_ = f.Close(ctx)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("filters[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -13,12 +13,18 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"syscall"
 
+	"github.com/otlpgw/otlpgw/filters"
 	"github.com/otlpgw/otlpgw/gateway"
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/wasmhost"
 )
+
+// builtins are the stock filters embedded in the binary ("builtin:NAME").
+var builtins = filters.Builtin
 
 // version is set at build time with -ldflags "-X github.com/otlpgw/otlpgw/gateway/cli.version=v1.2.3".
 var version = ""
@@ -35,6 +41,8 @@ const usage = `otlpgw: an OTLP gateway with WASM filters
 Usage:
   otlpgw run      [--config FILE]...   run the gateway (no --config: embedded default)
   otlpgw validate [--config FILE]...   load, merge and validate the configuration
+  otlpgw filter test --module M --signal traces|metrics|logs [--filter-config JSON] FILE
+                                       run one filter offline over an OTLP JSON or protobuf file
   otlpgw version                       print version information
 
 Several --config files merge in order; later files win.
@@ -51,6 +59,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout, stderr)
+	case "filter":
+		if len(args) > 1 && args[1] == "test" {
+			return filterTestCmd(args[2:], stdout, stderr)
+		}
+		fmt.Fprintf(stderr, "otlpgw filter: want the subcommand test\n\n%s", usage)
+		return exitUndelivered
 	case "version", "--version", "-v":
 		printVersion(stdout)
 		return exitOK
@@ -93,7 +107,12 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUndelivered
 	}
-	if _, err := config.Load(files, os.LookupEnv); err != nil {
+	cfg, err := config.Load(files, os.LookupEnv)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitUndelivered
+	}
+	if err := gateway.CheckFilters(context.Background(), cfg, builtins, ""); err != nil {
 		printProblems(stderr, err)
 		return exitUndelivered
 	}
@@ -114,7 +133,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 
-	gw, err := gateway.New(cfg, gateway.Settings{Logger: log})
+	gw, err := gateway.New(cfg, gateway.Settings{Logger: log, Builtins: builtins})
 	if err != nil {
 		log.Error("building the gateway failed", "err", err)
 		return exitBadConfig
@@ -174,5 +193,10 @@ func printVersion(w io.Writer) {
 	if v == "" {
 		v = "(devel)"
 	}
-	fmt.Fprintf(w, "otlpgw %s\ngo %s %s/%s\nwazero %s\nfilter ABI: none (WASM filters are not built yet)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, wazero)
+	names := make([]string, 0, len(builtins))
+	for n := range builtins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "otlpgw %s\ngo %s %s/%s\nwazero %s\nfilter ABI %d\nstock filters: %s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH, wazero, wasmhost.ABIVersion, strings.Join(names, ", "))
 }

@@ -157,3 +157,39 @@ func TestRunProcessStopsCleanlyOnSIGTERMAndExitsTwoOnBadConfig(t *testing.T) {
 		t.Errorf("log does not report a clean stop:\n%s", logs.String())
 	}
 }
+
+func TestFilterTestRunsAStockFilterOverJSON(t *testing.T) {
+	in := writeConfig(t, `{"resourceSpans":[{"scopeSpans":[{"spans":[
+{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"ok","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000"},
+{"traceId":"00000000000000000000000000000000","spanId":"eee19b7ec3c1b175","name":"zero-trace","startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000000250000000"}]}]}]}`)
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"filter", "test", "--module", "builtin:validate", "--signal", "traces", in}, &stdout, &stderr); code != 0 {
+		t.Fatalf("filter test exited %d: %s", code, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"1 of 2 spans kept, 1 dropped", "trace_id", "== metrics", `"name":"ok"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("filter test output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "zero-trace\"") && strings.Contains(out[strings.Index(out, "== result"):], "zero-trace") {
+		t.Errorf("the invalid span is still in the result:\n%s", out)
+	}
+}
+
+func TestValidateReportsABrokenModule(t *testing.T) {
+	notWasm := filepath.Join(t.TempDir(), "broken.wasm")
+	if err := os.WriteFile(notWasm, []byte("not a wasm module"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := writeConfig(t, "filters:\n  - {name: broken, module: "+notWasm+"}\n  - {name: missing, module: builtin:nope}\n")
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"validate", "--config", p}, &stdout, &stderr); code == 0 {
+		t.Fatal("validate accepted a config whose module is not WebAssembly")
+	}
+	for _, want := range []string{"filters[0]: filter[broken]", "filters[1]: filter[missing]"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
