@@ -9,7 +9,13 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: all build run test lint vet fmt-check staticcheck test-race fuzz bench docker clean
+# Stock filters: each filters/NAME is built to filters/NAME/NAME.wasm and
+# embedded in the binary. The flags make the build reproducible, so CI can
+# check that the committed modules match their source.
+FILTERS   := $(patsubst filters/%/main.go,%,$(wildcard filters/*/main.go))
+WASMFLAGS := -trimpath -buildmode=c-shared -ldflags=-s
+
+.PHONY: all build run test lint vet fmt-check staticcheck test-race check-filters filters fuzz bench docker clean
 
 all: build
 
@@ -21,8 +27,8 @@ build:
 run: build
 	./$(BIN) run
 
-## test: what CI runs: formatting, vet, staticcheck, and every test with the race detector
-test: lint test-race
+## test: what CI runs: formatting, vet, staticcheck, stale stock filters, and every test with the race detector
+test: lint check-filters test-race
 
 lint: fmt-check vet staticcheck
 
@@ -38,6 +44,21 @@ staticcheck:
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## filters: rebuild the stock filters' .wasm files from source
+filters:
+	@for f in $(FILTERS); do \
+	  echo "building filters/$$f/$$f.wasm"; \
+	  GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build $(WASMFLAGS) -o filters/$$f/$$f.wasm ./filters/$$f || exit 1; \
+	done
+
+## check-filters: fail when a committed stock filter is not what its source builds to
+check-filters:
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	for f in $(FILTERS); do \
+	  GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build $(WASMFLAGS) -o $$tmp/$$f.wasm ./filters/$$f || exit 1; \
+	  cmp -s $$tmp/$$f.wasm filters/$$f/$$f.wasm || { echo "filters/$$f/$$f.wasm is stale: run make filters"; exit 1; }; \
+	done; echo "stock filters up to date: $(FILTERS)"
 
 ## fuzz: run every fuzz target for FUZZTIME each (not part of `make test`)
 fuzz:
