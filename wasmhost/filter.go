@@ -143,11 +143,11 @@ func (f *Filter) Process(ctx context.Context, sig otlpwire.Signal, req []byte, i
 	}
 	var fe *FailureError
 	if errors.As(err, &fe) {
-		f.pool.Discard(inst, fe)
+		fails := f.pool.Discard(inst, fe)
 		if f.failing.CompareAndSwap(false, true) {
 			f.log.Warn("filter failed; instance replaced", slog.String("kind", fe.Kind), slog.String("error", fe.Msg))
 		}
-		if fails, _, _ := f.pool.State(); fails == crashLoop.Threshold {
+		if fails == crashLoop.Threshold {
 			f.log.Error("filter is crash-looping; backing off", slog.Int64("consecutive_failures", fails), slog.String("kind", fe.Kind), slog.String("error", fe.Msg))
 		}
 		return Result{}, err

@@ -242,6 +242,9 @@ func (e *BoundsError) Error() string {
 // Read returns the guest bytes [ptr, ptr+n) as a view of its memory, or
 // panics with a *BoundsError. The view is valid until the guest runs again.
 func Read(mem api.Memory, fn string, ptr, n uint32) []byte {
+	if mem == nil { // a module without memory; Load refuses those
+		panic(&BoundsError{Func: fn, Ptr: ptr, Len: n})
+	}
 	b, ok := mem.Read(ptr, n)
 	if !ok {
 		panic(&BoundsError{Func: fn, Ptr: ptr, Len: n})

@@ -48,7 +48,7 @@ func (p Policy) Delay(fails int64) time.Duration {
 // Pool is a bounded pool of T.
 type Pool[T any] struct {
 	free    chan T
-	make    func(ctx context.Context) (T, error)
+	newFn   func(ctx context.Context) (T, error)
 	destroy func(T)
 	policy  Policy
 	onFail  func(fails int64, err error)
@@ -66,13 +66,13 @@ type Pool[T any] struct {
 }
 
 // New returns a pool of size instances holding first and making the other
-// size-1 in the background. make builds an instance (its ctx ends at
+// size-1 in the background. newFn builds an instance (its ctx ends at
 // Close); destroy releases one; onFail, when not nil, hears of every failed
 // instantiation with the running count of consecutive failures.
-func New[T any](size int, first T, make func(ctx context.Context) (T, error), destroy func(T), policy Policy, onFail func(fails int64, err error)) *Pool[T] {
+func New[T any](size int, first T, newFn func(ctx context.Context) (T, error), destroy func(T), policy Policy, onFail func(fails int64, err error)) *Pool[T] {
 	p := &Pool[T]{
-		free:    makeChan[T](size),
-		make:    make,
+		free:    make(chan T, size),
+		newFn:   newFn,
 		destroy: destroy,
 		policy:  policy,
 		onFail:  onFail,
@@ -85,8 +85,6 @@ func New[T any](size int, first T, make func(ctx context.Context) (T, error), de
 	}
 	return p
 }
-
-func makeChan[T any](n int) chan T { return make(chan T, n) }
 
 // Get takes a free instance, waiting at most wait and never past ctx.
 func (p *Pool[T]) Get(ctx context.Context, wait time.Duration) (T, error) {
@@ -114,19 +112,11 @@ func (p *Pool[T]) Get(ctx context.Context, wait time.Duration) (T, error) {
 }
 
 // Put returns an instance after a successful use; it ends a run of
-// failures.
+// failures. After Close it destroys v instead.
 func (p *Pool[T]) Put(v T) {
-	p.fails.Store(0)
-	p.nextAt.Store(0)
-	p.free <- v // never blocks: at most size instances exist
-}
-
-// Discard throws v away and makes a replacement in the background. A
-// non-nil failure counts toward the crash-loop policy; nil means v is
-// unusable for a reason that is not its fault (its caller gave up).
-func (p *Pool[T]) Discard(v T, failure error) {
-	if failure != nil {
-		p.fail(failure)
+	if p.fails.Load() != 0 { // keep the common path free of shared writes
+		p.fails.Store(0)
+		p.nextAt.Store(0)
 	}
 	p.mu.Lock()
 	if p.closed {
@@ -134,9 +124,29 @@ func (p *Pool[T]) Discard(v T, failure error) {
 		p.destroy(v)
 		return
 	}
+	p.free <- v // never blocks: at most size instances exist
+	p.mu.Unlock()
+}
+
+// Discard throws v away and makes a replacement in the background. A
+// non-nil failure counts toward the crash-loop policy; nil means v is
+// unusable for a reason that is not its fault (its caller gave up). It
+// returns the number of consecutive failures so far.
+func (p *Pool[T]) Discard(v T, failure error) int64 {
+	n := p.fails.Load()
+	if failure != nil {
+		n = p.fail(failure)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.destroy(v)
+		return n
+	}
 	p.wg.Add(1)
 	p.mu.Unlock()
 	go p.replace(&v)
+	return n
 }
 
 func (p *Pool[T]) fail(err error) int64 {
@@ -160,16 +170,16 @@ func (p *Pool[T]) replace(old *T) {
 				return
 			}
 		}
-		v, err := p.make(p.ctx)
+		v, err := p.newFn(p.ctx)
 		if err == nil {
 			p.mu.Lock()
-			closed := p.closed
-			p.mu.Unlock()
-			if closed {
+			if p.closed {
+				p.mu.Unlock()
 				p.destroy(v)
 				return
 			}
 			p.free <- v
+			p.mu.Unlock()
 			return
 		}
 		if p.ctx.Err() != nil {
