@@ -47,8 +47,10 @@ type FailureError struct {
 	Err     error  // the underlying error, if any
 }
 
+// Error reads like "filter[redact] signal[traces]: timeout: otlpgw_process_traces did not return within 50ms".
 func (e *FailureError) Error() string {
 	return fmt.Sprintf("filter[%s] signal[%s]: %s: %s", e.Filter, e.Signal, e.Kind, e.Msg)
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *FailureError) Unwrap() error { return e.Err }

@@ -107,6 +107,13 @@ func (f *Filter) Process(ctx context.Context, sig otlpwire.Signal, req []byte, i
 	if !f.Handles(sig) {
 		return Result{}, nil
 	}
+	if ix.Signal != sig {
+		return Result{}, fmt.Errorf("filter[%s] signal[%s]: the index is of %s", f.name, sig, ix.Signal)
+	}
+	// A call under a finished context would only cost an instance.
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("filter[%s] signal[%s]: %w", f.name, sig, err)
+	}
 	if !f.enter() {
 		return Result{}, fmt.Errorf("filter[%s]: %w", f.name, ErrClosed)
 	}

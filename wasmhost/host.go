@@ -35,6 +35,7 @@ const (
 	MetricHistogram MetricKind = 2
 )
 
+// String returns counter, gauge or histogram.
 func (k MetricKind) String() string {
 	switch k {
 	case MetricCounter:
