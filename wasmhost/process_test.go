@@ -117,7 +117,7 @@ func TestSignalNotHandled(t *testing.T) {
 // next call needs the replacement), and, for modules that can also
 // behave, that the next good batch goes through.
 func TestFailures(t *testing.T) {
-	rt, _ := newRuntime(t)
+	rt, logs := newRuntime(t)
 	good, _ := batch(t, otlpwire.Traces, traces(true, "fine"))
 	tests := []struct {
 		name    string
@@ -125,19 +125,21 @@ func TestFailures(t *testing.T) {
 		span    string // the first span's name: the good module's trigger
 		timeout time.Duration
 		memory  int64
+		config  string
 		kind    string
 		msg     string // in FailureError.Msg
 		recover bool   // the same filter then handles a good batch
 	}{
-		{"infinite loop", "loop", "x", 100 * time.Millisecond, 0, KindTimeout, "otlpgw_process_traces did not return within 100ms", false},
-		{"allocate until the limit", "oom", "x", time.Second, 16 << 20, KindOOM, "otlpgw_process_traces: memory limit of 16 MiB reached: runtime: out of memory", false},
-		{"panic", "panic", "x", 0, 0, KindTrap, "otlpgw_process_traces: wasm error: unreachable: panic: filter bug", false},
-		{"edit list outside memory", "badptr", "x", 0, 0, KindBadOutput, "edit list [0xfffffff0, +64) is outside the guest's", false},
-		{"garbage edit list", "garbage", "x", 0, 0, KindBadOutput, "edit list: record 0 (op(99), byte 0)", false},
-		{"oversized edit length", "oversize", "x", 0, 0, KindBadOutput, "edit list: record 0 (DROP_ITEM, byte 0): len_a 2147483632 + len_b 0", false},
-		{"good module panics", "good", "panic", 0, 0, KindTrap, "unreachable: panic: boom", true},
-		{"good module sleeps", "good", "sleep", 100 * time.Millisecond, 0, KindTimeout, "did not return within 100ms", true},
-		{"host call with a bad pointer", "good", "log-oob", 0, 0, KindBadOutput, "otlpgw_process_traces: otlpgw.log: guest range [0xffffff00, +1000) is outside its memory", true},
+		{"infinite loop", "loop", "x", 100 * time.Millisecond, 0, "", KindTimeout, "otlpgw_process_traces did not return within 100ms", false},
+		{"allocate until the limit", "oom", "x", time.Second, 16 << 20, "", KindOOM, "otlpgw_process_traces: memory limit of 16 MiB reached: runtime: out of memory", false},
+		{"panic", "panic", "x", 0, 0, "", KindTrap, "otlpgw_process_traces: wasm error: unreachable: panic: filter bug", false},
+		{"edit list outside memory", "badptr", "x", 0, 0, "", KindBadOutput, "edit list [0xfffffff0, +64) is outside the guest's", false},
+		{"garbage edit list", "garbage", "x", 0, 0, "", KindBadOutput, "edit list: record 0 (op(99), byte 0)", false},
+		{"oversized edit length", "oversize", "x", 0, 0, "", KindBadOutput, "edit list: record 0 (DROP_ITEM, byte 0): len_a 2147483632 + len_b 0", false},
+		{"good module panics", "good", "panic", 0, 0, "", KindTrap, "unreachable: panic: boom", true},
+		{"good module sleeps", "good", "sleep", 100 * time.Millisecond, 0, "", KindTimeout, "did not return within 100ms", true},
+		{"alloc returns 0", "good", "x", 0, 0, `{"alloc0":true}`, KindOOM, "otlpgw_alloc(", false},
+		{"host call with a bad pointer", "good", "log-oob", 0, 0, "", KindBadOutput, "otlpgw_process_traces: otlpgw.log: guest range [0xffffff00, +1000) is outside its memory", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,7 +148,7 @@ func TestFailures(t *testing.T) {
 				// even under the race detector.
 				tt.timeout = 2 * time.Second
 			}
-			f := load(t, rt, tt.module, LoadConfig{Name: tt.name, Timeout: tt.timeout, MemoryLimit: tt.memory, Instances: 1, OnError: OnErrorDrop}, nil)
+			f := load(t, rt, tt.module, LoadConfig{Name: tt.name, Timeout: tt.timeout, MemoryLimit: tt.memory, Config: []byte(tt.config), Instances: 1, OnError: OnErrorDrop}, nil)
 			req, ix := batch(t, otlpwire.Traces, traces(true, tt.span))
 			for call := range 2 {
 				// One instance: after the first failure, the second call
@@ -186,6 +188,10 @@ func TestFailures(t *testing.T) {
 				t.Errorf("Health() after a success = %d, want healthy", st)
 			}
 		})
+	}
+	// What a panicking Go guest writes to stderr reaches the log.
+	if rec, ok := logs.find("panic: filter bug"); !ok || rec.attrs["stream"] != "stderr" || rec.attrs["filter"] != "panic" || rec.level.String() != "WARN" {
+		t.Errorf("panic message in the log = %+v, %v; want WARN stream=stderr filter=panic", rec, ok)
 	}
 }
 

@@ -3,12 +3,14 @@
 // in a module metric, logs, reports health, and sheds nothing. The first
 // item's name can trigger test behaviour: "panic" panics, "sleep" sleeps
 // for an hour, "log-oob" calls log with a pointer outside memory, "drop"
-// drops the item, "reject" rejects the batch.
+// drops the item, "reject" rejects the batch. A config containing
+// "alloc0" makes otlpgw_alloc return 0 once init has run.
 package main
 
 import (
 	"encoding/binary"
 	"runtime"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -43,6 +45,7 @@ func mem(ptr, n uint32) []byte {
 }
 
 var (
+	alloc0   bool
 	buf      []byte
 	edits    []byte
 	redacted int32 = -1
@@ -56,6 +59,9 @@ func abiVersion() int32 { return 1 }
 
 //go:wasmexport otlpgw_alloc
 func alloc(n uint32) uint32 {
+	if alloc0 {
+		return 0
+	}
 	if n == 0 {
 		n = 1
 	}
@@ -77,7 +83,9 @@ func initFilter(ptr, n uint32) int32 {
 	if now() <= 0 {
 		return 3
 	}
-	logf(1, "ready with config "+string(mem(ptr, n)))
+	cfg := string(mem(ptr, n))
+	alloc0 = strings.Contains(cfg, "alloc0")
+	logf(1, "ready with config "+cfg)
 	ok := "ready"
 	healthReport(0, ptrOf(ok), uint32(len(ok)))
 	return 0
