@@ -14,12 +14,25 @@ import (
 
 // poolSpec says what the pre-encoded requests look like.
 type poolSpec struct {
+	Signal        string // "traces" (the default when empty) or "logs"
 	Requests      int    // distinct requests in the pool
-	SpansPerReq   int    // spans in each request
-	AttrsPerSpan  int    // attributes on each span, at most len(spanAttrs)
+	SpansPerReq   int    // items (spans or log records) in each request
+	AttrsPerSpan  int    // attributes on each item, at most len(spanAttrs)
 	Resources     int    // distinct resources the requests rotate through
-	SpansPerTrace int    // spans sharing one trace ID
+	SpansPerTrace int    // items sharing one trace ID
 	Seed          uint64 // makes the pool reproducible
+	// Mix adds what the S2/S3 filters act on (see mix.go): health checks
+	// to drop, near misses to keep, resources without
+	// deployment.environment, over-long attribute values and password
+	// attributes. Off, the pool is the S1 pass-through data, byte for byte.
+	Mix bool
+}
+
+// request is one pre-encoded export request.
+type request struct {
+	b     []byte
+	items int // spans or log records in b
+	kept  int // items that the S2/S3 drop rule does not match
 }
 
 // endpoint is one HTTP route a fake service serves; the spans describe
@@ -101,9 +114,12 @@ func boolean(k string, v bool) *commonpb.KeyValue {
 	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: v}}}
 }
 
-func resource(i int) *resourcepb.Resource {
+// resource builds the i-th resource; with mix, all but every
+// noEnvEvery-th also carry deployment.environment, the key the fix filter
+// and the Collector's transform set where it is missing.
+func resource(i int, mix bool) *resourcepb.Resource {
 	svc := services[i%len(services)]
-	return &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
+	r := &resourcepb.Resource{Attributes: []*commonpb.KeyValue{
 		str("service.name", svc),
 		str("service.namespace", "shop"),
 		str("service.version", "1."+strconv.Itoa(4+i%3)+".2"),
@@ -116,80 +132,114 @@ func resource(i int) *resourcepb.Resource {
 		str("telemetry.sdk.language", "go"),
 		str("telemetry.sdk.version", "1.47.0"),
 	}}
+	if mix && i%noEnvEvery != noEnvEvery-1 {
+		r.Attributes = append(r.Attributes, str("deployment.environment", "production"))
+	}
+	return r
 }
 
-// buildPool encodes spec.Requests distinct ExportTraceServiceRequests. Every
-// span in the pool has its own span ID and every trace its own trace ID.
-func buildPool(spec poolSpec) ([][]byte, error) {
+// buildPool encodes spec.Requests distinct export requests of spec.Signal.
+// Every item in the pool has its own span ID and every trace its own trace
+// ID.
+func buildPool(spec poolSpec) ([]request, error) {
 	if spec.Requests < 1 || spec.SpansPerReq < 1 || spec.Resources < 1 || spec.SpansPerTrace < 1 {
-		return nil, fmt.Errorf("pool: requests, spans, resources and spans per trace must be >= 1 (got %+v)", spec)
+		return nil, fmt.Errorf("pool: requests, items, resources and items per trace must be >= 1 (got %+v)", spec)
 	}
 	if spec.AttrsPerSpan < 0 || spec.AttrsPerSpan > len(spanAttrs) {
-		return nil, fmt.Errorf("pool: attributes per span must be in [0, %d] (got %d)", len(spanAttrs), spec.AttrsPerSpan)
+		return nil, fmt.Errorf("pool: attributes per item must be in [0, %d] (got %d)", len(spanAttrs), spec.AttrsPerSpan)
 	}
 	r := rand.New(rand.NewPCG(spec.Seed, 0x6f746c7067772d62))
 	resources := make([]*resourcepb.Resource, spec.Resources)
 	for i := range resources {
-		resources[i] = resource(i)
+		resources[i] = resource(i, spec.Mix)
 	}
-	const base = uint64(1_767_225_600_000_000_000) // 2026-01-01T00:00:00Z in ns
-	pool := make([][]byte, spec.Requests)
+	var encode func(r *rand.Rand, spec poolSpec, q int, res *resourcepb.Resource) (proto.Message, int)
+	switch spec.Signal {
+	case "", "traces":
+		encode = traceRequest
+	case "logs":
+		encode = logsRequest
+	default:
+		return nil, fmt.Errorf("pool: signal must be traces or logs (got %q)", spec.Signal)
+	}
+	pool := make([]request, spec.Requests)
 	for q := range pool {
-		spans := make([]*tracepb.Span, spec.SpansPerReq)
-		var traceID, parent []byte
-		for i := range spans {
-			if i%spec.SpansPerTrace == 0 {
-				traceID = randBytes(r, 16)
-				parent = nil
-			}
-			spanID := randBytes(r, 8)
-			ep := endpoints[r.IntN(len(endpoints))]
-			id := strconv.FormatUint(r.Uint64(), 16)
-			attrs := make([]*commonpb.KeyValue, spec.AttrsPerSpan)
-			for a := range attrs {
-				attrs[a] = spanAttrs[a](r, ep, id)
-			}
-			start := base + uint64(q)*1e9 + uint64(i)*1e6 + r.Uint64N(1e6)
-			kind := tracepb.Span_SPAN_KIND_SERVER
-			if parent != nil {
-				kind = tracepb.Span_SPAN_KIND_INTERNAL
-			}
-			status := &tracepb.Status{}
-			if r.IntN(50) == 0 {
-				status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "upstream timeout"}
-			}
-			spans[i] = &tracepb.Span{
-				TraceId:           traceID,
-				SpanId:            spanID,
-				ParentSpanId:      parent,
-				Flags:             0x101, // sampled, with the parent-is-remote bit known
-				Name:              ep.method + " " + ep.route,
-				Kind:              kind,
-				StartTimeUnixNano: start,
-				EndTimeUnixNano:   start + 1e5 + r.Uint64N(5e7),
-				Attributes:        attrs,
-				Status:            status,
-			}
-			parent = spanID
-		}
-		req := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
-			Resource: resources[q%len(resources)],
-			ScopeSpans: []*tracepb.ScopeSpans{{
-				Scope: &commonpb.InstrumentationScope{
-					Name:    "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
-					Version: "0.62.0",
-				},
-				Spans: spans,
-			}},
-			SchemaUrl: "https://opentelemetry.io/schemas/1.26.0",
-		}}}
+		req, dropped := encode(r, spec, q, resources[q%len(resources)])
 		b, err := proto.Marshal(req)
 		if err != nil {
 			return nil, fmt.Errorf("pool: encode request %d: %w", q, err)
 		}
-		pool[q] = b
+		pool[q] = request{b: b, items: spec.SpansPerReq, kept: spec.SpansPerReq - dropped}
 	}
 	return pool, nil
+}
+
+// base is the first item's start time: 2026-01-01T00:00:00Z in ns.
+const base = uint64(1_767_225_600_000_000_000)
+
+// traceRequest builds the q-th ExportTraceServiceRequest of the pool and
+// says how many of its spans the drop rule matches.
+func traceRequest(r *rand.Rand, spec poolSpec, q int, res *resourcepb.Resource) (proto.Message, int) {
+	spans := make([]*tracepb.Span, spec.SpansPerReq)
+	var traceID, parent []byte
+	dropped := 0
+	for i := range spans {
+		if i%spec.SpansPerTrace == 0 {
+			traceID = randBytes(r, 16)
+			parent = nil
+		}
+		spanID := randBytes(r, 8)
+		ep := endpoints[r.IntN(len(endpoints))]
+		id := strconv.FormatUint(r.Uint64(), 16)
+		var m mixed
+		if spec.Mix {
+			m = pickMix(r)
+			if m.ep != nil {
+				ep, id = *m.ep, ""
+			}
+			if m.health {
+				dropped++
+			}
+		}
+		attrs := make([]*commonpb.KeyValue, spec.AttrsPerSpan, spec.AttrsPerSpan+2)
+		for a := range attrs {
+			attrs[a] = spanAttrs[a](r, ep, id)
+		}
+		attrs = m.addAttrs(r, attrs)
+		start := base + uint64(q)*1e9 + uint64(i)*1e6 + r.Uint64N(1e6)
+		kind := tracepb.Span_SPAN_KIND_SERVER
+		if parent != nil {
+			kind = tracepb.Span_SPAN_KIND_INTERNAL
+		}
+		status := &tracepb.Status{}
+		if r.IntN(50) == 0 {
+			status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "upstream timeout"}
+		}
+		spans[i] = &tracepb.Span{
+			TraceId:           traceID,
+			SpanId:            spanID,
+			ParentSpanId:      parent,
+			Flags:             0x101, // sampled, with the parent-is-remote bit known
+			Name:              ep.method + " " + ep.route,
+			Kind:              kind,
+			StartTimeUnixNano: start,
+			EndTimeUnixNano:   start + 1e5 + r.Uint64N(5e7),
+			Attributes:        attrs,
+			Status:            status,
+		}
+		parent = spanID
+	}
+	return &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource: res,
+		ScopeSpans: []*tracepb.ScopeSpans{{
+			Scope: &commonpb.InstrumentationScope{
+				Name:    "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
+				Version: "0.62.0",
+			},
+			Spans: spans,
+		}},
+		SchemaUrl: "https://opentelemetry.io/schemas/1.26.0",
+	}}}, dropped
 }
 
 func randBytes(r *rand.Rand, n int) []byte {

@@ -1,11 +1,15 @@
-// Command loadgen offers OTLP/gRPC trace load for otlpgw's benchmark.
+// Command loadgen offers OTLP/gRPC trace or log load for otlpgw's benchmark.
 //
 // It pre-encodes a pool of distinct ExportTraceServiceRequests (by default
-// 100 spans of 10 attributes each, about 550 bytes per span) and sends them
+// 100 spans of 10 attributes each, about 550 bytes per span) or, with
+// -signal logs, ExportLogsServiceRequests (100 log records of 10 attributes
+// and a ~100-byte body each, about 550 bytes per record), and sends them
 // with concurrent workers for a fixed duration, flat out or paced to a fixed
-// rate in spans per second. The bytes go through a pass-through codec, so the
-// generator spends little CPU of the cores it shares with what it measures.
-// It prints one JSON line summarising what was sent.
+// rate in items per second. -mix adds what scenarios S2 and S3 filter (see
+// mix.go) and reports how many of the items sent the drop rule keeps. The
+// bytes go through a pass-through codec, so the generator spends little CPU
+// of the cores it shares with what it measures. It prints one JSON line
+// summarising what was sent.
 package main
 
 import (
@@ -28,7 +32,11 @@ import (
 	"github.com/otlpgw/otlpgw/bench/internal/rawcodec"
 )
 
-const exportMethod = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+// exportMethods maps -signal to the gRPC method that takes its requests.
+var exportMethods = map[string]string{
+	"traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+	"logs":   "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+}
 
 // config is what the flags set.
 type config struct {
@@ -36,14 +44,17 @@ type config struct {
 	Duration time.Duration
 	Workers  int
 	Conns    int
-	Rate     float64 // spans per second; 0 is flat out
+	Rate     float64 // items per second; 0 is flat out
 	Timeout  time.Duration
 	Pool     poolSpec
 }
 
-// summary is the one-line JSON report.
+// summary is the one-line JSON report. The spans_* fields count items of
+// the signal sent (log records with -signal logs); their names predate logs.
 type summary struct {
 	Endpoint        string  `json:"endpoint"`
+	Signal          string  `json:"signal"`
+	Mix             bool    `json:"mix"`
 	Mode            string  `json:"mode"`
 	RateTarget      float64 `json:"rate_target_spans_per_s"`
 	Workers         int     `json:"workers"`
@@ -53,6 +64,9 @@ type summary struct {
 	SpansOK         int64   `json:"spans_ok"`
 	RequestsRefused int64   `json:"requests_refused"`
 	SpansRefused    int64   `json:"spans_refused"`
+	// ItemsKept is how many of the items answered OK the S2/S3 drop rule
+	// keeps: what a downstream of a target that filters must receive.
+	ItemsKept       int64   `json:"items_kept_expected"`
 	Errors          int64   `json:"errors"`
 	FirstError      string  `json:"first_error,omitempty"`
 	SpansPerSecond  float64 `json:"spans_ok_per_s"`
@@ -68,13 +82,15 @@ func main() {
 	flag.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long to send")
 	flag.IntVar(&cfg.Workers, "workers", 8, "concurrent senders (requests in flight)")
 	flag.IntVar(&cfg.Conns, "conns", 2, "gRPC connections the workers share")
-	flag.Float64Var(&cfg.Rate, "rate", 0, "offered load in spans/s, token-bucket paced; 0 sends flat out")
+	flag.StringVar(&cfg.Pool.Signal, "signal", "traces", "what to send: traces or logs")
+	flag.BoolVar(&cfg.Pool.Mix, "mix", false, "add what scenarios S2/S3 filter: health checks (dropped), near misses, resources without deployment.environment, long values, password attributes")
+	flag.Float64Var(&cfg.Rate, "rate", 0, "offered load in items (spans or log records)/s, token-bucket paced; 0 sends flat out")
 	flag.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "deadline of each request")
 	flag.IntVar(&cfg.Pool.Requests, "pool", 256, "distinct pre-encoded requests")
-	flag.IntVar(&cfg.Pool.SpansPerReq, "spans", 100, "spans per request")
-	flag.IntVar(&cfg.Pool.AttrsPerSpan, "attrs", 10, fmt.Sprintf("attributes per span (at most %d)", len(spanAttrs)))
+	flag.IntVar(&cfg.Pool.SpansPerReq, "spans", 100, "items (spans or log records) per request")
+	flag.IntVar(&cfg.Pool.AttrsPerSpan, "attrs", 10, fmt.Sprintf("attributes per item (at most %d)", len(spanAttrs)))
 	flag.IntVar(&cfg.Pool.Resources, "resources", 4, "distinct resources the requests rotate through")
-	flag.IntVar(&cfg.Pool.SpansPerTrace, "spans-per-trace", 10, "spans sharing one trace ID")
+	flag.IntVar(&cfg.Pool.SpansPerTrace, "spans-per-trace", 10, "items sharing one trace ID")
 	flag.Uint64Var(&cfg.Pool.Seed, "seed", 1, "seed of the generated data")
 	flag.Parse()
 
@@ -97,13 +113,20 @@ func run(ctx context.Context, cfg config) (summary, error) {
 	if cfg.Workers < 1 || cfg.Conns < 1 || cfg.Duration <= 0 || cfg.Rate < 0 || cfg.Timeout <= 0 {
 		return summary{}, fmt.Errorf("workers, conns, duration and timeout must be > 0 and rate >= 0 (got %+v)", cfg)
 	}
+	if cfg.Pool.Signal == "" {
+		cfg.Pool.Signal = "traces"
+	}
+	method, ok := exportMethods[cfg.Pool.Signal]
+	if !ok {
+		return summary{}, fmt.Errorf("signal must be traces or logs (got %q)", cfg.Pool.Signal)
+	}
 	pool, err := buildPool(cfg.Pool)
 	if err != nil {
 		return summary{}, err
 	}
 	poolBytes := 0
-	for _, b := range pool {
-		poolBytes += len(b)
+	for _, q := range pool {
+		poolBytes += len(q.b)
 	}
 
 	conns := make([]*grpc.ClientConn, cfg.Conns)
@@ -134,14 +157,14 @@ func run(ctx context.Context, cfg config) (summary, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[w] = work(runCtx, conns[w%len(conns)], pool, w, cfg, pace)
+			results[w] = work(runCtx, conns[w%len(conns)], method, pool, w, cfg, pace)
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 
 	s := summary{
-		Endpoint: cfg.Endpoint, Mode: "flat_out", RateTarget: cfg.Rate, Workers: cfg.Workers, Conns: cfg.Conns,
+		Endpoint: cfg.Endpoint, Signal: cfg.Pool.Signal, Mix: cfg.Pool.Mix, Mode: "flat_out", RateTarget: cfg.Rate, Workers: cfg.Workers, Conns: cfg.Conns,
 		ElapsedSeconds: elapsed.Seconds(), PoolRequests: len(pool), SpansPerRequest: cfg.Pool.SpansPerReq,
 		BytesPerSpan: float64(poolBytes) / float64(len(pool)*cfg.Pool.SpansPerReq),
 	}
@@ -152,6 +175,7 @@ func run(ctx context.Context, cfg config) (summary, error) {
 		s.RequestsOK += r.ok
 		s.RequestsRefused += r.refused
 		s.Errors += r.errors
+		s.ItemsKept += r.kept
 		if s.FirstError == "" && r.firstErr != nil {
 			s.FirstError = r.firstErr.Error()
 		}
@@ -180,6 +204,7 @@ func waitReady(ctx context.Context, c *grpc.ClientConn, limit time.Duration) err
 
 type workerResult struct {
 	ok, refused, errors int64
+	kept                int64 // items of the OK requests that the drop rule keeps
 	firstErr            error
 }
 
@@ -193,7 +218,7 @@ const (
 // work sends requests from the pool, starting at an offset per worker so
 // concurrent requests differ, until ctx ends. In-flight requests get their
 // own deadline rather than ctx's, so stopping never counts as an error.
-func work(ctx context.Context, conn *grpc.ClientConn, pool [][]byte, w int, cfg config, pace *pacer) workerResult {
+func work(ctx context.Context, conn *grpc.ClientConn, method string, pool []request, w int, cfg config, pace *pacer) workerResult {
 	var r workerResult
 	i := (w * len(pool)) / cfg.Workers
 	backoff := time.Duration(0)
@@ -202,7 +227,8 @@ func work(ctx context.Context, conn *grpc.ClientConn, pool [][]byte, w int, cfg 
 			break
 		}
 		callCtx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
-		err := conn.Invoke(callCtx, exportMethod, &pool[i], rawcodec.Discard{})
+		q := &pool[i]
+		err := conn.Invoke(callCtx, method, &q.b, rawcodec.Discard{})
 		cancel()
 		if i++; i == len(pool) {
 			i = 0
@@ -210,6 +236,7 @@ func work(ctx context.Context, conn *grpc.ClientConn, pool [][]byte, w int, cfg 
 		switch status.Code(err) {
 		case codes.OK:
 			r.ok++
+			r.kept += int64(q.kept)
 			backoff = 0
 			continue
 		case codes.Unavailable:
@@ -243,14 +270,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// pacer is a token bucket in spans: it refills at rate per second, holds at
+// pacer is a token bucket in items: it refills at rate per second, holds at
 // most burst tokens, and a request that finds too few reserves the deficit
 // and waits for it, so the offered load stays at rate however the workers
 // interleave.
 type pacer struct {
 	mu       sync.Mutex
-	rate     float64 // spans per second
-	perReq   float64 // spans taken per request
+	rate     float64 // items per second
+	perReq   float64 // items taken per request
 	burst    float64
 	tokens   float64
 	lastFill time.Time

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"net"
+	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,8 +38,12 @@ func TestBuildPoolMatchesSpecWithUniqueIDs(t *testing.T) {
 	traceIDs := map[string]bool{}
 	resources := map[string]bool{}
 	total := 0
-	for i, b := range pool {
+	for i, q := range pool {
+		b := q.b
 		total += len(b)
+		if q.items != spec.SpansPerReq || q.kept != q.items {
+			t.Fatalf("request %d: %d items, %d kept; want %d, all kept without the mix", i, q.items, q.kept, spec.SpansPerReq)
+		}
 		var req coltracepb.ExportTraceServiceRequest
 		if err := proto.Unmarshal(b, &req); err != nil {
 			t.Fatalf("request %d: %v", i, err)
@@ -140,10 +148,12 @@ func TestPacerAlignsWakeUpsToTheQuantumGrid(t *testing.T) {
 	}
 }
 
-// server is a real OTLP/gRPC trace endpoint on loopback that counts spans,
-// failing the first `refuse` requests with code (UNAVAILABLE if unset).
+// server is a real OTLP/gRPC trace and logs endpoint on loopback that
+// counts items (spans or log records) in spans, failing the first `refuse`
+// requests with code (UNAVAILABLE if unset).
 type server struct {
 	spans, requests, refused atomic.Int64
+	logs                     atomic.Int64 // requests that came to the logs service
 	refuse                   int64
 	code                     codes.Code
 }
@@ -152,6 +162,10 @@ type countWalker struct{ n int }
 
 func (c *countWalker) Walk(b []byte) (err error) { c.n, err = spancount.Traces(b); return err }
 
+type logsWalker struct{ n int }
+
+func (c *logsWalker) Walk(b []byte) (err error) { c.n, err = spancount.Logs(b); return err }
+
 func startServer(t *testing.T, s *server) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -159,12 +173,10 @@ func startServer(t *testing.T, s *server) string {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(rawcodec.Codec{}))
-	srv.RegisterService(&grpc.ServiceDesc{
-		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{MethodName: "Export", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			var c countWalker
-			if err := dec(&c); err != nil {
+	handler := func(count func(func(any) error) (int, error)) grpc.MethodDesc {
+		return grpc.MethodDesc{MethodName: "Export", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			n, err := count(dec)
+			if err != nil {
 				return nil, err
 			}
 			if s.refused.Add(1) <= s.refuse {
@@ -175,9 +187,28 @@ func startServer(t *testing.T, s *server) string {
 				return nil, status.Error(code, "refused")
 			}
 			s.requests.Add(1)
-			s.spans.Add(int64(c.n))
+			s.spans.Add(int64(n))
 			return []byte{}, nil
-		}}},
+		}}
+	}
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{handler(func(dec func(any) error) (int, error) {
+			var c countWalker
+			err := dec(&c)
+			return c.n, err
+		})},
+	}, nil)
+	srv.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "opentelemetry.proto.collector.logs.v1.LogsService",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{handler(func(dec func(any) error) (int, error) {
+			var c logsWalker
+			err := dec(&c)
+			s.logs.Add(1)
+			return c.n, err
+		})},
 	}, nil)
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
@@ -250,5 +281,196 @@ func TestRunCountsOtherFailuresAsErrors(t *testing.T) {
 	}
 	if sum.SpansOK != s.spans.Load() {
 		t.Fatalf("spans ok %d, server received %d", sum.SpansOK, s.spans.Load())
+	}
+}
+
+func TestBuildPoolLogsMatchesSpecWithSeverityMix(t *testing.T) {
+	spec := defaultPool()
+	spec.Signal = "logs"
+	pool, err := buildPool(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	severities := map[string]int{}
+	spanIDs := map[string]bool{}
+	total, bodies, records := 0, 0, 0
+	for i, q := range pool {
+		total += len(q.b)
+		var req collogspb.ExportLogsServiceRequest
+		if err := proto.Unmarshal(q.b, &req); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		n := 0
+		for _, rl := range req.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				for _, lr := range sl.LogRecords {
+					n++
+					if len(lr.Attributes) != spec.AttrsPerSpan {
+						t.Fatalf("request %d: record has %d attributes, want %d", i, len(lr.Attributes), spec.AttrsPerSpan)
+					}
+					if len(lr.TraceId) != 16 || len(lr.SpanId) != 8 || lr.TimeUnixNano == 0 || lr.ObservedTimeUnixNano < lr.TimeUnixNano {
+						t.Fatalf("request %d: record %v lacks trace context or timestamps", i, lr)
+					}
+					if spanIDs[string(lr.SpanId)] {
+						t.Fatalf("request %d: span ID %x repeats", i, lr.SpanId)
+					}
+					spanIDs[string(lr.SpanId)] = true
+					severities[lr.SeverityText]++
+					bodies += len(lr.Body.GetStringValue())
+				}
+			}
+		}
+		if n != spec.SpansPerReq || q.items != n || q.kept != n {
+			t.Fatalf("request %d has %d records (pool says %d, %d kept), want %d, all kept", i, n, q.items, q.kept, spec.SpansPerReq)
+		}
+		records += n
+	}
+	if len(severities) != 4 || severities["INFO"] < records/2 || severities["ERROR"] == 0 {
+		t.Fatalf("severity mix %v, want DEBUG, INFO (most), WARN and ERROR", severities)
+	}
+	if per := bodies / records; per < 80 || per > 120 {
+		t.Fatalf("bodies average %d bytes, want about 100", per)
+	}
+	if per := total / records; per < 500 || per > 600 {
+		t.Fatalf("%d bytes per record, want about 550", per)
+	}
+}
+
+func TestBuildPoolRejectsUnknownSignal(t *testing.T) {
+	spec := defaultPool()
+	spec.Signal = "metrics"
+	if _, err := buildPool(spec); err == nil {
+		t.Fatal("buildPool accepted signal metrics")
+	}
+}
+
+// healthRule is the S2/S3 drop rule, as the targets are configured with it.
+var healthRule = regexp.MustCompile(`^(GET|HEAD) /(healthz|readyz|livez)$`)
+
+// mixCounts is what a pool built with the mix holds.
+type mixCounts struct {
+	items, matched, nearMiss, long, shortQuery, password, envless, resources int
+}
+
+func (c *mixCounts) attrs(kvs []*commonpb.KeyValue) {
+	for _, kv := range kvs {
+		switch kv.Key {
+		case "password":
+			c.password++
+		case "url.query":
+			if len(kv.Value.GetStringValue()) > 256 {
+				c.long++
+			} else {
+				c.shortQuery++
+			}
+		}
+	}
+}
+
+func (c *mixCounts) resource(r *resourcepb.Resource) {
+	c.resources++
+	for _, kv := range r.Attributes {
+		if kv.Key == "deployment.environment" {
+			return
+		}
+	}
+	c.envless++
+}
+
+func (c *mixCounts) name(s string) {
+	c.items++
+	switch {
+	case healthRule.MatchString(s):
+		c.matched++
+	case regexp.MustCompile(`/(healthz|readyz|livez)`).MatchString(s):
+		c.nearMiss++
+	}
+}
+
+func TestMixHoldsWhatTheFiltersActOnAndCountsWhatTheDropRuleKeeps(t *testing.T) {
+	for _, signal := range []string{"traces", "logs"} {
+		t.Run(signal, func(t *testing.T) {
+			spec := defaultPool()
+			spec.Signal, spec.Mix = signal, true
+			pool, err := buildPool(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c mixCounts
+			kept := 0
+			for i, q := range pool {
+				before := c.matched
+				if signal == "traces" {
+					var req coltracepb.ExportTraceServiceRequest
+					if err := proto.Unmarshal(q.b, &req); err != nil {
+						t.Fatalf("request %d: %v", i, err)
+					}
+					for _, rs := range req.ResourceSpans {
+						c.resource(rs.Resource)
+						for _, ss := range rs.ScopeSpans {
+							for _, s := range ss.Spans {
+								c.name(s.Name)
+								c.attrs(s.Attributes)
+							}
+						}
+					}
+				} else {
+					var req collogspb.ExportLogsServiceRequest
+					if err := proto.Unmarshal(q.b, &req); err != nil {
+						t.Fatalf("request %d: %v", i, err)
+					}
+					for _, rl := range req.ResourceLogs {
+						c.resource(rl.Resource)
+						for _, sl := range rl.ScopeLogs {
+							for _, lr := range sl.LogRecords {
+								c.name(lr.Body.GetStringValue())
+								c.attrs(lr.Attributes)
+							}
+						}
+					}
+				}
+				if q.items-q.kept != c.matched-before {
+					t.Fatalf("request %d: pool says %d of %d dropped, the rule matches %d", i, q.items-q.kept, q.items, c.matched-before)
+				}
+				kept += q.kept
+			}
+			if c.items-kept != c.matched {
+				t.Fatalf("%d items, %d kept, %d matched", c.items, kept, c.matched)
+			}
+			pct := func(n int) float64 { return 100 * float64(n) / float64(c.items) }
+			if p := pct(c.matched); p < 3.5 || p > 6.5 {
+				t.Fatalf("%.1f%% health checks, want about 5%%", p)
+			}
+			if c.nearMiss == 0 || pct(c.nearMiss) > 2 {
+				t.Fatalf("%d near misses of %d items, want about 1%%", c.nearMiss, c.items)
+			}
+			if p := pct(c.long); p < 2 || p > 6 || c.shortQuery == 0 {
+				t.Fatalf("%.1f%% items with values over 256 bytes (%d under), want about 4%% and a few under", p, c.shortQuery)
+			}
+			if p := pct(c.password); p < 1.5 || p > 4.5 {
+				t.Fatalf("%.1f%% items with a password, want about 3%%", p)
+			}
+			if c.envless != c.resources/noEnvEvery {
+				t.Fatalf("%d of %d resources lack deployment.environment, want one in %d", c.envless, c.resources, noEnvEvery)
+			}
+		})
+	}
+}
+
+func TestRunLogsUsesTheLogsServiceAndReportsKeptItems(t *testing.T) {
+	s := &server{}
+	addr := startServer(t, s)
+	pool := defaultPool()
+	pool.Signal, pool.Mix = "logs", true
+	cfg := config{Endpoint: addr, Duration: 300 * time.Millisecond, Workers: 2, Conns: 1, Timeout: 5 * time.Second, Pool: pool}
+	sum, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Errors != 0 || sum.SpansOK == 0 || sum.SpansOK != s.spans.Load() || s.logs.Load() != sum.RequestsOK {
+		t.Fatalf("summary %+v; server counted %d records in %d logs requests", sum, s.spans.Load(), s.logs.Load())
+	}
+	if sum.Signal != "logs" || !sum.Mix || sum.ItemsKept >= sum.SpansOK || sum.ItemsKept < sum.SpansOK*9/10 {
+		t.Fatalf("signal %q mix %v, %d kept of %d sent: want logs, mix, about 95%% kept", sum.Signal, sum.Mix, sum.ItemsKept, sum.SpansOK)
 	}
 }

@@ -1,10 +1,13 @@
-// Command sink is the OTLP/gRPC trace endpoint at the end of otlpgw's
-// benchmark pipeline. It counts spans by walking the wire format (never
-// decoding the messages), answers OK, serves its counters as JSON over HTTP
-// for the benchmark script, and prints a JSON summary when it stops.
+// Command sink is the OTLP/gRPC trace and logs endpoint at the end of
+// otlpgw's benchmark pipeline. It counts spans and log records by walking
+// the wire format (never decoding the messages), answers OK, serves its
+// counters as JSON over HTTP for the benchmark script, and prints a JSON
+// summary when it stops.
 //
 // -stall makes every request wait before it is answered, to study how the
-// system in front of the sink behaves under backpressure.
+// system in front of the sink behaves under backpressure. -verify N decodes
+// every Nth request and counts what scenarios S2/S3's filters should have
+// removed (verify.go).
 package main
 
 import (
@@ -31,36 +34,54 @@ import (
 // stats is what GET /stats and the final summary report; counts are since
 // start-up.
 type stats struct {
-	Spans    int64   `json:"spans"`
-	Requests int64   `json:"requests"`
-	Bytes    int64   `json:"bytes"`
-	Bad      int64   `json:"bad_requests"`
-	Uptime   float64 `json:"uptime_s"`
-	UnixNano int64   `json:"unix_nano"`
+	Spans      int64       `json:"spans"`
+	LogRecords int64       `json:"log_records"`
+	Verify     verifyStats `json:"verify"`
+	Requests   int64       `json:"requests"`
+	Bytes      int64       `json:"bytes"`
+	Bad        int64       `json:"bad_requests"`
+	Uptime     float64     `json:"uptime_s"`
+	UnixNano   int64       `json:"unix_nano"`
 }
 
 type sink struct {
 	stall                       time.Duration
 	spans, requests, bytes, bad atomic.Int64
+	logRecords                  atomic.Int64
 	started                     time.Time
+	// verifyEvery decodes one request in this many (0: none) and checks
+	// it; seen numbers the requests for that.
+	verifyEvery int64
+	seen        atomic.Int64
+	verifier    verifier
 }
 
 func (s *sink) snapshot() stats {
 	now := time.Now()
 	return stats{
-		Spans: s.spans.Load(), Requests: s.requests.Load(), Bytes: s.bytes.Load(), Bad: s.bad.Load(),
+		Spans: s.spans.Load(), LogRecords: s.logRecords.Load(), Verify: s.verifier.snapshot(), Requests: s.requests.Load(), Bytes: s.bytes.Load(), Bad: s.bad.Load(),
 		Uptime: now.Sub(s.started).Seconds(), UnixNano: now.UnixNano(),
 	}
 }
 
 // counter is the Walker a request is decoded into.
 type counter struct {
-	spans, bytes int
+	signal string // "traces" or "logs"
+	items  int
+	bytes  int
+	verify *verifier // set: decode and check the request too
 }
 
 func (c *counter) Walk(b []byte) error {
-	n, err := spancount.Traces(b)
-	c.spans, c.bytes = n, len(b)
+	count := spancount.Traces
+	if c.signal == "logs" {
+		count = spancount.Logs
+	}
+	n, err := count(b)
+	c.items, c.bytes = n, len(b)
+	if err == nil && c.verify != nil {
+		err = c.verify.verify(c.signal, b) // here: b is valid only during Walk
+	}
 	return err
 }
 
@@ -68,8 +89,11 @@ func (c *counter) Walk(b []byte) error {
 // zero bytes on the wire.
 var emptyResponse = &[]byte{}
 
-func (s *sink) export(ctx context.Context, dec func(any) error) (any, error) {
-	var c counter
+func (s *sink) export(ctx context.Context, signal string, dec func(any) error) (any, error) {
+	c := counter{signal: signal}
+	if s.verifyEvery > 0 && s.seen.Add(1)%s.verifyEvery == 0 {
+		c.verify = &s.verifier
+	}
 	if err := dec(&c); err != nil {
 		s.bad.Add(1)
 		return nil, err
@@ -83,21 +107,28 @@ func (s *sink) export(ctx context.Context, dec func(any) error) (any, error) {
 			return nil, ctx.Err()
 		}
 	}
-	s.spans.Add(int64(c.spans))
+	if signal == "logs" {
+		s.logRecords.Add(int64(c.items))
+	} else {
+		s.spans.Add(int64(c.items))
+	}
 	s.bytes.Add(int64(c.bytes))
 	s.requests.Add(1)
 	return emptyResponse, nil
 }
 
-var traceService = grpc.ServiceDesc{
-	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Export",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			return srv.(*sink).export(ctx, dec)
-		},
-	}},
+// exportService is the OTLP service of one signal: its Export method only.
+func exportService(name, signal string) *grpc.ServiceDesc {
+	return &grpc.ServiceDesc{
+		ServiceName: name,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Export",
+			Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+				return srv.(*sink).export(ctx, signal, dec)
+			},
+		}},
+	}
 }
 
 func main() {
@@ -106,13 +137,14 @@ func main() {
 	stall := flag.Duration("stall", 0, "delay before answering each request (backpressure experiments)")
 	maxRecv := flag.Int("max-recv-msg-size", 64<<20, "largest request accepted, in bytes (batches of 8192 spans exceed gRPC's 4 MiB default)")
 	limit := flag.Duration("duration", 30*time.Minute, "stop after this long even if never signalled")
+	verify := flag.Int64("verify", 0, "decode every Nth request and count health checks, passwords, values over 256 bytes and resources without deployment.environment still in it (scenarios S2/S3); 0 = off")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *limit)
 	defer cancel()
-	s := &sink{stall: *stall, started: time.Now()}
+	s := &sink{stall: *stall, started: time.Now(), verifyEvery: *verify}
 	if err := serve(ctx, s, *listen, *statsAddr, *maxRecv, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "sink:", err)
 		os.Exit(1)
@@ -130,7 +162,8 @@ func serve(ctx context.Context, s *sink, listen, statsAddr string, maxRecv int, 
 		return fmt.Errorf("listen grpc: %w", err)
 	}
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(rawcodec.Codec{}), grpc.MaxRecvMsgSize(maxRecv))
-	srv.RegisterService(&traceService, s)
+	srv.RegisterService(exportService("opentelemetry.proto.collector.trace.v1.TraceService", "traces"), s)
+	srv.RegisterService(exportService("opentelemetry.proto.collector.logs.v1.LogsService", "logs"), s)
 
 	addrs := map[string]string{"grpc": gl.Addr().String()}
 	var hs *http.Server

@@ -9,7 +9,11 @@ import (
 	"testing"
 	"time"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -147,5 +151,81 @@ func TestSinkStallDelaysTheAnswer(t *testing.T) {
 	defer cancel()
 	if _, err := client(t, addr).Export(ctx, request(1)); status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("export with a deadline shorter than the stall: %v, want DeadlineExceeded", err)
+	}
+}
+
+func logsClient(t *testing.T, addr string) collogspb.LogsServiceClient {
+	t.Helper()
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return collogspb.NewLogsServiceClient(c)
+}
+
+func str(k, v string) *commonpb.KeyValue {
+	return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+}
+
+func logsRequest(bodies ...string) *collogspb.ExportLogsServiceRequest {
+	sl := &logspb.ScopeLogs{}
+	for _, b := range bodies {
+		sl.LogRecords = append(sl.LogRecords, &logspb.LogRecord{Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: b}}})
+	}
+	return &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		Resource:  &resourcepb.Resource{Attributes: []*commonpb.KeyValue{str("deployment.environment", "unknown")}},
+		ScopeLogs: []*logspb.ScopeLogs{sl},
+	}}}
+}
+
+func TestSinkCountsLogRecordsApartFromSpans(t *testing.T) {
+	addr, url := startSink(t, &sink{started: time.Now()})
+	if _, err := logsClient(t, addr).Export(context.Background(), logsRequest("a", "b", "c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(t, addr).Export(context.Background(), request(2)); err != nil {
+		t.Fatal(err)
+	}
+	if st := getStats(t, url); st.LogRecords != 3 || st.Spans != 2 || st.Requests != 2 || st.Verify.Requests != 0 {
+		t.Fatalf("stats %+v, want 3 log records and 2 spans in 2 requests, none verified", st)
+	}
+}
+
+func TestSinkVerifyCountsWhatTheFiltersShouldHaveRemoved(t *testing.T) {
+	// Every request is verified.
+	addr, url := startSink(t, &sink{started: time.Now(), verifyEvery: 1})
+	long := string(make([]byte, 257))
+	// Logs: one health check body, one near miss, one clean record.
+	if _, err := logsClient(t, addr).Export(context.Background(), logsRequest("HEAD /readyz", "POST /healthz", "GET /api/v1/carts/1")); err != nil {
+		t.Fatal(err)
+	}
+	// Traces: a resource without deployment.environment; a health check
+	// span with a password; a span with a 257-byte value and one with 256.
+	tr := request(4)
+	spans := tr.ResourceSpans[0].ScopeSpans[0].Spans
+	spans[0].Name = "GET /healthz"
+	spans[0].Attributes = []*commonpb.KeyValue{str("password", "x")}
+	spans[1].Name = "GET /healthz/details"
+	spans[2].Attributes = []*commonpb.KeyValue{str("url.query", long)}
+	spans[3].Attributes = []*commonpb.KeyValue{str("url.query", long[:256])}
+	if _, err := client(t, addr).Export(context.Background(), tr); err != nil {
+		t.Fatal(err)
+	}
+	want := verifyStats{Requests: 2, Items: 7, Resources: 2, Health: 2, Passwords: 1, Long: 1, Envless: 1}
+	if st := getStats(t, url); st.Verify != want {
+		t.Fatalf("verify %+v, want %+v", st.Verify, want)
+	}
+}
+
+func TestSinkVerifiesOnlyEveryNthRequest(t *testing.T) {
+	addr, url := startSink(t, &sink{started: time.Now(), verifyEvery: 3})
+	for range 7 {
+		if _, err := client(t, addr).Export(context.Background(), request(1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := getStats(t, url); st.Verify.Requests != 2 || st.Verify.Items != 2 || st.Spans != 7 {
+		t.Fatalf("stats %+v, want 2 of 7 requests verified", st)
 	}
 }

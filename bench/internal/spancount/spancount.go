@@ -1,7 +1,8 @@
 // Package spancount counts the spans in an encoded
-// ExportTraceServiceRequest by walking the protobuf wire format just deep
-// enough (request → resource_spans → scope_spans → spans), without decoding
-// anything else and without allocating.
+// ExportTraceServiceRequest, or the log records in an encoded
+// ExportLogsServiceRequest, by walking the protobuf wire format just deep
+// enough (request → resource_spans → scope_spans → spans, and the same for
+// logs), without decoding anything else and without allocating.
 package spancount
 
 import (
@@ -14,6 +15,12 @@ const (
 	fieldRequestResourceSpans = 1 // ExportTraceServiceRequest.resource_spans
 	fieldResourceScopeSpans   = 2 // ResourceSpans.scope_spans
 	fieldScopeSpans           = 2 // ScopeSpans.spans
+
+	// From opentelemetry/proto/logs/v1 and collector/logs/v1: the same
+	// shape, so the same walk counts log records.
+	fieldRequestResourceLogs = 1 // ExportLogsServiceRequest.resource_logs
+	fieldResourceScopeLogs   = 2 // ResourceLogs.scope_logs
+	fieldScopeLogRecords     = 2 // ScopeLogs.log_records
 )
 
 const (
@@ -32,18 +39,34 @@ var (
 
 // Traces returns the number of spans in an encoded ExportTraceServiceRequest.
 func Traces(b []byte) (int, error) {
-	n := 0
-	err := eachLen(b, fieldRequestResourceSpans, func(rs []byte) error {
-		return eachLen(rs, fieldResourceScopeSpans, func(ss []byte) error {
-			c, err := countLen(ss, fieldScopeSpans)
-			n += c
-			return err
-		})
-	})
+	n, err := count(b, fieldRequestResourceSpans, fieldResourceScopeSpans, fieldScopeSpans)
 	if err != nil {
 		return 0, fmt.Errorf("count spans: %w", err)
 	}
 	return n, nil
+}
+
+// Logs returns the number of log records in an encoded
+// ExportLogsServiceRequest.
+func Logs(b []byte) (int, error) {
+	n, err := count(b, fieldRequestResourceLogs, fieldResourceScopeLogs, fieldScopeLogRecords)
+	if err != nil {
+		return 0, fmt.Errorf("count log records: %w", err)
+	}
+	return n, nil
+}
+
+// count counts the items of a request → resource → scope → item nesting.
+func count(b []byte, resources, scopes, items uint64) (int, error) {
+	n := 0
+	err := eachLen(b, resources, func(r []byte) error {
+		return eachLen(r, scopes, func(s []byte) error {
+			c, err := countLen(s, items)
+			n += c
+			return err
+		})
+	})
+	return n, err
 }
 
 // eachLen calls fn with the payload of every length-delimited field numbered

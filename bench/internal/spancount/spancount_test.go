@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"testing"
 
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -23,7 +25,7 @@ func spans(n int) []*tracepb.Span {
 	return s
 }
 
-func encode(t testing.TB, req *coltracepb.ExportTraceServiceRequest) []byte {
+func encode(t testing.TB, req proto.Message) []byte {
 	t.Helper()
 	b, err := proto.Marshal(req)
 	if err != nil {
@@ -142,6 +144,105 @@ func FuzzTraces(f *testing.F) {
 		}
 		if got != want {
 			t.Fatalf("Traces = %d, protobuf counts %d", got, want)
+		}
+	})
+}
+
+func records(n int) []*logspb.LogRecord {
+	r := make([]*logspb.LogRecord, n)
+	for i := range r {
+		r[i] = &logspb.LogRecord{
+			TimeUnixNano: 1, SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_INFO, SeverityText: "INFO",
+			Body:       &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "request done"}},
+			Attributes: []*commonpb.KeyValue{{Key: "k", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: int64(i)}}}},
+			TraceId:    make([]byte, 16), SpanId: make([]byte, 8), EventName: "e",
+		}
+	}
+	return r
+}
+
+func TestLogsCountsRecordsAcrossResourcesAndScopes(t *testing.T) {
+	res := &resourcepb.Resource{Attributes: []*commonpb.KeyValue{{Key: "service.name", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "a"}}}}}
+	scope := &commonpb.InstrumentationScope{Name: "lib", Version: "1"}
+	tests := []struct {
+		name string
+		req  *collogspb.ExportLogsServiceRequest
+		want int
+	}{
+		{"empty request", &collogspb.ExportLogsServiceRequest{}, 0},
+		{"resource without scopes", &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{Resource: res}}}, 0},
+		{"one scope", &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{
+			{Resource: res, ScopeLogs: []*logspb.ScopeLogs{{Scope: scope, LogRecords: records(100)}}, SchemaUrl: "s"},
+		}}, 100},
+		{"empty records count", &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{
+			{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{}, {}}}}},
+		}}, 2},
+		{"several resources and scopes", &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{
+			{Resource: res, ScopeLogs: []*logspb.ScopeLogs{{Scope: scope, LogRecords: records(3)}, {LogRecords: records(4)}}},
+			{ScopeLogs: []*logspb.ScopeLogs{{Scope: scope, LogRecords: records(5)}}},
+		}}, 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Logs(encode(t, tt.req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("Logs = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLogsRejectsMalformedInput(t *testing.T) {
+	good := encode(t, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{
+		{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: records(2)}}},
+	}})
+	for name, in := range map[string][]byte{
+		"truncated payload": good[:len(good)-3],
+		"length past end":   {1<<3 | 2, 10, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if n, err := Logs(in); err == nil {
+				t.Fatalf("Logs = %d, nil error; want an error", n)
+			}
+		})
+	}
+}
+
+func TestLogsDoesNotAllocate(t *testing.T) {
+	b := encode(t, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{
+		{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: records(100)}}},
+	}})
+	if a := testing.AllocsPerRun(100, func() { _, _ = Logs(b) }); a != 0 {
+		t.Fatalf("Logs allocates %v times per call, want 0", a)
+	}
+}
+
+// FuzzLogs checks the log walk the same way FuzzTraces checks the span walk.
+func FuzzLogs(f *testing.F) {
+	f.Add(encode(f, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{
+		{ScopeLogs: []*logspb.ScopeLogs{{LogRecords: records(2)}, {LogRecords: records(1)}}},
+	}}))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := Logs(b)
+		var req collogspb.ExportLogsServiceRequest
+		if proto.Unmarshal(b, &req) != nil {
+			return
+		}
+		if err != nil {
+			t.Fatalf("Logs failed on input protobuf accepts: %v", err)
+		}
+		want := 0
+		for _, rl := range req.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				want += len(sl.LogRecords)
+			}
+		}
+		if got != want {
+			t.Fatalf("Logs = %d, protobuf counts %d", got, want)
 		}
 	})
 }
