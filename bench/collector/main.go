@@ -1,6 +1,6 @@
 // Command otelcol-bench is a minimal OpenTelemetry Collector distribution
-// (otlp receiver, batch processor, otlp exporter) used only as the peer in
-// otlpgw's load benchmark. It lives in its own module so the product build
+// (otlp receiver; batch, filter and transform processors; otlp exporter)
+// used only as the peer in otlpgw's load benchmark. It lives in its own module so the product build
 // never sees the Collector's dependency tree.
 package main
 
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
@@ -29,7 +31,8 @@ func factories() (otelcol.Factories, error) {
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
 		return f, fmt.Errorf("receivers: %w", err)
 	}
-	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](batchprocessor.NewFactory()); err != nil {
+	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](batchprocessor.NewFactory(),
+		filterprocessor.NewFactory(), transformprocessor.NewFactory()); err != nil {
 		return f, fmt.Errorf("processors: %w", err)
 	}
 	if f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](otlpexporter.NewFactory()); err != nil {
@@ -44,7 +47,7 @@ func main() {
 		BuildInfo: component.BuildInfo{
 			Command:     "otelcol-bench",
 			Description: "Minimal OpenTelemetry Collector for the otlpgw benchmark",
-			Version:     "v0.165.0",
+			Version:     "v0.161.0",
 		},
 		Factories: factories,
 		ConfigProviderSettings: otelcol.ConfigProviderSettings{
