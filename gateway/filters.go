@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +81,9 @@ type chainFilter struct {
 	name     string
 	sigs     [otlpwire.NumSignals]filterSignalMetrics
 	failures map[string]prometheus.Counter // by kind; read-only after construction
+	// calls and failuresN are this filter instance's own counts, for the
+	// reload probation (the Prometheus counters outlive generations).
+	calls, failuresN atomic.Int64
 }
 
 type filterSignalMetrics struct {
@@ -118,6 +122,7 @@ func (c *chainFilter) Process(ctx context.Context, sig otlpwire.Signal, req []by
 	}
 	m := &c.sigs[sig]
 	start := time.Now()
+	c.calls.Add(1)
 	res, err := c.f.Process(ctx, sig, req, ix)
 	m.duration.Observe(time.Since(start).Seconds())
 	items := ix.Items
@@ -146,6 +151,7 @@ func (c *chainFilter) failed(sig otlpwire.Signal, items int, err error) (pipelin
 		// accepted, so the client may retry.
 		return pipeline.FilterResult{}, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "filter[" + c.name + "] could not run", RetryAfter: time.Second, Err: err}
 	}
+	c.failuresN.Add(1)
 	if ctr, ok := c.failures[fe.Kind]; ok {
 		ctr.Inc()
 	}
@@ -187,15 +193,15 @@ func newHostEnv(g *Gateway) *hostEnv {
 }
 
 func (h *hostEnv) Pressure() float64 {
-	if gen := h.g.gen; gen != nil {
-		return gen.Pressure()
+	if gen := h.g.cur.Load(); gen != nil {
+		return gen.pipe.Pressure()
 	}
 	return 0
 }
 
 func (h *hostEnv) Health() int {
-	switch {
-	case h.g.gen != nil && h.g.gen.Draining():
+	switch gen := h.g.cur.Load(); {
+	case gen != nil && gen.pipe.Draining():
 		return wasmhost.GatewayDraining
 	case h.g.mem.Over() || h.Pressure() > 0.8:
 		return wasmhost.GatewayDegraded

@@ -1,13 +1,18 @@
-// Package gateway assembles otlpgw's running service from one Config:
-// exporters with their queues, the pipeline generation, the OTLP receivers
-// and the admin server, with the lifecycle rules below.
+// Package gateway assembles otlpgw's running service from a Config:
+// exporters with their queues, the filter chain, the pipeline, the OTLP
+// receivers and the admin server, and swaps them on hot reload.
 //
-// Lifecycle: New builds everything and binds nothing. Start starts the
-// admin server, then exporters, then receivers (so each stage has a live
-// consumer before anything can reach it). Shutdown runs in the reverse
-// order: receivers stop taking requests, the pipeline finishes what is in
-// flight, exporters drain their queues until the deadline, then the admin
-// server stops. Shutdown is safe twice and without Start.
+// Lifecycle: New builds the first generation and binds nothing. Start
+// starts the admin server, then exporters, then receivers (so each stage
+// has a live consumer before anything can reach it). Shutdown runs in the
+// reverse order: receivers stop taking requests, the pipeline finishes
+// what is in flight, filters close, exporters drain their queues until the
+// deadline, then the admin server stops. Shutdown is safe twice and
+// without Start.
+//
+// Reload builds a new generation beside the running one, swaps receivers
+// over to it, then retires the old one: build new, swap, stop old (see
+// reload.go).
 package gateway
 
 import (
@@ -17,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/otlpgw/otlpgw/gateway/admin"
@@ -40,29 +46,51 @@ type Settings struct {
 	// CacheDir is where compiled filter modules are cached; empty picks
 	// the user cache directory (see wasmhost.RuntimeConfig).
 	CacheDir string
+	// ConfigFiles are the files Reload loads again (and the watcher
+	// watches); none means the embedded default.
+	ConfigFiles []string
+	// Env resolves ${env:NAME} on reload; nil is the process environment.
+	Env func(string) (string, bool)
 }
 
 // Gateway is the running service.
 type Gateway struct {
-	cfg     *config.Config
+	set     Settings
 	log     *slog.Logger
 	metrics *telemetry.Metrics
+	mem     *memlimit.Watcher
+	admin   *admin.Server
 
-	exporters []*exporter.Exporter
+	// runtime compiles and runs filters for every generation; made on
+	// first need, closed by Shutdown.
+	runtimeMu sync.Mutex
 	runtime   *wasmhost.Runtime
 	host      *hostEnv
-	filters   []*chainFilter
-	gen       *pipeline.Generation
-	grpc      *receiver.GRPC
-	http      *receiver.HTTP
-	admin     *admin.Server
-	mem       *memlimit.Watcher
+
+	cur  atomic.Pointer[generation]
+	grpc atomic.Pointer[receiver.GRPC]
+	http atomic.Pointer[receiver.HTTP]
+
+	reload reloader
 
 	stopMem  context.CancelFunc
 	memDone  chan struct{}
 	started  time.Time
 	shutOnce sync.Once
 	shutErr  error
+}
+
+// generation is everything built from one Config value. Exporters may be
+// shared with the generation before or after it (an unchanged exporter
+// keeps its queue and connection across reloads).
+type generation struct {
+	num       int64
+	cfg       *config.Config
+	hash      string
+	loadedAt  time.Time
+	exporters []*exporter.Exporter
+	filters   []*chainFilter
+	pipe      *pipeline.Generation
 }
 
 // New builds a gateway from cfg, which must have passed Validate.
@@ -73,7 +101,8 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	if set.Metrics == nil {
 		set.Metrics = telemetry.NewMetrics()
 	}
-	g := &Gateway{cfg: cfg, log: set.Logger, metrics: set.Metrics}
+	g := &Gateway{set: set, log: set.Logger, metrics: set.Metrics}
+	g.reload.init()
 
 	limits, err := memlimit.Resolve(cfg.MemoryLimit)
 	if err != nil {
@@ -81,53 +110,110 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	}
 	g.mem = memlimit.NewWatcher(limits)
 
-	dests := make([]pipeline.Destination, 0, len(cfg.Exporters))
+	gen, _, err := g.build(context.Background(), cfg, nil)
+	if err != nil {
+		g.closeRuntime()
+		return nil, err
+	}
+	gen.num = 1
+	g.cur.Store(gen)
+
+	rset := receiver.Settings{Logger: g.log, Metrics: g.metrics}
+	if cfg.Receivers.OTLP.GRPC.Endpoint != "" {
+		g.grpc.Store(receiver.NewGRPC(cfg.Receivers.OTLP.GRPC, gen.pipe, rset))
+	}
+	if cfg.Receivers.OTLP.HTTP.Endpoint != "" {
+		g.http.Store(receiver.NewHTTP(cfg.Receivers.OTLP.HTTP, gen.pipe, rset))
+	}
+	g.admin = admin.New(cfg.Admin.Endpoint, g.metrics.Registry, g.readiness, g.log, g.reloadHandlers)
+	g.metrics.ConfigGeneration.Set(1)
+	return g, nil
+}
+
+// build makes a generation from cfg, reusing prev's exporters whose
+// configuration is unchanged. It starts nothing and binds nothing; created
+// lists the exporters it made, which the caller starts on commit or shuts
+// down on failure.
+func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generation) (gen *generation, created []*exporter.Exporter, err error) {
+	gen = &generation{cfg: cfg, hash: cfg.Hash(), loadedAt: time.Now()}
+	defer func() {
+		if err != nil {
+			closeFilters(gen.filters)
+			shutdownNow(created)
+		}
+	}()
 	for i, ec := range cfg.Exporters {
+		if e := prev.reusable(ec, cfg); e != nil {
+			gen.exporters = append(gen.exporters, e)
+			continue
+		}
 		e, err := exporter.New(ec, cfg.Batch, int64(cfg.Queue.MaxBytes), exporter.Settings{Logger: g.log, Metrics: g.metrics})
 		if err != nil {
-			g.closeExporters()
-			return nil, fmt.Errorf("exporters[%d] (%s): %w", i, ec.Name, err)
+			return nil, created, fmt.Errorf("exporters[%d] (%s): %w", i, ec.Name, err)
 		}
-		g.exporters = append(g.exporters, e)
-		dests = append(dests, e)
+		created = append(created, e)
+		gen.exporters = append(gen.exporters, e)
 	}
-
 	if len(cfg.Filters) > 0 {
-		rt, err := wasmhost.NewRuntime(context.Background(), wasmhost.RuntimeConfig{CacheDir: set.CacheDir, Builtins: set.Builtins, Logger: g.log})
+		rt, err := g.filterRuntime(ctx)
 		if err != nil {
-			g.closeExporters()
-			return nil, fmt.Errorf("filters: %w", err)
+			return nil, created, err
 		}
-		g.runtime, g.host = rt, newHostEnv(g)
-		g.filters, err = loadFilters(context.Background(), rt, cfg.Filters, g.host, g.metrics)
-		if err != nil {
-			_ = rt.Close(context.Background())
-			g.closeExporters()
-			return nil, err
+		if gen.filters, err = loadFilters(ctx, rt, cfg.Filters, g.host, g.metrics); err != nil {
+			return nil, created, err
 		}
 	}
-	chain := make([]pipeline.Filter, len(g.filters))
-	for i, f := range g.filters {
+	chain := make([]pipeline.Filter, len(gen.filters))
+	for i, f := range gen.filters {
 		chain[i] = f
 	}
-
-	g.gen = pipeline.NewGeneration(chain, dests, pipeline.Options{
+	dests := make([]pipeline.Destination, len(gen.exporters))
+	for i, e := range gen.exporters {
+		dests[i] = e
+	}
+	gen.pipe = pipeline.NewGeneration(chain, dests, pipeline.Options{
 		MaxItems:     cfg.Batch.MaxItems,
 		MaxBytes:     int(cfg.Batch.MaxBytes),
 		BlockTimeout: cfg.Queue.BlockTimeout,
 		OverMemory:   g.mem.Over,
 	}, pipeline.Settings{Logger: g.log})
+	return gen, created, nil
+}
 
-	rset := receiver.Settings{Logger: g.log, Metrics: g.metrics}
-	if cfg.Receivers.OTLP.GRPC.Endpoint != "" {
-		g.grpc = receiver.NewGRPC(cfg.Receivers.OTLP.GRPC, g.gen, rset)
+// reusable returns prev's exporter that ec describes unchanged (same
+// name, same settings, same batch and queue limits), or nil.
+func (prev *generation) reusable(ec config.Exporter, cfg *config.Config) *exporter.Exporter {
+	if prev == nil {
+		return nil
 	}
-	if cfg.Receivers.OTLP.HTTP.Endpoint != "" {
-		g.http = receiver.NewHTTP(cfg.Receivers.OTLP.HTTP, g.gen, rset)
+	for i, pe := range prev.cfg.Exporters {
+		if pe.Name == ec.Name && sameExporter(pe, ec) && prev.cfg.Batch == cfg.Batch && prev.cfg.Queue.MaxBytes == cfg.Queue.MaxBytes {
+			return prev.exporters[i]
+		}
 	}
-	g.admin = admin.New(cfg.Admin.Endpoint, g.metrics.Registry, g.readiness, g.log, nil)
-	g.metrics.ConfigGeneration.Set(1)
-	return g, nil
+	return nil
+}
+
+func (g *Gateway) filterRuntime(ctx context.Context) (*wasmhost.Runtime, error) {
+	g.runtimeMu.Lock()
+	defer g.runtimeMu.Unlock()
+	if g.runtime == nil {
+		rt, err := wasmhost.NewRuntime(ctx, wasmhost.RuntimeConfig{CacheDir: g.set.CacheDir, Builtins: g.set.Builtins, Logger: g.log})
+		if err != nil {
+			return nil, fmt.Errorf("filters: %w", err)
+		}
+		g.runtime, g.host = rt, newHostEnv(g)
+	}
+	return g.runtime, nil
+}
+
+func (g *Gateway) closeRuntime() {
+	g.runtimeMu.Lock()
+	defer g.runtimeMu.Unlock()
+	if g.runtime != nil {
+		_ = g.runtime.Close(context.Background())
+		g.runtime = nil
+	}
 }
 
 // Start brings the gateway up: admin, exporters, then receivers. If any
@@ -142,25 +228,29 @@ func (g *Gateway) Start(ctx context.Context) error {
 		_ = g.Shutdown(ctx)
 		return err
 	}
-	for _, e := range g.exporters {
+	gen := g.cur.Load()
+	for _, e := range gen.exporters {
 		e.Start()
 	}
-	if g.grpc != nil {
-		if err := g.grpc.Start(ctx); err != nil {
+	if r := g.grpc.Load(); r != nil {
+		if err := r.Start(ctx); err != nil {
 			_ = g.Shutdown(ctx)
 			return fmt.Errorf("receivers.otlp.grpc: %w", err)
 		}
 	}
-	if g.http != nil {
-		if err := g.http.Start(ctx); err != nil {
+	if r := g.http.Load(); r != nil {
+		if err := r.Start(ctx); err != nil {
 			_ = g.Shutdown(ctx)
 			return fmt.Errorf("receivers.otlp.http: %w", err)
 		}
 	}
 	g.metrics.ConfigLastReloadOK.Set(1)
 	g.metrics.ConfigLastReloadSuccessT.SetToCurrentTime()
-	g.metrics.ConfigReloads.WithLabelValues("success")
-	g.log.Info("otlpgw started", "grpc", addrString(g.GRPCAddr()), "http", addrString(g.HTTPAddr()), "admin", addrString(g.AdminAddr()), "exporters", len(g.exporters))
+	g.reload.loaded(gen)
+	if err := g.reload.watch(g); err != nil {
+		g.log.Warn("watching the config files failed; reload with SIGHUP or POST /-/reload", "err", err)
+	}
+	g.log.Info("otlpgw started", "grpc", addrString(g.GRPCAddr()), "http", addrString(g.HTTPAddr()), "admin", addrString(g.AdminAddr()), "exporters", len(gen.exporters), "filters", len(gen.filters))
 	return nil
 }
 
@@ -174,28 +264,27 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 
 func (g *Gateway) shutdown(ctx context.Context) error {
 	var errs []error
+	// 0. No reload may start or finish under us.
+	g.reload.stop()
 	// 1. Stop intake. Receivers finish the requests they are serving.
-	if g.grpc != nil {
-		errs = append(errs, g.grpc.Shutdown(ctx))
+	if r := g.grpc.Load(); r != nil {
+		errs = append(errs, r.Shutdown(ctx))
 	}
-	if g.http != nil {
-		errs = append(errs, g.http.Shutdown(ctx))
+	if r := g.http.Load(); r != nil {
+		errs = append(errs, r.Shutdown(ctx))
 	}
+	gen := g.cur.Load()
 	// 2. Anything still inside the pipeline finishes queueing.
-	errs = append(errs, g.gen.Drain(ctx))
+	errs = append(errs, gen.pipe.Drain(ctx))
 	// 3. Nothing reaches the filters any more.
-	if g.runtime != nil {
-		closeFilters(g.filters)
-		errs = append(errs, g.runtime.Close(ctx))
-	}
+	closeFilters(gen.filters)
+	g.closeRuntime()
 	// 4. Exporters drain their queues, bounded by ctx.
-	var exportErrs []error
-	for _, e := range g.exporters {
+	for _, e := range gen.exporters {
 		if err := e.Shutdown(ctx); err != nil {
-			exportErrs = append(exportErrs, fmt.Errorf("exporter[%s]: %w", e.Name(), err))
+			errs = append(errs, fmt.Errorf("exporter[%s]: %w", e.Name(), err))
 		}
 	}
-	errs = append(errs, exportErrs...)
 	// 5. The admin server goes last so /metrics shows the drain.
 	adminCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -207,28 +296,29 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (g *Gateway) closeExporters() {
+// shutdownNow stops exporters that never carried data.
+func shutdownNow(es []*exporter.Exporter) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	for _, e := range g.exporters {
+	for _, e := range es {
 		_ = e.Shutdown(ctx)
 	}
 }
 
 // GRPCAddr is the bound OTLP/gRPC address, or nil if disabled or not started.
 func (g *Gateway) GRPCAddr() net.Addr {
-	if g.grpc == nil {
-		return nil
+	if r := g.grpc.Load(); r != nil {
+		return r.Addr()
 	}
-	return g.grpc.Addr()
+	return nil
 }
 
 // HTTPAddr is the bound OTLP/HTTP address, or nil if disabled or not started.
 func (g *Gateway) HTTPAddr() net.Addr {
-	if g.http == nil {
-		return nil
+	if r := g.http.Load(); r != nil {
+		return r.Addr()
 	}
-	return g.http.Addr()
+	return nil
 }
 
 // AdminAddr is the bound admin address, or nil before Start.
@@ -236,6 +326,10 @@ func (g *Gateway) AdminAddr() net.Addr { return g.admin.Addr() }
 
 // Metrics is the gateway's metric set.
 func (g *Gateway) Metrics() *telemetry.Metrics { return g.metrics }
+
+// Generation is the number of the running configuration generation (1 at
+// start, one more per successful reload or rollback).
+func (g *Gateway) Generation() int64 { return g.cur.Load().num }
 
 func addrString(a net.Addr) string {
 	if a == nil {

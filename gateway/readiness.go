@@ -31,8 +31,9 @@ type readinessDetail struct {
 	Memory    struct {
 		OverSoftLimit bool `json:"over_soft_limit"`
 	} `json:"memory"`
-	Pressure      float64 `json:"pressure"`
-	UptimeSeconds float64 `json:"uptime_seconds"`
+	Pressure      float64     `json:"pressure"`
+	Config        reloadState `json:"config"`
+	UptimeSeconds float64     `json:"uptime_seconds"`
 }
 
 // readiness: ready when every configured receiver is listening. Full
@@ -40,29 +41,31 @@ type readinessDetail struct {
 // load balancer taking it out of rotation would not help, and receivers
 // already answer with backpressure.
 func (g *Gateway) readiness() (bool, any) {
+	gen := g.cur.Load()
 	d := readinessDetail{
 		Receivers: map[string]receiverStatus{},
 		Exporters: map[string]exporterStatus{},
-		Pressure:  g.gen.Pressure(),
+		Pressure:  gen.pipe.Pressure(),
+		Config:    g.reload.snapshot(),
 	}
 	ready := true
-	if g.grpc != nil {
-		s := receiverStatus{Endpoint: g.cfg.Receivers.OTLP.GRPC.Endpoint, Listening: g.grpc.Addr() != nil}
+	if r := g.grpc.Load(); r != nil {
+		s := receiverStatus{Endpoint: gen.cfg.Receivers.OTLP.GRPC.Endpoint, Listening: r.Addr() != nil}
 		ready = ready && s.Listening
 		d.Receivers["otlp/grpc"] = s
 	}
-	if g.http != nil {
-		s := receiverStatus{Endpoint: g.cfg.Receivers.OTLP.HTTP.Endpoint, Listening: g.http.Addr() != nil}
+	if r := g.http.Load(); r != nil {
+		s := receiverStatus{Endpoint: gen.cfg.Receivers.OTLP.HTTP.Endpoint, Listening: r.Addr() != nil}
 		ready = ready && s.Listening
 		d.Receivers["otlp/http"] = s
 	}
-	for _, e := range g.exporters {
+	for _, e := range gen.exporters {
 		q := e.Queue()
 		d.Exporters[e.Name()] = exporterStatus{Queue: queueStatus{Bytes: q.UsedBytes(), Capacity: q.Capacity(), Items: q.Items(), Fill: q.Fill()}}
 	}
 	// A filter that keeps failing is unhealthy, but the gateway stays
 	// ready: its on_error policy keeps traffic flowing.
-	for _, f := range g.filters {
+	for _, f := range gen.filters {
 		st, msg := f.f.Health()
 		fs := filterStatus{Status: [...]string{"healthy", "degraded", "unhealthy"}[min(max(st, 0), 2)], Message: msg}
 		if r, ok := g.host.report(f.name); ok {

@@ -133,7 +133,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 
-	gw, err := gateway.New(cfg, gateway.Settings{Logger: log, Builtins: builtins})
+	gw, err := gateway.New(cfg, gateway.Settings{Logger: log, Builtins: builtins, ConfigFiles: files, Env: os.LookupEnv})
 	if err != nil {
 		log.Error("building the gateway failed", "err", err)
 		return exitBadConfig
@@ -148,8 +148,11 @@ func runCmd(args []string, stderr io.Writer) int {
 	}
 	for s := range sigs {
 		if s == syscall.SIGHUP {
-			// Caught so that a stray SIGHUP does not kill a production gateway.
-			log.Warn("SIGHUP received but hot reload is not built yet; restart otlpgw to apply configuration changes")
+			// Failures are logged and counted by Reload; the old
+			// configuration keeps running.
+			if sum, err := gw.Reload(context.Background()); err == nil {
+				log.Info("SIGHUP: configuration reloaded", "generation", sum.Generation)
+			}
 			continue
 		}
 		log.Info("stopping: draining queues into the exporters", "signal", s.String(), "shutdown_timeout", cfg.ShutdownTimeout)

@@ -52,6 +52,9 @@ type Config struct {
 	// queued when it expires is counted as lost and the exit status is 1.
 	// Default 30s.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// Reload controls hot reload: file watching and the probation that
+	// rolls a misbehaving new configuration back.
+	Reload Reload `koanf:"reload"`
 	// Log configures the gateway's own log on stderr.
 	Log Log `koanf:"log"`
 }
@@ -249,6 +252,29 @@ type MemoryLimit struct {
 	Hard string `koanf:"hard"`
 }
 
+// Reload configures hot reload. A reload is triggered by a change to any
+// --config file (when Watch is on), by SIGHUP, or by POST /-/reload.
+type Reload struct {
+	// Watch reloads when a config file changes (including a Kubernetes
+	// ConfigMap's symlink swap). Default true. Ignored for the embedded
+	// default config, which has no file.
+	Watch bool `koanf:"watch"`
+	// Probation is how long a new configuration is watched after it is
+	// swapped in; 0 disables probation and rollback. Default 30s.
+	Probation time.Duration `koanf:"probation"`
+	// FailureRatio is the share of failed filter calls (traps, timeouts,
+	// out-of-memory, bad output) over the probation window above which the
+	// new configuration is rolled back, unless the configuration before it
+	// failed as often. 0 < ratio <= 1. Default 0.5.
+	FailureRatio float64 `koanf:"failure_ratio"`
+	// MinCalls is how many filter calls the window must see before
+	// FailureRatio is judged. Default 10.
+	MinCalls int `koanf:"min_calls"`
+	// Rollback turns automatic rollback on. Default true; when off, a
+	// failing configuration is only reported.
+	Rollback bool `koanf:"rollback"`
+}
+
 // Admin is the admin HTTP server: /metrics, /healthz, /readyz, /-/reload and
 // /debug/pprof/.
 type Admin struct {
@@ -281,6 +307,7 @@ func Default() Config {
 		MemoryLimit:     MemoryLimit{Soft: "80%", Hard: "90%"},
 		Admin:           Admin{Endpoint: "localhost:8888"},
 		ShutdownTimeout: 30 * time.Second,
+		Reload:          Reload{Watch: true, Probation: 30 * time.Second, FailureRatio: 0.5, MinCalls: 10, Rollback: true},
 		Log:             Log{Level: "info", Format: "text"},
 	}
 }

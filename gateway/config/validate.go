@@ -145,6 +145,15 @@ func (c *Config) Validate() error {
 	v.oneOf("log.level", "log level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", "log format", c.Log.Format, "text", "json")
 	v.positiveDuration("shutdown_timeout", c.ShutdownTimeout)
+	if c.Reload.Probation < 0 {
+		v.add("reload.probation", "must be >= 0 (got %s, 0 disables probation)", c.Reload.Probation)
+	}
+	if c.Reload.FailureRatio <= 0 || c.Reload.FailureRatio > 1 {
+		v.add("reload.failure_ratio", "must be in (0, 1] (got %g)", c.Reload.FailureRatio)
+	}
+	if c.Reload.MinCalls < 1 {
+		v.add("reload.min_calls", "must be >= 1 (got %d)", c.Reload.MinCalls)
+	}
 	return errors.Join(v.errs...)
 }
 

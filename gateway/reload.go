@@ -1,0 +1,512 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/exporter"
+	"github.com/otlpgw/otlpgw/gateway/receiver"
+)
+
+// Reload outcomes, the result label of otlpgw_config_reloads_total.
+const (
+	reloadSuccess     = "success"
+	reloadInvalid     = "invalid"      // the new config does not load or validate
+	reloadFailedStart = "failed_start" // it validated but could not be built or started
+	reloadRolledBack  = "rolled_back"  // it ran, failed on probation and was replaced by the last good one
+)
+
+// ErrReloadInProgress is returned by Reload while another reload runs.
+var ErrReloadInProgress = errors.New("a reload is already in progress")
+
+// ReloadError is a failed reload: the running configuration is unchanged.
+type ReloadError struct {
+	Result string // reloadInvalid or reloadFailedStart
+	Err    error
+}
+
+func (e *ReloadError) Error() string { return e.Err.Error() }
+func (e *ReloadError) Unwrap() error { return e.Err }
+
+// ReloadSummary says what a successful reload changed.
+type ReloadSummary struct {
+	Generation       int64    `json:"generation"`
+	ConfigHash       string   `json:"config_hash"`
+	ExportersAdded   []string `json:"exporters_added"`
+	ExportersRemoved []string `json:"exporters_removed"`
+	ExportersKept    []string `json:"exporters_kept"`
+	Filters          []string `json:"filters"`
+	SwapMillis       float64  `json:"swap_ms"`
+}
+
+// reloader serialises reloads and keeps what /-/reload and /readyz report.
+type reloader struct {
+	mu      sync.Mutex // held for a whole reload; TryLock answers 409
+	stopped bool       // set by Shutdown, under mu
+
+	stateMu  sync.Mutex
+	state    reloadState
+	probe    context.CancelFunc // ends the running probation
+	watcher  *fsnotify.Watcher
+	bg       sync.WaitGroup // retirements, probation, the watcher
+	fileHash [sha256.Size]byte
+}
+
+type reloadState struct {
+	Generation   int64     `json:"generation"`
+	ConfigHash   string    `json:"config_hash"`
+	LoadedAt     time.Time `json:"loaded_at"`
+	LastResult   string    `json:"last_result,omitempty"`
+	LastError    string    `json:"last_error,omitempty"`
+	LastAttempt  time.Time `json:"last_attempt,omitzero"`
+	FailedConfig string    `json:"failed_config_hash,omitempty"`
+	OnProbation  bool      `json:"on_probation"`
+}
+
+func (r *reloader) init() {}
+
+func (r *reloader) loaded(gen *generation) {
+	r.stateMu.Lock()
+	r.state.Generation, r.state.ConfigHash, r.state.LoadedAt = gen.num, gen.hash, gen.loadedAt
+	r.stateMu.Unlock()
+}
+
+func (r *reloader) snapshot() reloadState {
+	r.stateMu.Lock()
+	defer r.stateMu.Unlock()
+	return r.state
+}
+
+// stop waits for any reload, prevents new ones and stops background work.
+func (r *reloader) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.stateMu.Lock()
+	if r.probe != nil {
+		r.probe()
+	}
+	w := r.watcher
+	r.stateMu.Unlock()
+	if w != nil {
+		_ = w.Close()
+	}
+	r.bg.Wait()
+}
+
+// Reload loads the configuration files again and, if the result loads,
+// validates, builds and starts, swaps it in and retires the running one.
+// On any failure before the swap the running configuration is untouched.
+func (g *Gateway) Reload(ctx context.Context) (ReloadSummary, error) {
+	if !g.reload.mu.TryLock() {
+		return ReloadSummary{}, ErrReloadInProgress
+	}
+	defer g.reload.mu.Unlock()
+	if g.reload.stopped {
+		return ReloadSummary{}, errors.New("the gateway is shutting down")
+	}
+	cfg, err := config.Load(g.set.ConfigFiles, g.set.Env)
+	if err == nil {
+		err = CheckFilters(ctx, cfg, g.set.Builtins, g.set.CacheDir)
+	}
+	if err != nil {
+		return ReloadSummary{}, g.reloadFailed(&ReloadError{Result: reloadInvalid, Err: err})
+	}
+	sum, err := g.swapTo(ctx, cfg)
+	if err != nil {
+		return ReloadSummary{}, g.reloadFailed(err)
+	}
+	g.metrics.ConfigReloads.WithLabelValues(reloadSuccess).Inc()
+	return sum, nil
+}
+
+func (g *Gateway) reloadFailed(err error) error {
+	var re *ReloadError
+	if !errors.As(err, &re) {
+		re = &ReloadError{Result: reloadFailedStart, Err: err}
+	}
+	g.metrics.ConfigReloads.WithLabelValues(re.Result).Inc()
+	g.metrics.ConfigLastReloadOK.Set(0)
+	g.reload.stateMu.Lock()
+	g.reload.state.LastResult, g.reload.state.LastError, g.reload.state.LastAttempt = re.Result, re.Error(), time.Now()
+	g.reload.stateMu.Unlock()
+	g.log.Error("configuration reload failed; the running configuration is unchanged", "result", re.Result, "err", re.Err)
+	return re
+}
+
+// swapTo builds cfg beside the running generation and swaps it in. The
+// caller holds reload.mu.
+func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config) (ReloadSummary, error) {
+	start := time.Now()
+	old := g.cur.Load()
+	if err := restartOnly(old.cfg, cfg); err != nil {
+		return ReloadSummary{}, &ReloadError{Result: reloadInvalid, Err: err}
+	}
+	gen, created, err := g.build(ctx, cfg, old)
+	if err != nil {
+		return ReloadSummary{}, &ReloadError{Result: reloadFailedStart, Err: err}
+	}
+	discard := func() {
+		closeFilters(gen.filters)
+		shutdownNow(created)
+	}
+
+	// Bind changed listeners before anything is swapped: a port that is
+	// taken fails the reload, not the gateway.
+	rset := receiver.Settings{Logger: g.log, Metrics: g.metrics}
+	var newGRPC *receiver.GRPC
+	var newHTTP *receiver.HTTP
+	if ep := cfg.Receivers.OTLP.GRPC.Endpoint; ep != old.cfg.Receivers.OTLP.GRPC.Endpoint && ep != "" {
+		newGRPC = receiver.NewGRPC(cfg.Receivers.OTLP.GRPC, gen.pipe, rset)
+		if err := newGRPC.Start(ctx); err != nil {
+			discard()
+			return ReloadSummary{}, &ReloadError{Result: reloadFailedStart, Err: fmt.Errorf("receivers.otlp.grpc.endpoint: %w", err)}
+		}
+	}
+	if ep := cfg.Receivers.OTLP.HTTP.Endpoint; ep != old.cfg.Receivers.OTLP.HTTP.Endpoint && ep != "" {
+		newHTTP = receiver.NewHTTP(cfg.Receivers.OTLP.HTTP, gen.pipe, rset)
+		if err := newHTTP.Start(ctx); err != nil {
+			if newGRPC != nil {
+				_ = newGRPC.Shutdown(ctx)
+			}
+			discard()
+			return ReloadSummary{}, &ReloadError{Result: reloadFailedStart, Err: fmt.Errorf("receivers.otlp.http.endpoint: %w", err)}
+		}
+	}
+
+	// Swap: new exporters run first, then every receiver feeds the new
+	// pipeline. From here on the reload cannot fail.
+	for _, e := range created {
+		e.Start()
+	}
+	gen.num = old.num + 1
+	g.cur.Store(gen)
+	var retiredGRPC, retiredHTTP interface{ Shutdown(context.Context) error }
+	if cfg.Receivers.OTLP.GRPC.Endpoint == old.cfg.Receivers.OTLP.GRPC.Endpoint {
+		if r := g.grpc.Load(); r != nil {
+			r.SetConsumer(gen.pipe)
+		}
+	} else {
+		if r := g.grpc.Swap(newGRPC); r != nil {
+			retiredGRPC = r
+		}
+	}
+	if cfg.Receivers.OTLP.HTTP.Endpoint == old.cfg.Receivers.OTLP.HTTP.Endpoint {
+		if r := g.http.Load(); r != nil {
+			r.SetConsumer(gen.pipe)
+		}
+	} else {
+		if r := g.http.Swap(newHTTP); r != nil {
+			retiredHTTP = r
+		}
+	}
+	swapped := time.Since(start)
+
+	sum := ReloadSummary{Generation: gen.num, ConfigHash: gen.hash, SwapMillis: float64(swapped.Microseconds()) / 1000}
+	for _, e := range gen.exporters {
+		if slices.Contains(created, e) {
+			sum.ExportersAdded = append(sum.ExportersAdded, e.Name())
+		} else {
+			sum.ExportersKept = append(sum.ExportersKept, e.Name())
+		}
+	}
+	var retiredExporters []*exporter.Exporter
+	for _, e := range old.exporters {
+		if !slices.Contains(gen.exporters, e) {
+			retiredExporters = append(retiredExporters, e)
+			sum.ExportersRemoved = append(sum.ExportersRemoved, e.Name())
+		}
+	}
+	for _, f := range gen.filters {
+		sum.Filters = append(sum.Filters, f.name)
+	}
+
+	g.metrics.ConfigGeneration.Set(float64(gen.num))
+	g.metrics.ConfigLastReloadOK.Set(1)
+	g.metrics.ConfigLastReloadSuccessT.SetToCurrentTime()
+	g.reload.stateMu.Lock()
+	g.reload.state = reloadState{Generation: gen.num, ConfigHash: gen.hash, LoadedAt: gen.loadedAt, LastResult: reloadSuccess, LastAttempt: time.Now(), FailedConfig: g.reload.state.FailedConfig}
+	g.reload.stateMu.Unlock()
+	g.log.Info("configuration reloaded", "generation", gen.num, "config_hash", gen.hash[:12], "swap", swapped,
+		"exporters_added", sum.ExportersAdded, "exporters_removed", sum.ExportersRemoved, "filters", sum.Filters)
+
+	// Stop old: finish what the old pipeline holds, then release it.
+	timeout := cfg.ShutdownTimeout
+	g.reload.bg.Add(1)
+	go func() {
+		defer g.reload.bg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if retiredGRPC != nil {
+			_ = retiredGRPC.Shutdown(ctx)
+		}
+		if retiredHTTP != nil {
+			_ = retiredHTTP.Shutdown(ctx)
+		}
+		if err := old.pipe.Drain(ctx); err != nil {
+			g.log.Warn("retiring the previous configuration", "err", err)
+		}
+		closeFilters(old.filters)
+		for _, e := range retiredExporters {
+			if err := e.Shutdown(ctx); err != nil {
+				g.log.Error("retired exporter stopped with undelivered data", "exporter", e.Name(), "err", err)
+			}
+		}
+	}()
+	g.startProbation(old, gen)
+	return sum, nil
+}
+
+// restartOnly reports settings a reload cannot change in place.
+func restartOnly(old, cfg *config.Config) error {
+	var errs []error
+	if old.Admin != cfg.Admin {
+		errs = append(errs, errors.New("admin.endpoint: changing it needs a restart"))
+	}
+	if old.MemoryLimit != cfg.MemoryLimit {
+		errs = append(errs, errors.New("memory_limit: changing it needs a restart"))
+	}
+	if old.Log != cfg.Log {
+		errs = append(errs, errors.New("log: changing it needs a restart"))
+	}
+	og, ng := old.Receivers.OTLP.GRPC, cfg.Receivers.OTLP.GRPC
+	if og.Endpoint == ng.Endpoint && og != ng {
+		errs = append(errs, errors.New("receivers.otlp.grpc: changing its settings on an unchanged endpoint needs a restart"))
+	}
+	oh, nh := old.Receivers.OTLP.HTTP, cfg.Receivers.OTLP.HTTP
+	if oh.Endpoint == nh.Endpoint && oh != nh {
+		errs = append(errs, errors.New("receivers.otlp.http: changing its settings on an unchanged endpoint needs a restart"))
+	}
+	return errors.Join(errs...)
+}
+
+func sameExporter(a, b config.Exporter) bool { return reflect.DeepEqual(a, b) }
+
+// startProbation watches gen's filters for the probation window and rolls
+// back to prev's configuration if they fail far more often than prev's did.
+func (g *Gateway) startProbation(prev, gen *generation) {
+	rc := gen.cfg.Reload
+	g.reload.stateMu.Lock()
+	if g.reload.probe != nil {
+		g.reload.probe() // a newer configuration ends the previous probation
+	}
+	g.reload.probe = nil
+	g.reload.stateMu.Unlock()
+	if rc.Probation <= 0 || len(gen.filters) == 0 {
+		return
+	}
+	prevRatio, _ := failureRatio(prev.filters)
+	ctx, cancel := context.WithTimeout(context.Background(), rc.Probation)
+	g.reload.stateMu.Lock()
+	g.reload.probe = cancel
+	g.reload.state.OnProbation = true
+	g.reload.stateMu.Unlock()
+	base := snapshotCalls(gen.filters)
+	g.reload.bg.Add(1)
+	go func() {
+		defer g.reload.bg.Done()
+		defer cancel()
+		defer func() {
+			g.reload.stateMu.Lock()
+			if g.reload.state.Generation == gen.num {
+				g.reload.state.OnProbation = false
+			}
+			g.reload.stateMu.Unlock()
+		}()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			calls, failures := sinceSnapshot(gen.filters, base)
+			if calls < int64(rc.MinCalls) {
+				continue
+			}
+			ratio := float64(failures) / float64(calls)
+			if ratio <= rc.FailureRatio || prevRatio > rc.FailureRatio {
+				continue
+			}
+			reason := fmt.Sprintf("%d of %d filter calls failed (%.0f%%, threshold %.0f%%) within the probation window", failures, calls, 100*ratio, 100*rc.FailureRatio)
+			if !rc.Rollback {
+				g.log.Error("the new configuration is failing; rollback is off", "generation", gen.num, "reason", reason)
+				return
+			}
+			g.reload.bg.Add(1)
+			go func() { defer g.reload.bg.Done(); g.rollback(prev.cfg, gen, reason) }()
+			return
+		}
+	}()
+}
+
+// rollback swaps prevCfg back in for the failing generation bad.
+func (g *Gateway) rollback(prevCfg *config.Config, bad *generation, reason string) {
+	g.reload.mu.Lock()
+	defer g.reload.mu.Unlock()
+	if g.reload.stopped || g.cur.Load() != bad {
+		return // superseded meanwhile
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), prevCfg.ShutdownTimeout)
+	defer cancel()
+	if _, err := g.swapTo(ctx, prevCfg); err != nil {
+		g.log.Error("rolling back to the last good configuration failed; the failing one keeps running", "err", err, "reason", reason)
+		return
+	}
+	g.metrics.ConfigReloads.WithLabelValues(reloadRolledBack).Inc()
+	g.metrics.ConfigLastReloadOK.Set(0)
+	g.reload.stateMu.Lock()
+	g.reload.state.LastResult = reloadRolledBack
+	g.reload.state.LastError = "configuration " + bad.hash[:12] + " rolled back: " + reason
+	g.reload.state.FailedConfig = bad.hash
+	g.reload.stateMu.Unlock()
+	g.log.Error("the new configuration failed on probation and was rolled back to the last good one", "failed_generation", bad.num, "failed_config_hash", bad.hash[:12], "reason", reason)
+}
+
+func failureRatio(fs []*chainFilter) (float64, int64) {
+	var calls, failures int64
+	for _, f := range fs {
+		calls += f.calls.Load()
+		failures += f.failuresN.Load()
+	}
+	if calls == 0 {
+		return 0, 0
+	}
+	return float64(failures) / float64(calls), calls
+}
+
+type callSnapshot struct{ calls, failures []int64 }
+
+func snapshotCalls(fs []*chainFilter) callSnapshot {
+	s := callSnapshot{calls: make([]int64, len(fs)), failures: make([]int64, len(fs))}
+	for i, f := range fs {
+		s.calls[i], s.failures[i] = f.calls.Load(), f.failuresN.Load()
+	}
+	return s
+}
+
+func sinceSnapshot(fs []*chainFilter, s callSnapshot) (calls, failures int64) {
+	for i, f := range fs {
+		calls += f.calls.Load() - s.calls[i]
+		failures += f.failuresN.Load() - s.failures[i]
+	}
+	return calls, failures
+}
+
+// watch reloads when a config file's content changes. It watches the
+// files' directories, not the files: editors replace files by rename and
+// Kubernetes swaps a ConfigMap's ..data symlink, and both would orphan a
+// watch on the file itself.
+func (r *reloader) watch(g *Gateway) error {
+	files := g.set.ConfigFiles
+	if len(files) == 0 || !g.cur.Load().cfg.Reload.Watch {
+		return nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	dirs := map[string]bool{}
+	for _, f := range files {
+		d := filepath.Dir(f)
+		if !dirs[d] {
+			if err := w.Add(d); err != nil {
+				_ = w.Close()
+				return err
+			}
+			dirs[d] = true
+		}
+	}
+	r.fileHash = hashFiles(files)
+	r.stateMu.Lock()
+	r.watcher = w
+	r.stateMu.Unlock()
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		var debounce <-chan time.Time
+		for {
+			select {
+			case _, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				// Bursts (write, chmod, rename) settle before we look.
+				debounce = time.After(250 * time.Millisecond)
+			case _, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+			case <-debounce:
+				h := hashFiles(files)
+				if h == r.fileHash {
+					continue // an unrelated file in the same directory
+				}
+				r.fileHash = h
+				if _, err := g.Reload(context.Background()); errors.Is(err, ErrReloadInProgress) {
+					debounce = time.After(time.Second)
+					r.fileHash = [sha256.Size]byte{}
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func hashFiles(files []string) [sha256.Size]byte {
+	h := sha256.New()
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			b = []byte("\x00unreadable:" + err.Error())
+		}
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	var out [sha256.Size]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// reloadHandlers adds POST and GET /-/reload to the admin server.
+func (g *Gateway) reloadHandlers(mux *http.ServeMux) {
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, r *http.Request) {
+		sum, err := g.Reload(r.Context())
+		switch {
+		case errors.Is(err, ErrReloadInProgress):
+			writeJSON(w, http.StatusConflict, map[string]any{"error": err.Error()})
+		case err != nil:
+			writeJSON(w, http.StatusBadRequest, map[string]any{"error": "reload failed; the running configuration is unchanged", "problems": config.Problems(err)})
+		default:
+			writeJSON(w, http.StatusOK, sum)
+		}
+	})
+	mux.HandleFunc("GET /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, g.reload.snapshot())
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
