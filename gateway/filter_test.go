@@ -35,6 +35,7 @@ var wasmCache = filepath.Join(os.TempDir(), "otlpgw-gateway-test-cache")
 var (
 	wasmMu    sync.Mutex
 	wasmBuilt = map[string]string{}
+	wasmDir   string // removed by TestMain
 )
 
 // buildWasm builds the Go package at dir (relative to the repository root)
@@ -46,7 +47,14 @@ func buildWasm(t *testing.T, dir string) string {
 	if p, ok := wasmBuilt[dir]; ok {
 		return p
 	}
-	out := filepath.Join(os.TempDir(), fmt.Sprintf("otlpgw-test-%d-%s.wasm", os.Getpid(), filepath.Base(dir)))
+	if wasmDir == "" {
+		d, err := os.MkdirTemp("", "otlpgw-gateway-test-wasm-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wasmDir = d
+	}
+	out := filepath.Join(wasmDir, filepath.Base(dir)+".wasm")
 	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, ".")
 	cmd.Dir = filepath.Join("..", dir)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
@@ -73,7 +81,6 @@ func healthSpans(seed uint64) *coltrace.ExportTraceServiceRequest {
 // success, over gRPC and over HTTP/JSON, and the books balance.
 func TestFilterDropsAreReportedAsPartialSuccess(t *testing.T) {
 	tagger := buildWasm(t, "sdk/examples/tagger")
-	defer os.Remove(tagger)
 	sink := otlpsink.Start(t)
 	gw := startGateway(t, fmt.Sprintf(`
 batch: {timeout: 10ms}

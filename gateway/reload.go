@@ -126,7 +126,7 @@ func (g *Gateway) Reload(ctx context.Context) (ReloadSummary, error) {
 	if err != nil {
 		return ReloadSummary{}, g.reloadFailed(&ReloadError{Result: reloadInvalid, Err: err})
 	}
-	sum, err := g.swapTo(ctx, cfg)
+	sum, err := g.swapTo(ctx, cfg, nil)
 	if err != nil {
 		return ReloadSummary{}, g.reloadFailed(err)
 	}
@@ -148,9 +148,18 @@ func (g *Gateway) reloadFailed(err error) error {
 	return re
 }
 
+// rollbackOf describes the failing generation a swap replaces, when the
+// swap is a rollback.
+type rollbackOf struct {
+	bad    *generation
+	reason string
+}
+
 // swapTo builds cfg beside the running generation and swaps it in. The
-// caller holds reload.mu.
-func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config) (ReloadSummary, error) {
+// caller holds reload.mu. rb is set when this swap rolls a failing
+// generation back: its outcome is then recorded as rolled_back, and the
+// restored configuration is not put on probation again.
+func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf) (ReloadSummary, error) {
 	start := time.Now()
 	old := g.cur.Load()
 	if err := restartOnly(old.cfg, cfg); err != nil {
@@ -173,6 +182,7 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config) (ReloadSummary
 	if ep := cfg.Receivers.OTLP.GRPC.Endpoint; ep != old.cfg.Receivers.OTLP.GRPC.Endpoint && ep != "" {
 		newGRPC = receiver.NewGRPC(cfg.Receivers.OTLP.GRPC, gen.pipe, rset)
 		if err := newGRPC.Start(ctx); err != nil {
+			_ = newGRPC.Shutdown(ctx) // its server already runs worker goroutines
 			discard()
 			return ReloadSummary{}, &ReloadError{Result: reloadFailedStart, Err: fmt.Errorf("receivers.otlp.grpc.endpoint: %w", err)}
 		}
@@ -180,6 +190,7 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config) (ReloadSummary
 	if ep := cfg.Receivers.OTLP.HTTP.Endpoint; ep != old.cfg.Receivers.OTLP.HTTP.Endpoint && ep != "" {
 		newHTTP = receiver.NewHTTP(cfg.Receivers.OTLP.HTTP, gen.pipe, rset)
 		if err := newHTTP.Start(ctx); err != nil {
+			_ = newHTTP.Shutdown(ctx)
 			if newGRPC != nil {
 				_ = newGRPC.Shutdown(ctx)
 			}
@@ -194,7 +205,6 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config) (ReloadSummary
 		e.Start()
 	}
 	gen.num = old.num + 1
-	g.cur.Store(gen)
 	var retiredGRPC, retiredHTTP interface{ Shutdown(context.Context) error }
 	if cfg.Receivers.OTLP.GRPC.Endpoint == old.cfg.Receivers.OTLP.GRPC.Endpoint {
 		if r := g.grpc.Load(); r != nil {
@@ -236,11 +246,26 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config) (ReloadSummary
 	}
 
 	g.metrics.ConfigGeneration.Set(float64(gen.num))
-	g.metrics.ConfigLastReloadOK.Set(1)
-	g.metrics.ConfigLastReloadSuccessT.SetToCurrentTime()
+	st := reloadState{Generation: gen.num, ConfigHash: gen.hash, LoadedAt: gen.loadedAt, LastResult: reloadSuccess, LastAttempt: time.Now()}
+	if rb != nil {
+		g.metrics.ConfigReloads.WithLabelValues(reloadRolledBack).Inc()
+		g.metrics.ConfigLastReloadOK.Set(0)
+		st.LastResult = reloadRolledBack
+		st.LastError = "configuration " + rb.bad.hash[:12] + " rolled back: " + rb.reason
+		st.FailedConfig = rb.bad.hash
+	} else {
+		g.metrics.ConfigLastReloadOK.Set(1)
+		g.metrics.ConfigLastReloadSuccessT.SetToCurrentTime()
+	}
 	g.reload.stateMu.Lock()
-	g.reload.state = reloadState{Generation: gen.num, ConfigHash: gen.hash, LoadedAt: gen.loadedAt, LastResult: reloadSuccess, LastAttempt: time.Now(), FailedConfig: g.reload.state.FailedConfig}
+	if rb == nil {
+		st.FailedConfig = g.reload.state.FailedConfig
+	}
+	g.reload.state = st
 	g.reload.stateMu.Unlock()
+	// The generation number moves last, so whoever sees it sees the
+	// state and metrics of this swap too. (Receivers already feed gen.)
+	g.cur.Store(gen)
 	g.log.Info("configuration reloaded", "generation", gen.num, "config_hash", gen.hash[:12], "swap", swapped,
 		"exporters_added", sum.ExportersAdded, "exporters_removed", sum.ExportersRemoved, "filters", sum.Filters)
 
@@ -267,7 +292,11 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config) (ReloadSummary
 			}
 		}
 	}()
-	g.startProbation(old, gen)
+	if rb == nil {
+		g.startProbation(old, gen)
+	} else {
+		g.stopProbation()
+	}
 	return sum, nil
 }
 
@@ -298,18 +327,28 @@ func sameExporter(a, b config.Exporter) bool { return reflect.DeepEqual(a, b) }
 
 // startProbation watches gen's filters for the probation window and rolls
 // back to prev's configuration if they fail far more often than prev's did.
-func (g *Gateway) startProbation(prev, gen *generation) {
-	rc := gen.cfg.Reload
+// stopProbation ends the running probation, if any.
+func (g *Gateway) stopProbation() {
 	g.reload.stateMu.Lock()
 	if g.reload.probe != nil {
-		g.reload.probe() // a newer configuration ends the previous probation
+		g.reload.probe()
 	}
 	g.reload.probe = nil
 	g.reload.stateMu.Unlock()
+}
+
+func (g *Gateway) startProbation(prev, gen *generation) {
+	rc := gen.cfg.Reload
+	g.stopProbation() // a newer configuration ends the previous probation
 	if rc.Probation <= 0 || len(gen.filters) == 0 {
 		return
 	}
-	prevRatio, _ := failureRatio(prev.filters)
+	// What each filter of the previous configuration failed at, by name:
+	// a filter that failed as often before is not the new config's fault.
+	prevRatio := map[string]float64{}
+	for _, f := range prev.filters {
+		prevRatio[f.name] = failureRatio(f)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), rc.Probation)
 	g.reload.stateMu.Lock()
 	g.reload.probe = cancel
@@ -335,15 +374,22 @@ func (g *Gateway) startProbation(prev, gen *generation) {
 				return
 			case <-tick.C:
 			}
-			calls, failures := sinceSnapshot(gen.filters, base)
-			if calls < int64(rc.MinCalls) {
+			var reason string
+			for i, f := range gen.filters {
+				calls := f.calls.Load() - base.calls[i]
+				failures := f.failuresN.Load() - base.failures[i]
+				if calls < int64(rc.MinCalls) {
+					continue
+				}
+				ratio := float64(failures) / float64(calls)
+				if before, ok := prevRatio[f.name]; ratio > rc.FailureRatio && (!ok || before <= rc.FailureRatio) {
+					reason = fmt.Sprintf("filter[%s]: %d of %d calls failed (%.0f%%, threshold %.0f%%) within the probation window", f.name, failures, calls, 100*ratio, 100*rc.FailureRatio)
+					break
+				}
+			}
+			if reason == "" {
 				continue
 			}
-			ratio := float64(failures) / float64(calls)
-			if ratio <= rc.FailureRatio || prevRatio > rc.FailureRatio {
-				continue
-			}
-			reason := fmt.Sprintf("%d of %d filter calls failed (%.0f%%, threshold %.0f%%) within the probation window", failures, calls, 100*ratio, 100*rc.FailureRatio)
 			if !rc.Rollback {
 				g.log.Error("the new configuration is failing; rollback is off", "generation", gen.num, "reason", reason)
 				return
@@ -364,30 +410,20 @@ func (g *Gateway) rollback(prevCfg *config.Config, bad *generation, reason strin
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), prevCfg.ShutdownTimeout)
 	defer cancel()
-	if _, err := g.swapTo(ctx, prevCfg); err != nil {
+	if _, err := g.swapTo(ctx, prevCfg, &rollbackOf{bad: bad, reason: reason}); err != nil {
 		g.log.Error("rolling back to the last good configuration failed; the failing one keeps running", "err", err, "reason", reason)
 		return
 	}
-	g.metrics.ConfigReloads.WithLabelValues(reloadRolledBack).Inc()
-	g.metrics.ConfigLastReloadOK.Set(0)
-	g.reload.stateMu.Lock()
-	g.reload.state.LastResult = reloadRolledBack
-	g.reload.state.LastError = "configuration " + bad.hash[:12] + " rolled back: " + reason
-	g.reload.state.FailedConfig = bad.hash
-	g.reload.stateMu.Unlock()
 	g.log.Error("the new configuration failed on probation and was rolled back to the last good one", "failed_generation", bad.num, "failed_config_hash", bad.hash[:12], "reason", reason)
 }
 
-func failureRatio(fs []*chainFilter) (float64, int64) {
-	var calls, failures int64
-	for _, f := range fs {
-		calls += f.calls.Load()
-		failures += f.failuresN.Load()
-	}
+// failureRatio is the share of f's calls that failed, over its lifetime.
+func failureRatio(f *chainFilter) float64 {
+	calls := f.calls.Load()
 	if calls == 0 {
-		return 0, 0
+		return 0
 	}
-	return float64(failures) / float64(calls), calls
+	return float64(f.failuresN.Load()) / float64(calls)
 }
 
 type callSnapshot struct{ calls, failures []int64 }
@@ -398,14 +434,6 @@ func snapshotCalls(fs []*chainFilter) callSnapshot {
 		s.calls[i], s.failures[i] = f.calls.Load(), f.failuresN.Load()
 	}
 	return s
-}
-
-func sinceSnapshot(fs []*chainFilter, s callSnapshot) (calls, failures int64) {
-	for i, f := range fs {
-		calls += f.calls.Load() - s.calls[i]
-		failures += f.failuresN.Load() - s.failures[i]
-	}
-	return calls, failures
 }
 
 // watch reloads when a config file's content changes. It watches the

@@ -262,13 +262,14 @@ type Reload struct {
 	// Probation is how long a new configuration is watched after it is
 	// swapped in; 0 disables probation and rollback. Default 30s.
 	Probation time.Duration `koanf:"probation"`
-	// FailureRatio is the share of failed filter calls (traps, timeouts,
-	// out-of-memory, bad output) over the probation window above which the
-	// new configuration is rolled back, unless the configuration before it
-	// failed as often. 0 < ratio <= 1. Default 0.5.
+	// FailureRatio is the share of one filter's calls that may fail
+	// (traps, timeouts, out-of-memory, bad output) within the probation
+	// window; above it the new configuration is rolled back, unless the
+	// same filter failed as often before the reload. 0 < ratio <= 1.
+	// Default 0.5.
 	FailureRatio float64 `koanf:"failure_ratio"`
-	// MinCalls is how many filter calls the window must see before
-	// FailureRatio is judged. Default 10.
+	// MinCalls is how many calls a filter must get within the window
+	// before its FailureRatio is judged. Default 10.
 	MinCalls int `koanf:"min_calls"`
 	// Rollback turns automatic rollback on. Default true; when off, a
 	// failing configuration is only reported.
