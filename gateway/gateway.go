@@ -134,8 +134,8 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 // configuration is unchanged. It starts nothing and binds nothing; created
 // lists the exporters it made, which the caller starts on commit or shuts
 // down on failure.
-func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generation) (gen *generation, created []*exporter.Exporter, err error) {
-	gen = &generation{cfg: cfg, hash: cfg.Hash(), loadedAt: time.Now()}
+func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generation) (_ *generation, created []*exporter.Exporter, err error) {
+	gen := &generation{cfg: cfg, hash: cfg.Hash(), loadedAt: time.Now()}
 	defer func() {
 		if err != nil {
 			closeFilters(gen.filters)
