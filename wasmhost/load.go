@@ -195,7 +195,7 @@ func (r *Runtime) Load(ctx context.Context, cfg LoadConfig, host HostEnv) (*Filt
 	}
 	f.pool = pool.New(cfg.Instances, first, f.newInstance, f.destroy, crashLoop, f.instantiateFailed)
 	ok = true
-	f.log.Info("filter loaded", slog.String("module", cfg.Module), slog.Any("signals", f.signals),
+	f.log.Info("filter loaded", slog.String("module", cfg.Module), slog.String("signals", signalNames(f.signals)),
 		slog.Duration("compile", compileTime), slog.Int("instances", cfg.Instances))
 	return f, nil
 }
@@ -262,4 +262,14 @@ func mib(n uint64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// signalNames formats signals for logs ("traces,logs"): a []Signal would
+// print as raw bytes.
+func signalNames(sigs []otlpwire.Signal) string {
+	names := make([]string, len(sigs))
+	for i, s := range sigs {
+		names[i] = s.String()
+	}
+	return strings.Join(names, ",")
 }
