@@ -124,7 +124,7 @@ func (f *Filter) Process(ctx context.Context, sig otlpwire.Signal, req []byte, i
 		switch {
 		case errors.Is(err, pool.ErrNoInstance):
 			msg := fmt.Sprintf("no instance became free within %v", f.timeout)
-			if fails, _, next := f.pool.State(); !next.IsZero() {
+			if fails, next, _ := f.pool.State(); !next.IsZero() {
 				msg += fmt.Sprintf(" (crash loop: %d consecutive failures, next instance at %s)", fails, next.Format(time.RFC3339Nano))
 			}
 			return Result{}, f.failure(sig, KindTimeout, msg, err)
@@ -182,7 +182,7 @@ func (f *Filter) failure(sig otlpwire.Signal, kind, msg string, err error) *Fail
 // failure until the next success, otherwise what the module itself last
 // reported through health_report (StatusHealthy if nothing).
 func (f *Filter) Health() (status int, msg string) {
-	fails, last, next := f.pool.State()
+	fails, next, last := f.pool.State()
 	switch {
 	case fails >= crashLoop.Threshold:
 		msg = fmt.Sprintf("crash loop: %d consecutive failures, last: %v", fails, last)

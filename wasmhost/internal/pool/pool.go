@@ -192,10 +192,10 @@ func (p *Pool[T]) replace(old *T) {
 	}
 }
 
-// State reports the run of consecutive failures, the last failure, and
-// when the next instance will be made if the pool is backing off (zero
-// otherwise).
-func (p *Pool[T]) State() (fails int64, last error, next time.Time) {
+// State reports the run of consecutive failures, when the next instance
+// will be made if the pool is backing off (zero otherwise), and the last
+// failure.
+func (p *Pool[T]) State() (fails int64, next time.Time, last error) {
 	fails = p.fails.Load()
 	if e := p.lastErr.Load(); e != nil {
 		last = *e
@@ -203,7 +203,7 @@ func (p *Pool[T]) State() (fails int64, last error, next time.Time) {
 	if n := p.nextAt.Load(); n != 0 && p.policy.Delay(fails) > 0 {
 		next = time.Unix(0, n)
 	}
-	return fails, last, next
+	return fails, next, last
 }
 
 // Close stops making instances, waits for replacements under way (their

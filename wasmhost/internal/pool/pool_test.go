@@ -76,11 +76,11 @@ func TestPool(t *testing.T) {
 	if took := time.Since(start); took < 15*time.Millisecond {
 		t.Errorf("replacement after 2 failures came after %v, want the 20ms back-off", took)
 	}
-	if fails, last, _ := p.State(); fails != 2 || last == nil || last.Error() != "trap" {
+	if fails, _, last := p.State(); fails != 2 || last == nil || last.Error() != "trap" {
 		t.Errorf("State() = %d, %v", fails, last)
 	}
 	p.Put(a)
-	if fails, _, next := p.State(); fails != 0 || !next.IsZero() {
+	if fails, next, _ := p.State(); fails != 0 || !next.IsZero() {
 		t.Errorf("State() after Put = %d, next %v; want 0 and no back-off", fails, next)
 	}
 
