@@ -250,3 +250,60 @@ func exportMetrics(ctx context.Context, t *testing.T, gw *gateway.Gateway) (*col
 	defer conn.Close()
 	return colmetrics.NewMetricsServiceClient(conn).Export(ctx, otlptest.Metrics(1, 3, 1))
 }
+
+// TestHostileModulesUnderLoad runs each misbehaving module in the real
+// gateway while clients keep sending: the failure is counted by kind, the
+// on_error policy (pass) forwards the data, no client sees an error, and
+// the gateway keeps serving. Modules that must not load at all are refused
+// by a reload, which leaves the running configuration serving.
+func TestHostileModulesUnderLoad(t *testing.T) {
+	for _, c := range []struct{ module, kind, memory string }{
+		{"oom", "oom", "16MiB"},
+		{"panic", "trap", "64MiB"},
+		{"badptr", "bad_output", "64MiB"},
+		{"garbage", "bad_output", "64MiB"},
+		{"oversize", "bad_output", "64MiB"},
+	} {
+		t.Run(c.module, func(t *testing.T) {
+			mod := buildWasm(t, "wasmhost/testdata/modules/"+c.module)
+			sink := otlpsink.Start(t)
+			gw := startGateway(t, fmt.Sprintf(`
+batch: {timeout: 10ms}
+filters:
+  - {name: hostile, module: %q, timeout: 1s, memory_limit: %s, on_error: pass, signals: [traces]}
+exporters:
+  - {name: upstream, type: otlp, endpoint: %q, tls: {insecure: true}}
+`, mod, c.memory, sink.Addr()))
+			client := traceClient(t, gw)
+			var wg sync.WaitGroup
+			for w := range 3 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range 4 {
+						if _, err := client.Export(context.Background(), otlptest.Traces(1, 10, 1, uint64(w*10+i))); err != nil {
+							t.Errorf("client error with a %s module and on_error: pass: %v", c.module, err)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if err := shutdown(gw, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			m := gathered(t, gw)
+			// Every batch fails. After five failures in a row the module is
+			// backed off (crash-loop policy), so later batches may fail as
+			// timeouts waiting for an instance instead.
+			if n := m[`otlpgw_filter_failures_total{filter="hostile",kind="`+c.kind+`"}`]; n < 5 {
+				t.Errorf("filter_failures_total{kind=%s} = %v, want at least 5", c.kind, n)
+			}
+			if n := sum(m, "otlpgw_filter_failures_total", label("filter", "hostile")); n != 12 {
+				t.Errorf("filter_failures_total = %v over all kinds, want 12 (one per batch)", n)
+			}
+			if s, _, _ := sink.Items(); s != 120 {
+				t.Errorf("sink holds %d spans, want all 120 passed on", s)
+			}
+		})
+	}
+}
