@@ -54,7 +54,7 @@ func NewMetrics() *Metrics {
 		ReceiverRefused:  f.counter("receiver_refused_items_total", "Items refused to the client, by reason (invalid, too_large, backpressure, rejected, internal). Refused items were never accepted.", "signal", "transport", "reason"),
 		ReceiverRequests: f.counter("receiver_requests_total", "Export requests answered, by status code (gRPC code name or HTTP status).", "signal", "transport", "code"),
 
-		FilterItems:    f.counter("filter_items_total", "Items seen by each filter, by outcome (kept, dropped, modified).", "filter", "signal", "outcome"),
+		FilterItems:    f.counter("filter_items_total", "Items seen by each filter, by outcome: dropped (removed by the filter), modified (left in a batch the filter edited), kept (in a batch it left as it was, or passed on after a failure).", "filter", "signal", "outcome"),
 		FilterDuration: f.histogram("filter_duration_seconds", "Time one filter took for one batch.", latency, "filter", "signal"),
 		FilterFailures: f.counter("filter_failures_total", "Filter calls that failed, by kind (trap, timeout, oom, bad_output).", "filter", "kind"),
 
