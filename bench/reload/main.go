@@ -192,6 +192,14 @@ func run(ctx context.Context, o options) (rep report, err error) {
 		rep.keptAcked += int64(pool[0].kept)
 	}
 
+	var prof *os.File
+	if o.cpuProf != "" {
+		if prof, err = os.Create(o.cpuProf); err != nil {
+			return rep, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer prof.Close()
+	}
+
 	start := time.Now().Add(10 * time.Millisecond)
 	steadyAt := start.Add(o.warmup)
 	stormAt := steadyAt.Add(o.phase)
@@ -206,15 +214,10 @@ func run(ctx context.Context, o options) (rep report, err error) {
 		rep.cpuSteady = (c[1] - c[0]).Seconds() / o.phase.Seconds()
 		rep.cpuStorm = (c[2] - c[1]).Seconds() / o.phase.Seconds()
 	})
-	if o.cpuProf != "" {
-		f, err := os.Create(o.cpuProf)
-		if err != nil {
-			return rep, fmt.Errorf("cpu profile: %w", err)
-		}
-		defer f.Close()
+	if prof != nil {
 		wg.Go(func() {
 			time.Sleep(time.Until(stormAt))
-			if pprof.StartCPUProfile(f) == nil {
+			if pprof.StartCPUProfile(prof) == nil {
 				time.Sleep(time.Until(end))
 				pprof.StopCPUProfile()
 			}
