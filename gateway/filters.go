@@ -2,9 +2,13 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,22 +25,64 @@ import (
 
 // loadFilters loads cfg's filter chain in order. On error, what was
 // loaded is closed again.
-func loadFilters(ctx context.Context, rt *wasmhost.Runtime, cfg []config.Filter, host wasmhost.HostEnv, m *telemetry.Metrics) ([]*chainFilter, error) {
-	var out []*chainFilter
+// loadFilters builds cfg's filter chain in order, taking from prev every
+// filter whose entry and module bytes are unchanged: a reload then costs
+// nothing for filters it does not touch (loading a module decodes and
+// validates all of it, even from the compilation cache). It returns the
+// chain and the filters it loaded anew; on error, those are closed again.
+func loadFilters(ctx context.Context, rt *wasmhost.Runtime, cfg []config.Filter, builtins map[string][]byte, prev []*chainFilter, host wasmhost.HostEnv, m *telemetry.Metrics) (chain, loaded []*chainFilter, err error) {
 	for i, fc := range cfg {
+		sum := moduleSum(fc.Module, builtins)
+		if f := reusableFilter(prev, fc, sum); f != nil {
+			chain = append(chain, f)
+			continue
+		}
 		lc, err := loadConfig(fc)
 		if err != nil {
-			closeFilters(out)
-			return nil, fmt.Errorf("filters[%d]: %w", i, err)
+			closeFilters(loaded)
+			return nil, nil, &filterError{fmt.Errorf("filters[%d]: %w", i, err)}
 		}
 		f, err := rt.Load(ctx, lc, host)
 		if err != nil {
-			closeFilters(out)
-			return nil, fmt.Errorf("filters[%d]: %w", i, err)
+			closeFilters(loaded)
+			return nil, nil, &filterError{fmt.Errorf("filters[%d]: %w", i, err)}
 		}
-		out = append(out, newChainFilter(f, m))
+		cf := newChainFilter(f, m)
+		cf.spec, cf.moduleSum = fc, sum
+		chain = append(chain, cf)
+		loaded = append(loaded, cf)
 	}
-	return out, nil
+	return chain, loaded, nil
+}
+
+// filterError marks a filter that would not load: a problem with the
+// configuration (module, ABI, init config), not with starting it.
+type filterError struct{ err error }
+
+func (e *filterError) Error() string { return e.err.Error() }
+func (e *filterError) Unwrap() error { return e.err }
+
+func reusableFilter(prev []*chainFilter, fc config.Filter, sum [32]byte) *chainFilter {
+	for _, f := range prev {
+		if f.spec.Name == fc.Name && f.moduleSum == sum && reflect.DeepEqual(f.spec, fc) {
+			return f
+		}
+	}
+	return nil
+}
+
+// moduleSum identifies a module's bytes, so that a .wasm rebuilt in place
+// is loaded again. A file that cannot be read gets a zero sum; loading it
+// then fails with the real error.
+func moduleSum(module string, builtins map[string][]byte) [32]byte {
+	if name, ok := strings.CutPrefix(module, "builtin:"); ok {
+		return sha256.Sum256(builtins[name])
+	}
+	b, err := os.ReadFile(module)
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(b)
 }
 
 func closeFilters(fs []*chainFilter) {
@@ -84,6 +130,10 @@ type chainFilter struct {
 	// calls and failuresN are this filter instance's own counts, for the
 	// reload probation (the Prometheus counters outlive generations).
 	calls, failuresN atomic.Int64
+	// spec and moduleSum are what it was loaded from, to reuse it across
+	// reloads that leave it unchanged.
+	spec      config.Filter
+	moduleSum [32]byte
 }
 
 type filterSignalMetrics struct {

@@ -138,7 +138,6 @@ func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generatio
 	gen := &generation{cfg: cfg, hash: cfg.Hash(), loadedAt: time.Now()}
 	defer func() {
 		if err != nil {
-			closeFilters(gen.filters)
 			shutdownNow(created)
 		}
 	}()
@@ -159,9 +158,19 @@ func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generatio
 		if err != nil {
 			return nil, created, err
 		}
-		if gen.filters, err = loadFilters(ctx, rt, cfg.Filters, g.host, g.metrics); err != nil {
+		var prevFilters []*chainFilter
+		if prev != nil {
+			prevFilters = prev.filters
+		}
+		var loaded []*chainFilter
+		if gen.filters, loaded, err = loadFilters(ctx, rt, cfg.Filters, g.set.Builtins, prevFilters, g.host, g.metrics); err != nil {
 			return nil, created, err
 		}
+		defer func() {
+			if err != nil {
+				closeFilters(loaded)
+			}
+		}()
 	}
 	chain := make([]pipeline.Filter, len(gen.filters))
 	for i, f := range gen.filters {

@@ -50,6 +50,8 @@ type ReloadSummary struct {
 	ExportersRemoved []string `json:"exporters_removed"`
 	ExportersKept    []string `json:"exporters_kept"`
 	Filters          []string `json:"filters"`
+	FiltersKept      []string `json:"filters_kept"` // unchanged, carried over without reloading
+	FiltersLoaded    []string `json:"filters_loaded"`
 	SwapMillis       float64  `json:"swap_ms"`
 }
 
@@ -119,10 +121,10 @@ func (g *Gateway) Reload(ctx context.Context) (ReloadSummary, error) {
 	if g.reload.stopped {
 		return ReloadSummary{}, errors.New("the gateway is shutting down")
 	}
+	// Filters are checked by building them (see build), so a module that
+	// would not load fails the reload as invalid, with the same messages
+	// otlpgw validate prints, and is loaded only once.
 	cfg, err := config.Load(g.set.ConfigFiles, g.set.Env)
-	if err == nil {
-		err = CheckFilters(ctx, cfg, g.set.Builtins, g.set.CacheDir)
-	}
 	if err != nil {
 		return ReloadSummary{}, g.reloadFailed(&ReloadError{Result: reloadInvalid, Err: err})
 	}
@@ -167,10 +169,14 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf
 	}
 	gen, created, err := g.build(ctx, cfg, old)
 	if err != nil {
-		return ReloadSummary{}, &ReloadError{Result: reloadFailedStart, Err: err}
+		result := reloadFailedStart
+		if fe := (*filterError)(nil); errors.As(err, &fe) {
+			result = reloadInvalid
+		}
+		return ReloadSummary{}, &ReloadError{Result: result, Err: err}
 	}
 	discard := func() {
-		closeFilters(gen.filters)
+		closeFilters(notIn(gen.filters, old.filters))
 		shutdownNow(created)
 	}
 
@@ -243,6 +249,11 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf
 	}
 	for _, f := range gen.filters {
 		sum.Filters = append(sum.Filters, f.name)
+		if slices.Contains(old.filters, f) {
+			sum.FiltersKept = append(sum.FiltersKept, f.name)
+		} else {
+			sum.FiltersLoaded = append(sum.FiltersLoaded, f.name)
+		}
 	}
 
 	g.metrics.ConfigGeneration.Set(float64(gen.num))
@@ -285,7 +296,7 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf
 		if err := old.pipe.Drain(ctx); err != nil {
 			g.log.Warn("retiring the previous configuration", "err", err)
 		}
-		closeFilters(old.filters)
+		closeFilters(notIn(old.filters, gen.filters))
 		for _, e := range retiredExporters {
 			if err := e.Shutdown(ctx); err != nil {
 				g.log.Error("retired exporter stopped with undelivered data", "exporter", e.Name(), "err", err)
@@ -537,4 +548,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// notIn returns the filters of a that b does not share.
+func notIn(a, b []*chainFilter) []*chainFilter {
+	var out []*chainFilter
+	for _, f := range a {
+		if !slices.Contains(b, f) {
+			out = append(out, f)
+		}
+	}
+	return out
 }

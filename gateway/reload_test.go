@@ -297,8 +297,12 @@ func TestRollbackWhenNewFilterFails(t *testing.T) {
 	r := startReloadable(t, good, "{watch: false, probation: 20s, min_calls: 5}")
 	client := traceClient(t, r.gw)
 	r.rewrite(t, bad)
-	if _, err := r.gw.Reload(context.Background()); err != nil {
+	sum, err := r.gw.Reload(context.Background())
+	if err != nil {
 		t.Fatalf("reload to the failing config: %v", err)
+	}
+	if strings.Join(sum.FiltersKept, ",") != "tag" || strings.Join(sum.FiltersLoaded, ",") != "broken" {
+		t.Errorf("reload summary kept %v and loaded %v; want the unchanged tag kept, broken loaded", sum.FiltersKept, sum.FiltersLoaded)
 	}
 	start := time.Now()
 	sent := 0
