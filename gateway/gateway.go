@@ -102,7 +102,6 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 		set.Metrics = telemetry.NewMetrics()
 	}
 	g := &Gateway{set: set, log: set.Logger, metrics: set.Metrics}
-	g.reload.init()
 
 	limits, err := memlimit.Resolve(cfg.MemoryLimit)
 	if err != nil {

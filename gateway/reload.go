@@ -79,8 +79,6 @@ type reloadState struct {
 	OnProbation  bool      `json:"on_probation"`
 }
 
-func (r *reloader) init() {}
-
 func (r *reloader) loaded(gen *generation) {
 	r.stateMu.Lock()
 	r.state.Generation, r.state.ConfigHash, r.state.LoadedAt = gen.num, gen.hash, gen.loadedAt
