@@ -70,7 +70,9 @@ type LoadConfig struct {
 	// Must be valid JSON.
 	Config []byte
 	// Instances is how many instances the filter keeps, so how many batches
-	// it can work on at once. Default runtime.NumCPU().
+	// it can work on at once. Default runtime.GOMAXPROCS(0): the CPUs this
+	// process may use, which follows a container CPU limit where NumCPU
+	// would count the whole node.
 	Instances int
 	// OnError is what the pipeline should do with a batch when a call
 	// fails; it is copied into every FailureError. OnErrorPass (default),
@@ -218,7 +220,7 @@ func (cfg *LoadConfig) defaults() error {
 	}
 	cfg.MemoryLimit -= cfg.MemoryLimit % pageSize
 	if cfg.Instances == 0 {
-		cfg.Instances = goruntime.NumCPU()
+		cfg.Instances = goruntime.GOMAXPROCS(0)
 	}
 	if cfg.Instances < 0 {
 		return fmt.Errorf("instances: must be > 0 (got %d)", cfg.Instances)
