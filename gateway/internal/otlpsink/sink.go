@@ -207,3 +207,11 @@ func (s *Sink) WaitItems(ctx context.Context, spans, points, records int) bool {
 	}
 	return true
 }
+
+// Forget drops the recorded requests (the counts stay), so a test can
+// measure memory without the sink's own records in it.
+func (s *Sink) Forget() {
+	s.mu.Lock()
+	s.Traces, s.Metrics, s.Logs = nil, nil, nil
+	s.mu.Unlock()
+}
