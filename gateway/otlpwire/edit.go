@@ -31,9 +31,21 @@ const (
 	OpSetFixed64   Op = 8  // target item; Arg = field number; A = 8 bytes
 	OpReject       Op = 9  // A = reason; the only record
 	OpReplace      Op = 10 // A = a whole encoded request; the only record
+	// Bulk edits: one record covers every indexed attribute of the owners
+	// in its Owner mask (EditOwnersResource|Scope|Item), so a filter that
+	// deletes a key or caps values everywhere does no per-attribute work.
+	OpDeleteKey      Op = 11 // Owner mask; A = key; Arg bit 0 = ASCII case-insensitive
+	OpTruncateValues Op = 12 // Owner mask; Arg = max bytes of string and bytes values
 )
 
-var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE"}
+// Owner mask bits of the bulk edits.
+const (
+	EditOwnersResource = 1
+	EditOwnersScope    = 2
+	EditOwnersItem     = 4
+)
+
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES"}
 
 // String returns the ABI name, e.g. "SET_ATTR".
 func (o Op) String() string {
@@ -302,6 +314,10 @@ func (e *Edits) check(ed *Edit, ix *Index, n int) string {
 			return fmt.Sprintf("field %d is not a fixed64 field of %s", ed.Arg, msgNames[m])
 		}
 		return ""
+	case OpDeleteKey:
+		return firstOf(ownerMask(ed), unused(ed.Target, nil, ed.B), flags(ed.Arg, 1), validKey(ed.A))
+	case OpTruncateValues:
+		return firstOf(ownerMask(ed), unused(ed.Target, ed.A, ed.B))
 	case OpReject:
 		if n > 0 {
 			return "REJECT must be the only record"
@@ -340,6 +356,20 @@ func firstOf(rs ...string) string {
 		if r != "" {
 			return r
 		}
+	}
+	return ""
+}
+
+func ownerMask(ed *Edit) string {
+	if ed.Owner == 0 || ed.Owner > EditOwnersResource|EditOwnersScope|EditOwnersItem {
+		return fmt.Sprintf("owner mask %d, want 1..7 (1 resources, 2 scopes, 4 items)", ed.Owner)
+	}
+	return ""
+}
+
+func flags(arg, allowed uint32) string {
+	if arg&^allowed != 0 {
+		return fmt.Sprintf("arg %#x has unknown flag bits (allowed %#x)", arg, allowed)
 	}
 	return ""
 }
@@ -675,6 +705,27 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit) int {
 			}
 		case OpTruncateAttr:
 			s.truncate(ix, req, t, int(ed.Arg))
+		case OpDeleteKey:
+			fold := ed.Arg&1 != 0
+			for a := range ix.Attrs {
+				at := &ix.Attrs[a]
+				if ownerBit(at.Owner)&ed.Owner == 0 || !sameKey(req[at.KeyOff:at.KeyEnd], ed.A, fold) {
+					continue
+				}
+				if m := s.attrMark[a]; m == 0 || !s.attrs[m-1].deleted {
+					s.attrs[s.touchAttr(ix, int32(a))].deleted = true
+				}
+			}
+		case OpTruncateValues:
+			n := int32(ed.Arg)
+			for a := range ix.Attrs {
+				at := &ix.Attrs[a]
+				// Only values over the limit as they arrived are touched; one
+				// an earlier edit set is checked by truncate itself.
+				if ownerBit(at.Owner)&ed.Owner != 0 && (at.ValEnd-at.ValOff > n || s.attrMark[a] != 0) {
+					s.truncate(ix, req, int32(a), int(n))
+				}
+			}
 		case OpSetAttr:
 			s.setAttr(ix, req, AttrOwner(ed.Owner), t, ed.A, ed.B)
 		case OpSetName:
@@ -1304,4 +1355,38 @@ func (w *writer) appendAdds(head int32, tag byte) {
 		w.appendBytesField(kvKeyTag, ad.key)
 		w.appendValue(&ad.val)
 	}
+}
+
+// ownerBit is an attribute owner's bit in a bulk edit's owner mask.
+func ownerBit(o AttrOwner) uint8 {
+	switch o {
+	case OwnerResource:
+		return EditOwnersResource
+	case OwnerScope:
+		return EditOwnersScope
+	}
+	return EditOwnersItem
+}
+
+// sameKey compares attribute keys, optionally ignoring ASCII case.
+func sameKey(k, want []byte, fold bool) bool {
+	if len(k) != len(want) {
+		return false
+	}
+	if !fold {
+		return string(k) == string(want)
+	}
+	for i := range k {
+		a, b := k[i], want[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }

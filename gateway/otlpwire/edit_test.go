@@ -912,7 +912,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"padding missing", tix, raw(header(1, 0, 0, 0, 0, 3, 0), []byte("abc")), 0, "runs past the list's end"},
 		{"padding not zero", tix, raw(header(1, 0, 0, 0, 0, 3, 0), []byte("abcX")), 0, "padding is not zero"},
 		{"op 0", tix, header(0, 0, 0, 0, 0, 0, 0), 0, "unknown op 0"},
-		{"op 11", tix, raw(encodeEdits(good), header(11, 0, 0, 0, 0, 0, 0)), 1, "unknown op 11"},
+		{"op 13", tix, raw(encodeEdits(good), header(13, 0, 0, 0, 0, 0, 0)), 1, "unknown op 13"},
+		{"DELETE_KEY without an owner mask", tix, raw(encodeEdits(good), header(11, 0, 0, 0, 0, 0, 0)), 1, "owner mask 0"},
+		{"TRUNCATE_VALUES with mask 8", tix, raw(encodeEdits(good), header(12, 8, 0, 0, 0, 0, 0)), 1, "owner mask 8"},
 		{"drop: item out of range", tix, encodeEdits(Edit{Op: OpDropItem, Target: 2}), 0, "target 2 out of range (2 items)"},
 		{"drop: owner set", tix, encodeEdits(Edit{Op: OpDropItem, Owner: 3}), 0, "owner 3, want 0"},
 		{"drop: arg set", tix, encodeEdits(Edit{Op: OpDropItem, Arg: 1}), 0, "unused target/arg is 1"},
@@ -1334,5 +1336,91 @@ func TestApplyFieldsOutOfOrder(t *testing.T) {
 	ss.Spans[0].Attributes = nil
 	if !proto.Equal(got, want) || dropped != 1 {
 		t.Fatalf("dropped %d; got\n%s\nwant\n%s", dropped, prototext.Format(got), prototext.Format(want))
+	}
+}
+
+// TestBulkEditsDeleteKeyAndTruncateValues: one DELETE_KEY or
+// TRUNCATE_VALUES record covers every attribute of the owners its mask
+// names, and nothing else.
+func TestBulkEditsDeleteKeyAndTruncateValues(t *testing.T) {
+	long := strings.Repeat("é", 200) // 400 bytes: cuts must land on a rune start
+	req := &coltrace.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{kv("password", str("r")), kv("host", str(long))}},
+		ScopeSpans: []*tracepb.ScopeSpans{{
+			Scope: &commonpb.InstrumentationScope{Name: "s", Attributes: []*commonpb.KeyValue{kv("PassWord", str("s"))}},
+			Spans: []*tracepb.Span{
+				{TraceId: id(16, 1), SpanId: id(8, 1), Name: "a", Attributes: []*commonpb.KeyValue{kv("password", str("x")), kv("q", str(long)), kv("n", &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 7}})}},
+				{TraceId: id(16, 2), SpanId: id(8, 2), Name: "b", Attributes: []*commonpb.KeyValue{kv("user", str("bob"))}},
+			},
+		}},
+	}}}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	run := func(edits ...Edit) *coltrace.ExportTraceServiceRequest {
+		t.Helper()
+		var buf []byte
+		for _, e := range edits {
+			buf = AppendEdit(buf, e)
+		}
+		var e Edits
+		if err := e.Decode(buf, &ix); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := Apply(&ix, b, &e, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &coltrace.ExportTraceServiceRequest{}
+		if err := proto.Unmarshal(out, got); err != nil {
+			t.Fatalf("output does not decode: %v", err)
+		}
+		return got
+	}
+	keys := func(kvs []*commonpb.KeyValue) string {
+		var ks []string
+		for _, a := range kvs {
+			ks = append(ks, a.Key)
+		}
+		return strings.Join(ks, ",")
+	}
+
+	// Case-insensitive, every owner.
+	got := run(Edit{Op: OpDeleteKey, Owner: EditOwnersResource | EditOwnersScope | EditOwnersItem, Arg: 1, A: []byte("password")})
+	rs := got.ResourceSpans[0]
+	if k := keys(rs.Resource.Attributes) + "|" + keys(rs.ScopeSpans[0].Scope.Attributes) + "|" + keys(rs.ScopeSpans[0].Spans[0].Attributes); k != "host||q,n" {
+		t.Errorf("after DELETE_KEY password (fold, everywhere): %s", k)
+	}
+	// Exact case, items only: the resource's and the scope's stay.
+	got = run(Edit{Op: OpDeleteKey, Owner: EditOwnersItem, A: []byte("password")})
+	rs = got.ResourceSpans[0]
+	if k := keys(rs.Resource.Attributes) + "|" + keys(rs.ScopeSpans[0].Scope.Attributes) + "|" + keys(rs.ScopeSpans[0].Spans[0].Attributes); k != "password,host|PassWord|q,n" {
+		t.Errorf("after DELETE_KEY password (exact, items): %s", k)
+	}
+	// Truncate everywhere to 5 bytes: "éé" (4 bytes, the cut backs off to a
+	// rune start); short, non-string values stay.
+	got = run(Edit{Op: OpTruncateValues, Owner: EditOwnersResource | EditOwnersItem, Arg: 5})
+	rs = got.ResourceSpans[0]
+	if v := rs.Resource.Attributes[1].Value.GetStringValue(); v != "éé" {
+		t.Errorf("resource value truncated to %q, want %q", v, "éé")
+	}
+	sp := rs.ScopeSpans[0].Spans[0]
+	if v := sp.Attributes[1].Value.GetStringValue(); v != "éé" || sp.Attributes[0].Value.GetStringValue() != "x" || sp.Attributes[2].Value.GetIntValue() != 7 {
+		t.Errorf("span values after TRUNCATE_VALUES 5: %v", sp.Attributes)
+	}
+	// Both in one list, with a per-attribute edit before them.
+	got = run(
+		Edit{Op: OpSetAttr, Owner: uint8(OwnerItem), Target: 1, A: []byte("user"), B: []byte("\x0a\x0alongername")},
+		Edit{Op: OpTruncateValues, Owner: EditOwnersItem, Arg: 4},
+		Edit{Op: OpDeleteKey, Owner: EditOwnersItem, A: []byte("q")},
+	)
+	sp2 := got.ResourceSpans[0].ScopeSpans[0].Spans[1]
+	if v := sp2.Attributes[0].Value.GetStringValue(); v != "long" {
+		t.Errorf("a value set earlier in the list is truncated to %q, want %q", v, "long")
+	}
+	if k := keys(got.ResourceSpans[0].ScopeSpans[0].Spans[0].Attributes); k != "password,n" {
+		t.Errorf("span 0 keys after DELETE_KEY q: %s", k)
 	}
 }
