@@ -222,3 +222,23 @@ func (s Scope) Metrics() iter.Seq[Metric] {
 		}
 	}
 }
+
+// Owners says which attributes a batch-wide edit covers: those of
+// resources, of scopes, of items (spans, data points, log records), or a
+// combination. The zero value means Everywhere.
+type Owners uint8
+
+// Owners for DeleteKey and TruncateValues.
+const (
+	OnResources Owners = 1
+	OnScopes    Owners = 2
+	OnItems     Owners = 4
+	Everywhere  Owners = OnResources | OnScopes | OnItems
+)
+
+func (o Owners) mask() Owners {
+	if o&Everywhere == 0 {
+		return Everywhere
+	}
+	return o & Everywhere
+}

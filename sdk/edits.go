@@ -17,6 +17,8 @@ const (
 	opSetFixed64   uint8 = 8
 	opReject       uint8 = 9
 	opReplace      uint8 = 10
+	opDeleteKey    uint8 = 11
+	opTruncateVals uint8 = 12
 )
 
 const editHeaderSize = 20
@@ -157,6 +159,24 @@ func varintLen(v uint64) int {
 
 func (b *batch) reject(reason string) { b.ed.whole(opReject, reason, nil) }
 func (b *batch) replace(req []byte)   { b.ed.whole(opReplace, "", req) }
+
+func (b *batch) deleteKey(key string, where Owners, fold bool) {
+	if key == "" {
+		panic("sdk: DeleteKey with an empty key")
+	}
+	var arg uint32
+	if fold {
+		arg = 1
+	}
+	b.ed.add(opDeleteKey, uint8(where.mask()), 0, arg, key)
+}
+
+func (b *batch) truncateValues(n int, where Owners) {
+	if n < 0 {
+		n = 0
+	}
+	b.ed.add(opTruncateVals, uint8(where.mask()), 0, uint32(min(n, 1<<31-1)), "")
+}
 
 func (b *batch) drop(item int32, reason string) {
 	b.ed.add(opDropItem, 0, uint32(item), 0, reason)

@@ -270,3 +270,22 @@ func TestReplaceEncoding(t *testing.T) {
 		t.Errorf("edits %x, want %x", edits, want)
 	}
 }
+
+func TestBulkEditEncoding(t *testing.T) {
+	req, idx := sdktest.Batch(sdk.SignalTraces, sdktest.Resource{Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "a"}}}}})
+	f := sdk.Filter{Traces: func(tr *sdk.Traces) {
+		tr.DeleteKey("password", sdk.Everywhere, true)
+		tr.TruncateValues(256, sdk.OnItems)
+		tr.DeleteKey("token", 0, false) // zero Owners means everywhere
+	}}
+	edits, _ := sdktest.RunFilter(f, sdk.SignalTraces, req, idx)
+	got := strings.Join(sdktest.Describe(edits), "\n")
+	want := strings.Join([]string{
+		`DELETE_KEY "password" on resources,scopes,items ignoring case`,
+		`TRUNCATE_VALUES to 256 on items`,
+		`DELETE_KEY "token" on resources,scopes,items`,
+	}, "\n")
+	if got != want {
+		t.Errorf("edits:\n%s\nwant:\n%s", got, want)
+	}
+}

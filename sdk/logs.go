@@ -28,6 +28,17 @@ func (l *Logs) Bytes() []byte { return l.b.req }
 // discards every other edit of this call, before or after.
 func (l *Logs) Reject(reason string) { l.b.reject(reason) }
 
+// DeleteKey deletes every attribute named key on the owners where says,
+// across the whole batch, in one edit the gateway applies natively: much
+// cheaper than walking attributes in the filter. With fold, ASCII case is
+// ignored ("Password" matches "password"). Keys match as they arrived.
+func (l *Logs) DeleteKey(key string, where Owners, fold bool) { l.b.deleteKey(key, where, fold) }
+
+// TruncateValues cuts every string or bytes attribute value longer than n
+// bytes, on the owners where says, across the whole batch, in one edit the
+// gateway applies natively (strings are cut at a UTF-8 character start).
+func (l *Logs) TruncateValues(n int, where Owners) { l.b.truncateValues(n, where) }
+
 // Replace replaces the whole batch with req, a complete encoded
 // ExportLogsServiceRequest (copied). It discards every other edit of this
 // call, before or after.

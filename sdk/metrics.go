@@ -52,6 +52,17 @@ func (m *Metrics) Bytes() []byte { return m.b.req }
 // discards every other edit of this call, before or after.
 func (m *Metrics) Reject(reason string) { m.b.reject(reason) }
 
+// DeleteKey deletes every attribute named key on the owners where says,
+// across the whole batch, in one edit the gateway applies natively: much
+// cheaper than walking attributes in the filter. With fold, ASCII case is
+// ignored ("Password" matches "password"). Keys match as they arrived.
+func (m *Metrics) DeleteKey(key string, where Owners, fold bool) { m.b.deleteKey(key, where, fold) }
+
+// TruncateValues cuts every string or bytes attribute value longer than n
+// bytes, on the owners where says, across the whole batch, in one edit the
+// gateway applies natively (strings are cut at a UTF-8 character start).
+func (m *Metrics) TruncateValues(n int, where Owners) { m.b.truncateValues(n, where) }
+
 // Replace replaces the whole batch with req, a complete encoded
 // ExportMetricsServiceRequest (copied). It discards every other edit of
 // this call, before or after.

@@ -28,6 +28,17 @@ func (t *Traces) Bytes() []byte { return t.b.req }
 // discards every other edit of this call, before or after.
 func (t *Traces) Reject(reason string) { t.b.reject(reason) }
 
+// DeleteKey deletes every attribute named key on the owners where says,
+// across the whole batch, in one edit the gateway applies natively: much
+// cheaper than walking attributes in the filter. With fold, ASCII case is
+// ignored ("Password" matches "password"). Keys match as they arrived.
+func (t *Traces) DeleteKey(key string, where Owners, fold bool) { t.b.deleteKey(key, where, fold) }
+
+// TruncateValues cuts every string or bytes attribute value longer than n
+// bytes, on the owners where says, across the whole batch, in one edit the
+// gateway applies natively (strings are cut at a UTF-8 character start).
+func (t *Traces) TruncateValues(n int, where Owners) { t.b.truncateValues(n, where) }
+
 // Replace replaces the whole batch with req, a complete encoded
 // ExportTraceServiceRequest (copied). It discards every other edit of this
 // call, before or after.

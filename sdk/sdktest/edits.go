@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Op is an edit list opcode (ABI.md §4).
@@ -22,10 +23,13 @@ const (
 	OpSetFixed64   Op = 8
 	OpReject       Op = 9
 	OpReplace      Op = 10
+	// Bulk edits: Owner is a mask (1 resources, 2 scopes, 4 items).
+	OpDeleteKey      Op = 11 // A = key; Arg bit 0 = ignore ASCII case
+	OpTruncateValues Op = 12 // Arg = max bytes
 )
 
 var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR",
-	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE"}
+	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES"}
 
 // String returns the ABI's name for op, e.g. "DROP_ITEM".
 func (op Op) String() string {
@@ -65,6 +69,8 @@ func owner(o uint8) string {
 //	SET_FIXED64 item 0 field 7 = 1700000000000000000
 //	REJECT "too many spans"
 //	REPLACE 120 bytes
+//	DELETE_KEY "password" on resources,scopes,items ignoring case
+//	TRUNCATE_VALUES to 256 on items
 func (e Edit) String() string {
 	switch e.Op {
 	case OpDropItem:
@@ -91,6 +97,14 @@ func (e Edit) String() string {
 		return fmt.Sprintf("REJECT %q", e.A)
 	case OpReplace:
 		return fmt.Sprintf("REPLACE %d bytes", len(e.A))
+	case OpDeleteKey:
+		s := fmt.Sprintf("DELETE_KEY %q on %s", e.A, ownerMask(e.Owner))
+		if e.Arg&1 != 0 {
+			s += " ignoring case"
+		}
+		return s
+	case OpTruncateValues:
+		return fmt.Sprintf("TRUNCATE_VALUES to %d on %s", e.Arg, ownerMask(e.Owner))
 	}
 	return fmt.Sprintf("%s owner %d target %d arg %d a %x b %x", e.Op, e.Owner, e.Target, e.Arg, e.A, e.B)
 }
@@ -183,4 +197,14 @@ func Describe(edits []byte) []string {
 		out = append(out, "malformed: "+err.Error())
 	}
 	return out
+}
+
+func ownerMask(m uint8) string {
+	var parts []string
+	for bit, name := range []string{"resources", "scopes", "items"} {
+		if m&(1<<bit) != 0 {
+			parts = append(parts, name)
+		}
+	}
+	return strings.Join(parts, ",")
 }
