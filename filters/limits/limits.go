@@ -7,11 +7,27 @@ import (
 )
 
 var (
-	truncated = sdk.NewCounter("limits_values_truncated_total", "String and bytes attribute values cut to max_value_length.")
+	truncated = sdk.NewCounter("limits_values_truncated_total", "String and bytes attribute values cut to max_value_length by the filter itself (with max_attributes set). Without max_attributes the gateway truncates in one batch-wide edit and the cuts are not counted here.")
 	dropped   = sdk.NewCounter("limits_attributes_dropped_total", "Attributes deleted because their span, data point or log record had more than max_attributes.")
 )
 
+// bulk asks the gateway to truncate every value in the batch in one edit
+// when no attribute count is capped: the filter then walks nothing. The
+// cap needs the walk (which attributes come first is per item).
+func bulk(truncate func(int, sdk.Owners)) bool {
+	if cfg.MaxAttributes != 0 {
+		return false
+	}
+	if cfg.MaxValueLength > 0 {
+		truncate(cfg.MaxValueLength, sdk.Everywhere)
+	}
+	return true
+}
+
 func limitTraces(t *sdk.Traces) {
+	if bulk(t.TruncateValues) {
+		return
+	}
 	owners(t.Resources())
 	for s := range t.Spans() {
 		item(s.Attributes())
@@ -19,6 +35,9 @@ func limitTraces(t *sdk.Traces) {
 }
 
 func limitMetrics(m *sdk.Metrics) {
+	if bulk(m.TruncateValues) {
+		return
+	}
 	owners(m.Resources())
 	for p := range m.DataPoints() {
 		item(p.Attributes())
@@ -26,6 +45,9 @@ func limitMetrics(m *sdk.Metrics) {
 }
 
 func limitLogs(l *sdk.Logs) {
+	if bulk(l.TruncateValues) {
+		return
+	}
 	owners(l.Resources())
 	for r := range l.LogRecords() {
 		item(r.Attributes())

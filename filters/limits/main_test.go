@@ -122,7 +122,7 @@ func BenchmarkLimits(b *testing.B) {
 // The committed module, run by the gateway's WASM host, must do exactly
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
-	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "limits"), []byte(`{"max_value_length": 16, "max_attributes": 120}`))
+	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "limits"), []byte(`{"max_value_length": 16, "max_attributes": 120}`), []byte(`{"max_value_length": 16, "max_attributes": 0}`))
 	for _, raw := range configs {
 		setup(t, string(raw))
 		sdktest.SetNow(0) // the module reads the host's real clock
@@ -142,4 +142,14 @@ func BenchmarkLimitsWASM(b *testing.B) {
 
 func TestModuleImportsOnlyTheABI(t *testing.T) {
 	t.Logf("imports: %v", filtertest.CheckModule(t))
+}
+
+// TestBulkTruncateWithoutAttributeCap: with max_attributes 0 the filter
+// walks nothing and asks the gateway for one batch-wide truncation.
+func TestBulkTruncateWithoutAttributeCap(t *testing.T) {
+	setup(t, `{"max_value_length": 10, "max_attributes": 0}`)
+	got, _ := filtertest.Run(sdk.SignalTraces, filtertest.Spans(sdktest.Span{Name: "a", Attrs: []sdktest.KV{kv("q", "0123456789abcdef")}}))
+	if d := filtertest.Diff(got, []string{`TRUNCATE_VALUES to 10 on resources,scopes,items`}); d != "" {
+		t.Error(d)
+	}
 }

@@ -9,12 +9,25 @@ import (
 )
 
 var (
-	deletedCount = sdk.NewCounter("redact_deleted_total", "Attributes deleted: a key in delete_keys, or a sensitive key an owner carried twice.")
+	deletedCount = sdk.NewCounter("redact_deleted_total", "Attributes deleted because a key to hash or mask appeared twice on one owner. Keys in delete_keys are deleted by the gateway in one batch-wide edit and not counted here.")
 	hashedCount  = sdk.NewCounter("redact_hashed_total", "Attribute values replaced by their salted SHA-256.")
 	maskedCount  = sdk.NewCounter("redact_masked_total", "Attribute values in which a mask rule replaced something.")
 )
 
+// deleteKeys asks the gateway to delete every delete_keys attribute in the
+// batch, whatever its owner and case, in one edit per key: the filter then
+// walks no attribute for them. Only hashing and masking need the walk.
+func deleteKeys(del func(string, sdk.Owners, bool)) (walk bool) {
+	for _, k := range cfg.DeleteKeys {
+		del(k, sdk.Everywhere, true)
+	}
+	return len(cfg.HashKeys) > 0 || len(cfg.Mask) > 0
+}
+
 func redactTraces(t *sdk.Traces) {
+	if !deleteKeys(t.DeleteKey) {
+		return
+	}
 	resources(t.Resources())
 	for s := range t.Spans() {
 		redactAttrs(s.Attributes())
@@ -22,6 +35,9 @@ func redactTraces(t *sdk.Traces) {
 }
 
 func redactMetrics(m *sdk.Metrics) {
+	if !deleteKeys(m.DeleteKey) {
+		return
+	}
 	resources(m.Resources())
 	for p := range m.DataPoints() {
 		redactAttrs(p.Attributes())
@@ -29,6 +45,9 @@ func redactMetrics(m *sdk.Metrics) {
 }
 
 func redactLogs(l *sdk.Logs) {
+	if !deleteKeys(l.DeleteKey) {
+		return
+	}
 	resources(l.Resources())
 	for r := range l.LogRecords() {
 		redactAttrs(r.Attributes())
@@ -76,10 +95,7 @@ func redactAttrs(attrs sdk.Attributes) {
 		)
 		switch {
 		case inKeys(cfg.DeleteKeys, key):
-			done = append(done, key)
-			deletedCount.Add(float64(count(attrs, key)))
-			attrs.Delete(key)
-			continue
+			continue // deleted batch-wide by deleteKeys
 		case inKeys(cfg.HashKeys, key):
 			nv, what = hashValue(v), hashedCount
 		default:
