@@ -19,6 +19,7 @@ const (
 	opReplace      uint8 = 10
 	opDeleteKey    uint8 = 11
 	opTruncateVals uint8 = 12
+	opDropNamed    uint8 = 13
 )
 
 const editHeaderSize = 20
@@ -176,6 +177,16 @@ func (b *batch) truncateValues(n int, where Owners) {
 		n = 0
 	}
 	b.ed.add(opTruncateVals, uint8(where.mask()), 0, uint32(min(n, 1<<31-1)), "")
+}
+
+func (b *batch) dropNamed(name, reason string) {
+	if name == "" {
+		panic("sdk: DropNamed with an empty name")
+	}
+	name, reason = validUTF8(name), validUTF8(reason)
+	if w := b.ed.record(opDropNamed, 0, 0, 0, len(name), len(reason)); w != nil {
+		put(w[put(w, name):], reason)
+	}
 }
 
 func (b *batch) drop(item int32, reason string) {

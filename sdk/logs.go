@@ -28,6 +28,11 @@ func (l *Logs) Bytes() []byte { return l.b.req }
 // discards every other edit of this call, before or after.
 func (l *Logs) Reject(reason string) { l.b.reject(reason) }
 
+// DropNamed drops every log record whose event_name is named name in the batch, with reason for
+// the client's partial-success message, in one edit the gateway applies
+// natively (the filter reads no name itself).
+func (l *Logs) DropNamed(name, reason string) { l.b.dropNamed(name, reason) }
+
 // DeleteKey deletes every attribute named key on the owners where says,
 // across the whole batch, in one edit the gateway applies natively: much
 // cheaper than walking attributes in the filter. With fold, ASCII case is

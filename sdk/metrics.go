@@ -52,6 +52,11 @@ func (m *Metrics) Bytes() []byte { return m.b.req }
 // discards every other edit of this call, before or after.
 func (m *Metrics) Reject(reason string) { m.b.reject(reason) }
 
+// DropNamed drops every data point whose metric is named name in the batch, with reason for
+// the client's partial-success message, in one edit the gateway applies
+// natively (the filter reads no name itself).
+func (m *Metrics) DropNamed(name, reason string) { m.b.dropNamed(name, reason) }
+
 // DeleteKey deletes every attribute named key on the owners where says,
 // across the whole batch, in one edit the gateway applies natively: much
 // cheaper than walking attributes in the filter. With fold, ASCII case is

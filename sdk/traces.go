@@ -28,6 +28,11 @@ func (t *Traces) Bytes() []byte { return t.b.req }
 // discards every other edit of this call, before or after.
 func (t *Traces) Reject(reason string) { t.b.reject(reason) }
 
+// DropNamed drops every span named name in the batch, with reason for
+// the client's partial-success message, in one edit the gateway applies
+// natively (the filter reads no name itself).
+func (t *Traces) DropNamed(name, reason string) { t.b.dropNamed(name, reason) }
+
 // DeleteKey deletes every attribute named key on the owners where says,
 // across the whole batch, in one edit the gateway applies natively: much
 // cheaper than walking attributes in the filter. With fold, ASCII case is

@@ -47,7 +47,28 @@ func sample(id [16]byte, shedT uint64) string {
 	return ""
 }
 
+// byName asks the gateway to drop every item named in the rules, one edit
+// per name, when every rule is a set of exact names and nothing else is
+// configured: the filter then reads no item at all. Rule-matched drops are
+// not counted in drop_rule_dropped_total on this path (the gateway counts
+// them in otlpgw_filter_items_total).
+func byName(drop func(name, reason string)) bool {
+	if !cfg.namesOnly {
+		return false
+	}
+	for i := range cfg.Rules {
+		names, _ := cfg.Rules[i].name.Exact()
+		for _, n := range names {
+			drop(n, cfg.Rules[i].reason)
+		}
+	}
+	return true
+}
+
 func dropTraces(t *sdk.Traces) {
+	if byName(t.DropNamed) {
+		return
+	}
 	var shedT uint64
 	if under() {
 		shedT = cfg.Shed.SampleThreshold
@@ -72,7 +93,7 @@ func dropTraces(t *sdk.Traces) {
 }
 
 func dropMetrics(m *sdk.Metrics) {
-	if len(cfg.Rules) == 0 {
+	if len(cfg.Rules) == 0 || byName(m.DropNamed) {
 		return
 	}
 	for p := range m.DataPoints() {
@@ -84,6 +105,9 @@ func dropMetrics(m *sdk.Metrics) {
 }
 
 func dropLogs(l *sdk.Logs) {
+	if byName(l.DropNamed) {
+		return
+	}
 	maxSev := sdk.Severity(0)
 	if under() {
 		maxSev = sdk.Severity(cfg.Shed.MaxSeverity)

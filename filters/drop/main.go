@@ -30,6 +30,9 @@ type config struct {
 	SampleThreshold uint64
 	// Shed is nil when shedding is off.
 	Shed *shed
+	// namesOnly: every rule is a set of exact item names and there is no
+	// sampling or shedding, so the gateway can do all the matching.
+	namesOnly bool
 }
 
 // rule is one entry of rules: nil conditions are absent.
@@ -115,6 +118,15 @@ func parseConfig(raw []byte) (config, error) {
 	}
 	if len(c.Rules) == 0 && c.SampleThreshold == 0 && c.Shed == nil {
 		return c, errors.New("nothing to drop: set rules, sample_percent or shed")
+	}
+	c.namesOnly = len(c.Rules) > 0 && c.SampleThreshold == 0 && c.Shed == nil
+	for _, r := range c.Rules {
+		if r.name == nil || r.body != nil || r.attr != nil {
+			c.namesOnly = false
+			break
+		}
+		_, exact := r.name.Exact()
+		c.namesOnly = c.namesOnly && exact
 	}
 	return c, nil
 }

@@ -36,6 +36,7 @@ const (
 	// deletes a key or caps values everywhere does no per-attribute work.
 	OpDeleteKey      Op = 11 // Owner mask; A = key; Arg bit 0 = ASCII case-insensitive
 	OpTruncateValues Op = 12 // Owner mask; Arg = max bytes of string and bytes values
+	OpDropNamed      Op = 13 // A = name; B = reason: drop every item so named
 )
 
 // Owner mask bits of the bulk edits.
@@ -45,7 +46,7 @@ const (
 	EditOwnersItem     = 4
 )
 
-var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES"}
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED"}
 
 // String returns the ABI name, e.g. "SET_ATTR".
 func (o Op) String() string {
@@ -236,6 +237,9 @@ func (e *Edits) decode(buf []byte, ix *Index) error {
 		if ed.Op == OpDropItem && e.DropReason == nil && len(ed.A) > 0 {
 			e.DropReason = ed.A
 		}
+		if ed.Op == OpDropNamed && e.DropReason == nil && len(ed.B) > 0 {
+			e.DropReason = ed.B
+		}
 		e.List = append(e.List, ed)
 		off = int(body + padded)
 	}
@@ -318,6 +322,11 @@ func (e *Edits) check(ed *Edit, ix *Index, n int) string {
 		return firstOf(ownerMask(ed), unused(ed.Target, nil, ed.B), flags(ed.Arg, 1), validKey(ed.A))
 	case OpTruncateValues:
 		return firstOf(ownerMask(ed), unused(ed.Target, ed.A, ed.B))
+	case OpDropNamed:
+		if len(ed.A) == 0 {
+			return "empty name"
+		}
+		return firstOf(noOwner(ed), unused(ed.Target, nil, nil), unused(ed.Arg, nil, nil), validUTF8(ed.A, "name"), validUTF8(ed.B, "reason"))
 	case OpReject:
 		if n > 0 {
 			return "REJECT must be the only record"
@@ -705,6 +714,17 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit) int {
 			}
 		case OpTruncateAttr:
 			s.truncate(ix, req, t, int(ed.Arg))
+		case OpDropNamed:
+			for i := range ix.ItemsAt {
+				it := &ix.ItemsAt[i]
+				if string(req[it.NameOff:it.NameEnd]) != string(ed.A) {
+					continue
+				}
+				if st := &s.items[s.touchItem(ix, int32(i))]; !st.drop {
+					st.drop = true
+					dropped++
+				}
+			}
 		case OpDeleteKey:
 			fold := ed.Arg&1 != 0
 			for a := range ix.Attrs {

@@ -912,7 +912,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"padding missing", tix, raw(header(1, 0, 0, 0, 0, 3, 0), []byte("abc")), 0, "runs past the list's end"},
 		{"padding not zero", tix, raw(header(1, 0, 0, 0, 0, 3, 0), []byte("abcX")), 0, "padding is not zero"},
 		{"op 0", tix, header(0, 0, 0, 0, 0, 0, 0), 0, "unknown op 0"},
-		{"op 13", tix, raw(encodeEdits(good), header(13, 0, 0, 0, 0, 0, 0)), 1, "unknown op 13"},
+		{"op 14", tix, raw(encodeEdits(good), header(14, 0, 0, 0, 0, 0, 0)), 1, "unknown op 14"},
+		{"DROP_NAMED without a name", tix, raw(encodeEdits(good), header(13, 0, 0, 0, 0, 0, 0)), 1, "empty name"},
 		{"DELETE_KEY without an owner mask", tix, raw(encodeEdits(good), header(11, 0, 0, 0, 0, 0, 0)), 1, "owner mask 0"},
 		{"TRUNCATE_VALUES with mask 8", tix, raw(encodeEdits(good), header(12, 8, 0, 0, 0, 0, 0)), 1, "owner mask 8"},
 		{"drop: item out of range", tix, encodeEdits(Edit{Op: OpDropItem, Target: 2}), 0, "target 2 out of range (2 items)"},
@@ -1422,5 +1423,45 @@ func TestBulkEditsDeleteKeyAndTruncateValues(t *testing.T) {
 	}
 	if k := keys(got.ResourceSpans[0].ScopeSpans[0].Spans[0].Attributes); k != "password,n" {
 		t.Errorf("span 0 keys after DELETE_KEY q: %s", k)
+	}
+}
+
+// TestBulkDropNamed: one DROP_NAMED record drops every item of that name.
+func TestBulkDropNamed(t *testing.T) {
+	req := makeTraces(2, 1, 6, 0)
+	names := []string{"GET /healthz", "keep", "GET /healthz", "keep", "GET /healthzz", "GET /healthz"}
+	i := 0
+	for _, rs := range req.ResourceSpans {
+		for _, sp := range rs.ScopeSpans[0].Spans {
+			sp.Name = names[i%len(names)]
+			i++
+		}
+	}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	var e Edits
+	if err := e.Decode(AppendEdit(nil, Edit{Op: OpDropNamed, A: []byte("GET /healthz"), B: []byte("health check")}), &ix); err != nil {
+		t.Fatal(err)
+	}
+	out, dropped, err := Apply(&ix, b, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 6 || string(e.DropReason) != "health check" {
+		t.Fatalf("dropped %d (reason %q), want 6 (health check)", dropped, e.DropReason)
+	}
+	got := &coltrace.ExportTraceServiceRequest{}
+	if err := proto.Unmarshal(out, got); err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range got.ResourceSpans {
+		for _, sp := range rs.ScopeSpans[0].Spans {
+			if sp.Name == "GET /healthz" {
+				t.Errorf("a span named %q survived", sp.Name)
+			}
+		}
 	}
 }

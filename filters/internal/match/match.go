@@ -57,6 +57,12 @@ func Compile(pattern string) (*Matcher, error) {
 	return m, nil
 }
 
+// Exact returns the set of strings the pattern matches exactly, when it is
+// such a set (ModeExact).
+func (m *Matcher) Exact() ([]string, bool) {
+	return m.set, m.mode == ModeExact
+}
+
 // Mode reports how the matcher compares (for tests and docs).
 func (m *Matcher) Mode() Mode { return m.mode }
 
