@@ -221,19 +221,11 @@ func TestConfig(t *testing.T) {
 		`{"shed": {"above_pressure": 2}}`:                                       "shed.above_pressure: want a number from 0 to 1",
 		`{"shed": {"max_severity": 25}}`:                                        "shed.max_severity: want an integer from 0 to 24",
 	}
-	for raw, want := range bad {
-		if _, err := sdktest.Init([]byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want one containing %q", raw, err, want)
-		}
-	}
+	filtertest.ConfigErrors(t, bad)
 }
 
 func TestExampleConfig(t *testing.T) {
-	for _, raw := range filtertest.ExampleConfigs(t, "example.yaml", "drop") {
-		if _, err := sdktest.Init(raw); err != nil {
-			t.Errorf("example config %s: %v", raw, err)
-		}
-	}
+	filtertest.ExamplesLoad(t, "drop")
 }
 
 // Bench S2's drop: health-check span names, over 100 spans of which ten
@@ -255,14 +247,7 @@ func BenchmarkDropAll(b *testing.B) {
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
 	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "drop"), []byte(`{"rules": [{"attribute": {"key": "password", "equals": "hunter2"}}, {"body_regex": "x{5}"}], "sample_percent": 10}`))
-	for _, raw := range configs {
-		setup(t, string(raw))
-		sdktest.SetNow(0) // the module reads the host's real clock
-		f := filtertest.LoadWASM(t, raw)
-		filtertest.CompareWASM(t, f, sdk.SignalTraces, filtertest.BenchSpans(100))
-		filtertest.CompareWASM(t, f, sdk.SignalLogs, filtertest.MixedLogs())
-		filtertest.CompareWASM(t, f, sdk.SignalMetrics, filtertest.MixedMetrics())
-	}
+	filtertest.MatchesNative(t, setup, configs)
 }
 
 // The benchmark's batch through the committed module in the gateway's

@@ -2,7 +2,6 @@ package main
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/otlpgw/otlpgw/filters/internal/filtertest"
@@ -193,19 +192,11 @@ func TestConfig(t *testing.T) {
 		`{"max_future": "soon"}`:             "max_future: want a duration",
 		`{"normalize": true}`:                "normalize: unknown key",
 	}
-	for raw, want := range bad {
-		if _, err := sdktest.Init([]byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want one containing %q", raw, err, want)
-		}
-	}
+	filtertest.ConfigErrors(t, bad)
 }
 
 func TestExampleConfig(t *testing.T) {
-	for _, raw := range filtertest.ExampleConfigs(t, "example.yaml", "fix") {
-		if _, err := sdktest.Init(raw); err != nil {
-			t.Errorf("example config %s: %v", raw, err)
-		}
-	}
+	filtertest.ExamplesLoad(t, "fix")
 }
 
 // Bench S2's fix: deployment.environment where missing, plus the default
@@ -219,14 +210,7 @@ func BenchmarkFix(b *testing.B) {
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
 	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "fix"), []byte(`{"lowercase_keys": ["USER.EMAIL", "Password"], "max_future": "0"}`))
-	for _, raw := range configs {
-		setup(t, string(raw))
-		sdktest.SetNow(0) // the module reads the host's real clock
-		f := filtertest.LoadWASM(t, raw)
-		filtertest.CompareWASM(t, f, sdk.SignalTraces, filtertest.BenchSpans(100))
-		filtertest.CompareWASM(t, f, sdk.SignalLogs, filtertest.MixedLogs())
-		filtertest.CompareWASM(t, f, sdk.SignalMetrics, filtertest.MixedMetrics())
-	}
+	filtertest.MatchesNative(t, setup, configs)
 }
 
 // The benchmark's batch through the committed module in the gateway's

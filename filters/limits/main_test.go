@@ -97,19 +97,11 @@ func TestConfig(t *testing.T) {
 		`{"max_events": 10}`:          "max_events: unknown key",
 		`{"max_value_length": "256"}`: "max_value_length: want an integer, got a string",
 	}
-	for raw, want := range bad {
-		if _, err := sdktest.Init([]byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want one containing %q", raw, err, want)
-		}
-	}
+	filtertest.ConfigErrors(t, bad)
 }
 
 func TestExampleConfig(t *testing.T) {
-	for _, raw := range filtertest.ExampleConfigs(t, "example.yaml", "limits") {
-		if _, err := sdktest.Init(raw); err != nil {
-			t.Errorf("example config %s: %v", raw, err)
-		}
-	}
+	filtertest.ExamplesLoad(t, "limits")
 }
 
 // Bench S2's limits: every value to 256 bytes (a quarter of the spans have
@@ -123,14 +115,7 @@ func BenchmarkLimits(b *testing.B) {
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
 	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "limits"), []byte(`{"max_value_length": 16, "max_attributes": 120}`), []byte(`{"max_value_length": 16, "max_attributes": 0}`))
-	for _, raw := range configs {
-		setup(t, string(raw))
-		sdktest.SetNow(0) // the module reads the host's real clock
-		f := filtertest.LoadWASM(t, raw)
-		filtertest.CompareWASM(t, f, sdk.SignalTraces, filtertest.BenchSpans(100))
-		filtertest.CompareWASM(t, f, sdk.SignalLogs, filtertest.MixedLogs())
-		filtertest.CompareWASM(t, f, sdk.SignalMetrics, filtertest.MixedMetrics())
-	}
+	filtertest.MatchesNative(t, setup, configs)
 }
 
 // The benchmark's batch through the committed module in the gateway's

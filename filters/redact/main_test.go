@@ -3,7 +3,6 @@ package main
 import (
 	stdsha "crypto/sha256"
 	"encoding/hex"
-	"strings"
 	"testing"
 
 	"github.com/otlpgw/otlpgw/filters/internal/filtertest"
@@ -133,19 +132,11 @@ func TestConfig(t *testing.T) {
 		`{"delete_keys": ["a"], "hash_keys": ["A"]}`:       `hash_keys: "a" is in delete_keys too`,
 		`{"delete_keys": "password"}`:                      "delete_keys: want an array of strings",
 	}
-	for raw, want := range bad {
-		if _, err := sdktest.Init([]byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want one containing %q", raw, err, want)
-		}
-	}
+	filtertest.ConfigErrors(t, bad)
 }
 
 func TestExampleConfig(t *testing.T) {
-	for _, raw := range filtertest.ExampleConfigs(t, "example.yaml", "redact") {
-		if _, err := sdktest.Init(raw); err != nil {
-			t.Errorf("example config %s: %v", raw, err)
-		}
-	}
+	filtertest.ExamplesLoad(t, "redact")
 }
 
 // The example config (delete, hash, two builtins and a pattern) over 100
@@ -160,14 +151,7 @@ func BenchmarkRedact(b *testing.B) {
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
 	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "redact"), []byte(`{"delete_keys": ["big"], "mask": [{"builtin": "email"}, {"pattern": "[0-9]{4}", "replacement": "####"}]}`))
-	for _, raw := range configs {
-		setup(t, string(raw))
-		sdktest.SetNow(0) // the module reads the host's real clock
-		f := filtertest.LoadWASM(t, raw)
-		filtertest.CompareWASM(t, f, sdk.SignalTraces, filtertest.BenchSpans(100))
-		filtertest.CompareWASM(t, f, sdk.SignalLogs, filtertest.MixedLogs())
-		filtertest.CompareWASM(t, f, sdk.SignalMetrics, filtertest.MixedMetrics())
-	}
+	filtertest.MatchesNative(t, setup, configs)
 }
 
 // The benchmark's batch through the committed module in the gateway's

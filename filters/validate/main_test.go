@@ -214,19 +214,11 @@ func TestConfig(t *testing.T) {
 		`{"checks": []}`:             "checks: want an object, got an array",
 		`not json`:                   "invalid JSON",
 	}
-	for raw, want := range bad {
-		if _, err := sdktest.Init([]byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%s: error %v, want one containing %q", raw, err, want)
-		}
-	}
+	filtertest.ConfigErrors(t, bad)
 }
 
 func TestExampleConfig(t *testing.T) {
-	for _, raw := range filtertest.ExampleConfigs(t, "example.yaml", "validate") {
-		if _, err := sdktest.Init(raw); err != nil {
-			t.Errorf("example config %s: %v", raw, err)
-		}
-	}
+	filtertest.ExamplesLoad(t, "validate")
 }
 
 func BenchmarkValidate(b *testing.B) {
@@ -238,14 +230,7 @@ func BenchmarkValidate(b *testing.B) {
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
 	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "validate"), []byte(`{"max_future": "1h", "checks": {"histograms": false}}`))
-	for _, raw := range configs {
-		setup(t, string(raw))
-		sdktest.SetNow(0) // the module reads the host's real clock
-		f := filtertest.LoadWASM(t, raw)
-		filtertest.CompareWASM(t, f, sdk.SignalTraces, filtertest.BenchSpans(100))
-		filtertest.CompareWASM(t, f, sdk.SignalLogs, filtertest.MixedLogs())
-		filtertest.CompareWASM(t, f, sdk.SignalMetrics, filtertest.MixedMetrics())
-	}
+	filtertest.MatchesNative(t, setup, configs)
 }
 
 // The benchmark's batch through the committed module in the gateway's

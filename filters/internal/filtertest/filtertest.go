@@ -172,3 +172,25 @@ func BenchSpans(n int) sdktest.Resource {
 		Scopes: []sdktest.Scope{{Name: "io.opentelemetry.http", Version: "1.0.0", Spans: spans}},
 	}
 }
+
+// ConfigErrors checks that each bad config (JSON) is refused by the
+// filter's init with an error containing the wanted text.
+func ConfigErrors(t *testing.T, bad map[string]string) {
+	t.Helper()
+	for raw, want := range bad {
+		if _, err := sdktest.Init([]byte(raw)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one containing %q", raw, err, want)
+		}
+	}
+}
+
+// ExamplesLoad checks that the filter accepts every config in its
+// example.yaml.
+func ExamplesLoad(t *testing.T, name string) {
+	t.Helper()
+	for _, raw := range ExampleConfigs(t, "example.yaml", name) {
+		if _, err := sdktest.Init(raw); err != nil {
+			t.Errorf("example config %s: %v", raw, err)
+		}
+	}
+}

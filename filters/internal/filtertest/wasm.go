@@ -209,3 +209,19 @@ func CheckModule(t testing.TB) []string {
 	}
 	return imports
 }
+
+// MatchesNative checks, for each config, that the committed module gives
+// the same result on every signal as the package's code run natively.
+// setup initialises the native filter with a config, as each package's
+// tests do.
+func MatchesNative(t *testing.T, setup func(testing.TB, string), configs [][]byte) {
+	t.Helper()
+	for _, raw := range configs {
+		setup(t, string(raw))
+		sdktest.SetNow(0) // the module reads the host's real clock
+		f := LoadWASM(t, raw)
+		CompareWASM(t, f, sdk.SignalTraces, BenchSpans(100))
+		CompareWASM(t, f, sdk.SignalLogs, MixedLogs())
+		CompareWASM(t, f, sdk.SignalMetrics, MixedMetrics())
+	}
+}
