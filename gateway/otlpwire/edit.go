@@ -36,8 +36,13 @@ const (
 	// deletes a key or caps values everywhere does no per-attribute work.
 	OpDeleteKey      Op = 11 // Owner mask; A = key; Arg bit 0 = ASCII case-insensitive
 	OpTruncateValues Op = 12 // Owner mask; Arg = max bytes of string and bytes values
-	OpDropNamed      Op = 13 // A = name; B = reason: drop every item so named
+	OpDropNamed      Op = 13 // A = name; B = reason; Arg bit 0 = match a log record's string body instead: drop every item so named
+	OpSetDefault     Op = 14 // Owner mask; A = key; B = AnyValue body: add the attribute to every owner that lacks the key
 )
+
+// DropNamedBody is DROP_NAMED's Arg bit that matches a log record's body
+// (a string value) instead of its name.
+const DropNamedBody = 1
 
 // Owner mask bits of the bulk edits.
 const (
@@ -46,7 +51,7 @@ const (
 	EditOwnersItem     = 4
 )
 
-var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED"}
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT"}
 
 // String returns the ABI name, e.g. "SET_ATTR".
 func (o Op) String() string {
@@ -78,6 +83,15 @@ type Edit struct {
 	Target uint32 // index into the table the op names; 0 when unused
 	Arg    uint32 // op-specific; 0 when unused
 	A, B   []byte
+	// seg is the number of the edit list (the filter) the record came
+	// from, when several filters' lists are applied together.
+	seg int32
+}
+
+// IsBulk says whether the op is a bulk edit: one that names no target and
+// so means the same on any batch of its signal.
+func (o Op) IsBulk() bool {
+	return o == OpDeleteKey || o == OpTruncateValues || o == OpDropNamed || o == OpSetDefault
 }
 
 // AppendEdit appends e in the ABI's binary record format, zero padding
@@ -128,6 +142,14 @@ type Edits struct {
 	Replacement []byte
 	// ReplaceItems is how many items Replacement holds.
 	ReplaceItems int
+
+	// Segments is how many edit lists List holds: 1 after Decode, one more
+	// after each DecodeMore. SegmentDrops[k] and SegmentReasons[k] are, per
+	// list, the items Apply found it dropped first and its first non-empty
+	// drop reason.
+	Segments       int
+	SegmentDrops   []int
+	SegmentReasons [][]byte
 
 	// The index shape Decode checked targets against; Apply refuses another.
 	shape indexShape
@@ -199,11 +221,65 @@ func (e *Edits) decode(buf []byte, ix *Index) error {
 	e.Verdict = VerdictEdit
 	e.List = e.List[:0]
 	e.DropReason, e.RejectReason, e.Replacement, e.ReplaceItems = nil, nil, nil, 0
+	e.Segments, e.SegmentReasons = 1, append(e.SegmentReasons[:0], nil)
 	e.shape = shapeOf(ix)
+	return e.decodeSegment(buf, ix, 0)
+}
+
+// DecodeMore decodes buf, one more filter's edit list, and appends its
+// records to e's as the next segment, so that Apply runs several filters'
+// lists in one pass, in order, with each list's drops counted apart.
+// Appending is only sound for lists that do not depend on the batch as
+// the earlier lists leave it: DecodeMore accepts bulk edits only (see
+// Op.IsBulk), after a successful Decode against the same index whose
+// verdict is VerdictEdit. On error e is left as Decode leaves it on error.
+func (e *Edits) DecodeMore(buf []byte, ix *Index) error {
+	err := func() error {
+		if e.Verdict != VerdictEdit || e.shape != shapeOf(ix) {
+			return &EditError{Record: -1, Reason: "DecodeMore after a failed Decode, a REJECT or REPLACE, or against another index"}
+		}
+		seg := e.Segments
+		e.Segments++
+		e.SegmentReasons = append(e.SegmentReasons, nil)
+		first := len(e.List)
+		if err := e.decodeSegment(buf, ix, seg); err != nil {
+			return err
+		}
+		for k, ed := range e.List[first:] {
+			if !ed.Op.IsBulk() {
+				return &EditError{Record: k, Op: ed.Op, Reason: "only bulk edits can be applied together with another filter's"}
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		e.Verdict, e.List, e.shape = VerdictEdit, e.List[:0], indexShape{sig: NumSignals}
+	}
+	return err
+}
+
+// Bulk says whether every record of a decoded VerdictEdit list is a bulk
+// edit (true for an empty list).
+func (e *Edits) Bulk() bool {
+	if e.Verdict != VerdictEdit {
+		return false
+	}
+	for k := range e.List {
+		if !e.List[k].Op.IsBulk() {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeSegment decodes buf's records and appends them to e.List as
+// segment seg.
+func (e *Edits) decodeSegment(buf []byte, ix *Index, seg int) error {
 	if len(buf) > MaxEditListSize {
 		return &EditError{Record: -1, Offset: len(buf), Reason: fmt.Sprintf("%d bytes exceeds the %d-byte limit", len(buf), MaxEditListSize)}
 	}
 	le := binary.LittleEndian
+	first := len(e.List)
 	n := 0
 	for off := 0; off < len(buf); n++ {
 		if n == MaxEditRecords {
@@ -213,7 +289,7 @@ func (e *Edits) decode(buf []byte, ix *Index) error {
 			return &EditError{Record: n, Offset: off, Reason: fmt.Sprintf("%d bytes left, a record header needs %d", len(buf)-off, EditHeaderSize)}
 		}
 		h := buf[off : off+EditHeaderSize]
-		ed := Edit{Op: Op(h[0]), Owner: h[1], Target: le.Uint32(h[4:]), Arg: le.Uint32(h[8:])}
+		ed := Edit{Op: Op(h[0]), Owner: h[1], Target: le.Uint32(h[4:]), Arg: le.Uint32(h[8:]), seg: int32(seg)}
 		la, lb := uint64(le.Uint32(h[12:])), uint64(le.Uint32(h[16:]))
 		if r := le.Uint16(h[2:]); r != 0 {
 			return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: fmt.Sprintf("reserved field is %d, want 0", r)}
@@ -231,14 +307,21 @@ func (e *Edits) decode(buf []byte, ix *Index) error {
 				return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: "padding is not zero"}
 			}
 		}
-		if reason := e.check(&ed, ix, n); reason != "" {
+		if reason := e.check(&ed, ix, first+n); reason != "" {
 			return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: reason}
 		}
-		if ed.Op == OpDropItem && e.DropReason == nil && len(ed.A) > 0 {
-			e.DropReason = ed.A
+		var reason []byte
+		switch ed.Op {
+		case OpDropItem:
+			reason = ed.A
+		case OpDropNamed:
+			reason = ed.B
 		}
-		if ed.Op == OpDropNamed && e.DropReason == nil && len(ed.B) > 0 {
-			e.DropReason = ed.B
+		if len(reason) > 0 && e.SegmentReasons[seg] == nil {
+			e.SegmentReasons[seg] = reason
+			if e.DropReason == nil {
+				e.DropReason = reason
+			}
 		}
 		e.List = append(e.List, ed)
 		off = int(body + padded)
@@ -326,7 +409,19 @@ func (e *Edits) check(ed *Edit, ix *Index, n int) string {
 		if len(ed.A) == 0 {
 			return "empty name"
 		}
-		return firstOf(noOwner(ed), unused(ed.Target, nil, nil), unused(ed.Arg, nil, nil), validUTF8(ed.A, "name"), validUTF8(ed.B, "reason"))
+		if ed.Arg&DropNamedBody != 0 && ix.Signal != Logs {
+			return fmt.Sprintf("matching bodies (arg bit 0) is for logs; this batch is %s", ix.Signal)
+		}
+		return firstOf(noOwner(ed), unused(ed.Target, nil, nil), flags(ed.Arg, DropNamedBody), validUTF8(ed.A, "name"), validUTF8(ed.B, "reason"))
+	case OpSetDefault:
+		if r := firstOf(ownerMask(ed), unused(ed.Target, nil, nil), unused(ed.Arg, nil, nil), validKey(ed.A)); r != "" {
+			return r
+		}
+		p := parser{b: ed.B}
+		if _, _, _, err := p.anyValue(0, len(ed.B), 1); err != nil {
+			return "value is not a valid AnyValue body: " + err.Reason
+		}
+		return ""
 	case OpReject:
 		if n > 0 {
 			return "REJECT must be the only record"
@@ -445,6 +540,8 @@ func (ix *Index) itemMsg(i uint32) msgID {
 var (
 	itemAttrField = [numMsgs]protowire.Number{mSpan: 9, mLogRecord: 6, mNumberDP: 7, mHistogramDP: 9, mExpHistogramDP: 1, mSummaryDP: 7}
 	itemNameField = [numMsgs]protowire.Number{mSpan: 5, mLogRecord: 12}
+	// logBodyField is LogRecord.body.
+	logBodyField protowire.Number = 5
 )
 
 const (
@@ -491,25 +588,42 @@ var errApplyVerdict = errors.New("otlpwire: Apply: the edit list rejects the bat
 // byte ranges; only the entries on the path to an edit are re-encoded.
 // With dst reused and e reused, Apply does not allocate.
 func Apply(ix *Index, req []byte, e *Edits, dst []byte) (out []byte, dropped int, err error) {
+	out, dropped, changed, err := ApplyChanged(ix, req, e, dst)
+	if err == nil && !changed {
+		out = append(dst, req...)
+	}
+	return out, dropped, err
+}
+
+// ApplyChanged is Apply for callers that keep req when nothing changes:
+// when the edits leave the request as it was (an empty list, or bulk edits
+// that match nothing), it returns changed false and dst untouched, without
+// copying req. After it, e.SegmentDrops holds each segment's drops.
+func ApplyChanged(ix *Index, req []byte, e *Edits, dst []byte) (out []byte, dropped int, changed bool, err error) {
 	switch e.Verdict {
 	case VerdictReject:
-		return dst, 0, errApplyVerdict
+		return dst, 0, false, errApplyVerdict
 	case VerdictReplace:
-		return append(dst, e.Replacement...), max(0, ix.Items-e.ReplaceItems), nil
+		return append(dst, e.Replacement...), max(0, ix.Items-e.ReplaceItems), true, nil
 	}
 	if e.shape != shapeOf(ix) {
-		return dst, 0, errors.New("otlpwire: Apply: the edit list was not decoded against this index")
+		return dst, 0, false, errors.New("otlpwire: Apply: the edit list was not decoded against this index")
 	}
+	e.SegmentDrops = append(e.SegmentDrops[:0], make([]int, e.Segments)...)
 	if len(e.List) == 0 {
-		return append(dst, req...), 0, nil
+		return dst, 0, false, nil
 	}
 	s := &e.sc
 	s.prepare(ix)
-	dropped = s.resolve(ix, req, e.List)
+	dropped = s.resolve(ix, req, e.List, e.SegmentDrops)
+	if len(s.owners) == 0 && len(s.metrics) == 0 && len(s.items) == 0 && len(s.attrs) == 0 {
+		// Every state is created by an edit that changes something.
+		return dst, 0, false, nil
+	}
 	w := writer{ix: ix, req: req, s: s, dst: slices.Grow(dst, len(req))}
 	w.request()
 	s.reset()
-	return w.dst, dropped, nil
+	return w.dst, dropped, true, nil
 }
 
 // editScratch holds what the edits do to each target, for one Apply.
@@ -576,9 +690,11 @@ type valueState struct {
 }
 
 type addedAttr struct {
-	key  []byte
-	val  valueState
-	next int32
+	key     []byte
+	val     valueState
+	next    int32
+	owner   AttrOwner
+	deleted bool // by a later DELETE_KEY
 }
 
 type fixedSet struct {
@@ -692,7 +808,7 @@ func (s *editScratch) touchAttr(ix *Index, a int32) int32 {
 
 // resolve folds the edit list, in order, into per-target states and
 // returns the number of distinct items dropped.
-func (s *editScratch) resolve(ix *Index, req []byte, list []Edit) int {
+func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int) int {
 	dropped := 0
 	for k := range list {
 		ed := &list[k]
@@ -702,6 +818,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit) int {
 			if st := &s.items[s.touchItem(ix, t)]; !st.drop {
 				st.drop = true
 				dropped++
+				segDrops[ed.seg]++
 			}
 		case OpDeleteAttr:
 			if m := s.attrMark[t]; m == 0 || !s.attrs[m-1].deleted {
@@ -715,14 +832,45 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit) int {
 		case OpTruncateAttr:
 			s.truncate(ix, req, t, int(ed.Arg))
 		case OpDropNamed:
+			body := ed.Arg&DropNamedBody != 0
 			for i := range ix.ItemsAt {
 				it := &ix.ItemsAt[i]
-				if string(req[it.NameOff:it.NameEnd]) != string(ed.A) {
+				if body {
+					if b, ok := logBody(req, it); !ok || string(b) != string(ed.A) {
+						continue
+					}
+				} else if string(req[it.NameOff:it.NameEnd]) != string(ed.A) {
 					continue
 				}
 				if st := &s.items[s.touchItem(ix, int32(i))]; !st.drop {
 					st.drop = true
 					dropped++
+					segDrops[ed.seg]++
+				}
+			}
+		case OpSetDefault:
+			if ed.Owner&EditOwnersResource != 0 {
+				for r := range ix.Resources {
+					if !s.hasKey(ix, req, OwnerResource, int32(r), ed.A) {
+						s.setAttr(ix, req, OwnerResource, int32(r), ed.A, ed.B)
+					}
+				}
+			}
+			if ed.Owner&EditOwnersScope != 0 {
+				for sc := range ix.Scopes {
+					if !s.hasKey(ix, req, OwnerScope, int32(sc), ed.A) {
+						s.setAttr(ix, req, OwnerScope, int32(sc), ed.A, ed.B)
+					}
+				}
+			}
+			if ed.Owner&EditOwnersItem != 0 {
+				for i := range ix.ItemsAt {
+					if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
+						continue
+					}
+					if !s.hasKey(ix, req, OwnerItem, int32(i), ed.A) {
+						s.setAttr(ix, req, OwnerItem, int32(i), ed.A, ed.B)
+					}
 				}
 			}
 		case OpDeleteKey:
@@ -736,6 +884,13 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit) int {
 					s.attrs[s.touchAttr(ix, int32(a))].deleted = true
 				}
 			}
+			// Attributes earlier edits appended count too, as they would
+			// once the request were re-indexed.
+			for k := range s.adds {
+				if ad := &s.adds[k]; !ad.deleted && ownerBit(ad.owner)&ed.Owner != 0 && sameKey(ad.key, ed.A, fold) {
+					ad.deleted = true
+				}
+			}
 		case OpTruncateValues:
 			n := int32(ed.Arg)
 			for a := range ix.Attrs {
@@ -744,6 +899,11 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit) int {
 				// an earlier edit set is checked by truncate itself.
 				if ownerBit(at.Owner)&ed.Owner != 0 && (at.ValEnd-at.ValOff > n || s.attrMark[a] != 0) {
 					s.truncate(ix, req, int32(a), int(n))
+				}
+			}
+			for k := range s.adds {
+				if ad := &s.adds[k]; !ad.deleted && ownerBit(ad.owner)&ed.Owner != 0 {
+					cutValue(&ad.val, int(n))
 				}
 			}
 		case OpSetAttr:
@@ -815,10 +975,16 @@ func (s *editScratch) truncate(ix *Index, req []byte, a int32, n int) {
 	if deleted || vt != ValueString && vt != ValueBytes || len(p) <= n {
 		return
 	}
+	st := &s.attrs[s.touchAttr(ix, a)]
+	st.val = valueState{set: true, cut: true, vt: vt, data: p[:cutAt(vt, p, n)]}
+}
+
+// cutAt is where to cut payload p of a value of type vt to at most n
+// bytes: for a string, back off to the start of the rune the cut falls in;
+// where the string is not UTF-8, cut where asked. len(p) must exceed n.
+func cutAt(vt ValueType, p []byte, n int) int {
 	k := n
 	if vt == ValueString {
-		// Back off to the start of the rune the cut falls in; where the
-		// string is not UTF-8, cut where asked.
 		for j := 0; j < utf8.UTFMax-1 && k > 0 && !utf8.RuneStart(p[k]); j++ {
 			k--
 		}
@@ -826,23 +992,147 @@ func (s *editScratch) truncate(ix *Index, req []byte, a int32, n int) {
 			k = n
 		}
 	}
-	st := &s.attrs[s.touchAttr(ix, a)]
-	st.val = valueState{set: true, cut: true, vt: vt, data: p[:k]}
+	return k
+}
+
+// cutValue truncates a value an edit set (an AnyValue body, or already
+// cut) as TRUNCATE_VALUES would once the request were re-indexed.
+func cutValue(v *valueState, n int) {
+	vt, p := v.vt, v.data
+	if !v.cut {
+		pr := parser{b: v.data}
+		t, vs, ve, err := pr.anyValue(0, len(v.data), 1)
+		if err != nil {
+			return
+		}
+		vt, p = t, v.data[vs:ve]
+	}
+	if vt != ValueString && vt != ValueBytes || len(p) <= n {
+		return
+	}
+	*v = valueState{set: true, cut: true, vt: vt, data: p[:cutAt(vt, p, n)]}
+}
+
+// attrRange is the Index.Attrs range that holds owner t's attributes.
+// Index.Parse widens a resource's or scope's range over the attributes of
+// everything encoded between the entry's start and its Resource or
+// InstrumentationScope field, so users filter the range by owner.
+func attrRange(ix *Index, owner AttrOwner, t int32) (a0, a1 int32) {
+	switch owner {
+	case OwnerResource:
+		return ix.Resources[t].AttrStart, ix.Resources[t].AttrEnd
+	case OwnerScope:
+		return ix.Scopes[t].AttrStart, ix.Scopes[t].AttrEnd
+	}
+	return ix.ItemsAt[t].AttrStart, ix.ItemsAt[t].AttrEnd
+}
+
+// hasKey says whether owner t has a live attribute with key, as the edits
+// so far leave it: deleted ones do not count, renamed ones count by their
+// new key, and attributes SET_ATTR appended count.
+func (s *editScratch) hasKey(ix *Index, req []byte, owner AttrOwner, t int32, key []byte) bool {
+	a0, a1 := attrRange(ix, owner, t)
+	for a := a0; a < a1; a++ {
+		at := &ix.Attrs[a]
+		if at.Owner != owner || at.Parent != t {
+			continue
+		}
+		k := req[at.KeyOff:at.KeyEnd]
+		if m := s.attrMark[a]; m != 0 {
+			st := &s.attrs[m-1]
+			if st.deleted {
+				continue
+			}
+			if st.rekey {
+				k = st.key
+			}
+		}
+		if string(k) == string(key) {
+			return true
+		}
+	}
+	head := int32(-1)
+	switch owner {
+	case OwnerResource:
+		if m := s.resMark[t]; m != 0 {
+			head = s.owners[m-1].addHead
+		}
+	case OwnerScope:
+		if m := s.scopeMark[t]; m != 0 {
+			head = s.owners[m-1].addHead
+		}
+	default:
+		if m := s.itemMark[t]; m != 0 {
+			head = s.items[m-1].addHead
+		}
+	}
+	for k := head; k >= 0; k = s.adds[k].next {
+		if !s.adds[k].deleted && string(s.adds[k].key) == string(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// logBody returns the payload of log record it's body when the body is a
+// string value.
+func logBody(req []byte, it *Item) ([]byte, bool) {
+	b := req[it.Off:it.End]
+	_, _, n := protowire.ConsumeTag(b)
+	if n < 0 {
+		return nil, false
+	}
+	_, m := protowire.ConsumeVarint(b[n:])
+	if m < 0 {
+		return nil, false
+	}
+	b = b[n+m:]
+	var body []byte
+	found := false
+	for len(b) > 0 {
+		num, typ, k := protowire.ConsumeTag(b)
+		if k < 0 {
+			return nil, false
+		}
+		b = b[k:]
+		v := protowire.ConsumeFieldValue(num, typ, b)
+		if v < 0 {
+			return nil, false
+		}
+		if num == logBodyField && typ == protowire.BytesType {
+			// The last occurrence wins, as a protobuf decoder merges it.
+			body, _ = protowire.ConsumeBytes(b)
+			found = true
+		}
+		b = b[v:]
+	}
+	if !found {
+		return nil, false
+	}
+	var s []byte
+	isString := false
+	for len(body) > 0 {
+		num, typ, k := protowire.ConsumeTag(body)
+		if k < 0 {
+			return nil, false
+		}
+		body = body[k:]
+		v := protowire.ConsumeFieldValue(num, typ, body)
+		if v < 0 {
+			return nil, false
+		}
+		// AnyValue is a oneof: the last member set wins.
+		isString = num == 1 && typ == protowire.BytesType
+		if isString {
+			s, _ = protowire.ConsumeBytes(body)
+		}
+		body = body[v:]
+	}
+	return s, isString
 }
 
 func (s *editScratch) setAttr(ix *Index, req []byte, owner AttrOwner, t int32, key, body []byte) {
-	// Index.Parse widens a resource's or scope's attribute range over the
-	// attributes of everything encoded between the entry's start and its
-	// Resource/InstrumentationScope field, so ranges are filtered by owner.
-	var a0, a1 int32
-	switch owner {
-	case OwnerResource:
-		a0, a1 = ix.Resources[t].AttrStart, ix.Resources[t].AttrEnd
-	case OwnerScope:
-		a0, a1 = ix.Scopes[t].AttrStart, ix.Scopes[t].AttrEnd
-	default:
-		a0, a1 = ix.ItemsAt[t].AttrStart, ix.ItemsAt[t].AttrEnd
-	}
+	a0, a1 := attrRange(ix, owner, t)
 	val := valueState{set: true, data: body}
 	matched := false
 	for a := a0; a < a1; a++ {
@@ -879,7 +1169,7 @@ func (s *editScratch) setAttr(ix *Index, req []byte, owner AttrOwner, t int32, k
 		head, tail = &st.addHead, &st.addTail
 	}
 	for k := *head; k >= 0; k = s.adds[k].next {
-		if string(s.adds[k].key) == string(key) {
+		if !s.adds[k].deleted && string(s.adds[k].key) == string(key) {
 			s.adds[k].val = val
 			matched = true
 		}
@@ -889,7 +1179,7 @@ func (s *editScratch) setAttr(ix *Index, req []byte, owner AttrOwner, t int32, k
 	}
 	// head, tail and ost point into s.owners or s.items, which do not grow
 	// from here on.
-	s.adds = append(s.adds, addedAttr{key: key, val: val, next: -1})
+	s.adds = append(s.adds, addedAttr{key: key, val: val, next: -1, owner: owner})
 	n := int32(len(s.adds) - 1)
 	if *tail < 0 {
 		*head = n
@@ -1369,6 +1659,9 @@ func (w *writer) appendValue(v *valueState) {
 func (w *writer) appendAdds(head int32, tag byte) {
 	for k := head; k >= 0; k = w.s.adds[k].next {
 		ad := &w.s.adds[k]
+		if ad.deleted {
+			continue
+		}
 		vb := valueBodySize(&ad.val)
 		w.dst = append(w.dst, tag)
 		w.dst = protowire.AppendVarint(w.dst, uint64(1+protowire.SizeBytes(len(ad.key))+1+protowire.SizeBytes(vb)))

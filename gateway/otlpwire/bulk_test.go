@@ -1,0 +1,313 @@
+package otlpwire
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestDropNamedBody: DROP_NAMED with the body flag drops the log records
+// whose body is exactly the string, and nothing whose body is another type
+// or whose event_name is that string.
+func TestDropNamedBody(t *testing.T) {
+	req := makeLogs(2, 1, 6, 1)
+	bodies := []*commonpb.AnyValue{str("GET /healthz"), str("GET /healthz/x"), {Value: &commonpb.AnyValue_BytesValue{BytesValue: []byte("GET /healthz")}}, str("GET /healthz"), nil, str("ok")}
+	i := 0
+	for _, rl := range req.ResourceLogs {
+		for _, lr := range rl.ScopeLogs[0].LogRecords {
+			lr.Body = bodies[i%len(bodies)]
+			lr.EventName = "GET /healthz" // must not match: the flag selects the body
+			i++
+		}
+	}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Logs, b); err != nil {
+		t.Fatal(err)
+	}
+	var e Edits
+	if err := e.Decode(AppendEdit(nil, Edit{Op: OpDropNamed, Arg: DropNamedBody, A: []byte("GET /healthz"), B: []byte("probe")}), &ix); err != nil {
+		t.Fatal(err)
+	}
+	out, dropped, err := Apply(&ix, b, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 4 || string(e.DropReason) != "probe" {
+		t.Fatalf("dropped %d (reason %q), want 4 (probe)", dropped, e.DropReason)
+	}
+	got := &collogs.ExportLogsServiceRequest{}
+	if err := proto.Unmarshal(out, got); err != nil {
+		t.Fatal(err)
+	}
+	left := 0
+	for _, rl := range got.ResourceLogs {
+		for _, lr := range rl.ScopeLogs[0].LogRecords {
+			left++
+			if lr.Body.GetStringValue() == "GET /healthz" {
+				t.Errorf("a record with body %q survived", lr.Body.GetStringValue())
+			}
+		}
+	}
+	if left != 8 {
+		t.Errorf("%d records left, want 8", left)
+	}
+
+	// The body flag is for logs only.
+	var tix Index
+	if err := tix.Parse(Traces, mustMarshal(t, makeTraces(1, 1, 1, 0))); err != nil {
+		t.Fatal(err)
+	}
+	err = e.Decode(AppendEdit(nil, Edit{Op: OpDropNamed, Arg: DropNamedBody, A: []byte("x")}), &tix)
+	if err == nil || !strings.Contains(err.Error(), "for logs") {
+		t.Errorf("DROP_NAMED by body on traces: %v, want an error saying it is for logs", err)
+	}
+}
+
+// TestSetDefault: SET_DEFAULT adds the attribute to every owner in its
+// mask that lacks the key as the list so far leaves it.
+func TestSetDefault(t *testing.T) {
+	req := makeTraces(3, 1, 2, 0)
+	req.ResourceSpans[1].Resource.Attributes = append(req.ResourceSpans[1].Resource.Attributes, kv("deployment.environment", str("prod")))
+	req.ResourceSpans[2].Resource = nil // no Resource message at all
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	val := anyBody(t, str("unknown"))
+	res := func(eds ...Edit) *coltrace.ExportTraceServiceRequest {
+		t.Helper()
+		var e Edits
+		if err := e.Decode(encodeEdits(eds...), &ix); err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := Apply(&ix, b, &e, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &coltrace.ExportTraceServiceRequest{}
+		if err := proto.Unmarshal(out, got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	env := func(got *coltrace.ExportTraceServiceRequest) string {
+		var vs []string
+		for _, rs := range got.ResourceSpans {
+			v := "-"
+			for _, a := range rs.GetResource().GetAttributes() {
+				if a.Key == "deployment.environment" {
+					v = a.Value.GetStringValue()
+				}
+			}
+			vs = append(vs, v)
+		}
+		return strings.Join(vs, ",")
+	}
+
+	if got := env(res(Edit{Op: OpSetDefault, Owner: EditOwnersResource, A: []byte("deployment.environment"), B: val})); got != "unknown,prod,unknown" {
+		t.Errorf("after SET_DEFAULT: %s, want unknown,prod,unknown", got)
+	}
+	// A key deleted earlier in the list is missing; a key renamed to it
+	// is present.
+	del := Edit{Op: OpDeleteKey, Owner: EditOwnersResource, A: []byte("deployment.environment")}
+	if got := env(res(del, Edit{Op: OpSetDefault, Owner: EditOwnersResource, A: []byte("deployment.environment"), B: val})); got != "unknown,unknown,unknown" {
+		t.Errorf("after DELETE_KEY then SET_DEFAULT: %s, want unknown everywhere", got)
+	}
+	rename := Edit{Op: OpRenameAttr, Target: uint32(ix.Resources[0].AttrStart), A: []byte("deployment.environment")}
+	got := res(rename, Edit{Op: OpSetDefault, Owner: EditOwnersResource, A: []byte("deployment.environment"), B: val})
+	if n := len(got.ResourceSpans[0].Resource.Attributes); n != len(req.ResourceSpans[0].Resource.Attributes) {
+		t.Errorf("resource 0 has %d attributes after a rename to the key, want %d (no default added)", n, len(req.ResourceSpans[0].Resource.Attributes))
+	}
+	// On items, every span gets it once, and a second SET_DEFAULT of the
+	// same key adds nothing.
+	got = res(Edit{Op: OpSetDefault, Owner: EditOwnersItem, A: []byte("k"), B: val}, Edit{Op: OpSetDefault, Owner: EditOwnersItem, A: []byte("k"), B: anyBody(t, str("other"))})
+	for _, rs := range got.ResourceSpans {
+		for _, sp := range rs.ScopeSpans[0].Spans {
+			if n := len(sp.Attributes); n != 1 || sp.Attributes[0].Value.GetStringValue() != "unknown" {
+				t.Errorf("span %s attributes %v, want one k=unknown", sp.Name, sp.Attributes)
+			}
+		}
+	}
+}
+
+// TestApplyChangedReportsNoChange: bulk edits that match nothing leave the
+// request alone and ApplyChanged says so without writing.
+func TestApplyChangedReportsNoChange(t *testing.T) {
+	b := mustMarshal(t, makeTraces(2, 1, 3, 2))
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	var e Edits
+	list := encodeEdits(
+		Edit{Op: OpDeleteKey, Owner: EditOwnersItem, A: []byte("password")},
+		Edit{Op: OpTruncateValues, Owner: EditOwnersResource | EditOwnersItem, Arg: 1 << 20},
+		Edit{Op: OpDropNamed, A: []byte("GET /healthz")},
+		Edit{Op: OpSetDefault, Owner: EditOwnersResource, A: []byte("service.name"), B: anyBody(t, str("x"))},
+	)
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatal(err)
+	}
+	out, dropped, changed, err := ApplyChanged(&ix, b, &e, nil)
+	if err != nil || changed || dropped != 0 || out != nil {
+		t.Fatalf("ApplyChanged = %d bytes, %d dropped, changed %v, %v; want nothing changed", len(out), dropped, changed, err)
+	}
+	out, _, err = Apply(&ix, b, &e, nil)
+	if err != nil || !bytes.Equal(out, b) {
+		t.Fatalf("Apply of a no-op list: %v, output equal %v", err, bytes.Equal(out, b))
+	}
+	// One that does change something says so.
+	list = encodeEdits(Edit{Op: OpTruncateValues, Owner: EditOwnersItem, Arg: 1})
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, changed, err := ApplyChanged(&ix, b, &e, nil); err != nil || !changed {
+		t.Fatalf("truncating to 1 byte: changed %v, %v; want a change", changed, err)
+	}
+}
+
+// TestDecodeMoreSegments: several filters' bulk lists applied together
+// count their drops and reasons apart; the first list to drop an item owns
+// it; a non-bulk record in a later list is refused.
+func TestDecodeMoreSegments(t *testing.T) {
+	req := makeTraces(1, 1, 6, 1)
+	for i, sp := range req.ResourceSpans[0].ScopeSpans[0].Spans {
+		sp.Name = []string{"a", "b", "c"}[i%3]
+	}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	var e Edits
+	if err := e.Decode(encodeEdits(Edit{Op: OpDropNamed, A: []byte("a"), B: []byte("first")}), &ix); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DecodeMore(encodeEdits(Edit{Op: OpTruncateValues, Owner: EditOwnersItem, Arg: 2}), &ix); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DecodeMore(encodeEdits(Edit{Op: OpDropNamed, A: []byte("a"), B: []byte("again")}, Edit{Op: OpDropNamed, A: []byte("b"), B: []byte("third")}), &ix); err != nil {
+		t.Fatal(err)
+	}
+	_, dropped, err := Apply(&ix, b, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 4 || e.Segments != 3 || e.SegmentDrops[0] != 2 || e.SegmentDrops[1] != 0 || e.SegmentDrops[2] != 2 {
+		t.Fatalf("dropped %d, segments %d, per segment %v; want 4, 3, [2 0 2]", dropped, e.Segments, e.SegmentDrops)
+	}
+	if r := e.SegmentReasons; string(r[0]) != "first" || r[1] != nil || string(r[2]) != "again" {
+		t.Errorf("segment reasons %q, want first, none, again", r)
+	}
+
+	if err := e.Decode(nil, &ix); err != nil {
+		t.Fatal(err)
+	}
+	err = e.DecodeMore(encodeEdits(Edit{Op: OpDropItem, Target: 0}), &ix)
+	if err == nil || !strings.Contains(err.Error(), "only bulk edits") {
+		t.Fatalf("DecodeMore with DROP_ITEM: %v, want it refused", err)
+	}
+	if _, _, err := Apply(&ix, b, &e, nil); err == nil {
+		t.Error("Apply after a failed DecodeMore succeeded, want it refused")
+	}
+}
+
+// TestDecodeMoreMatchesSequential: applying bulk lists together gives the
+// same bytes, drops and per-list counts as applying them one after another
+// with a fresh index each time, which is what the filter chain would do
+// without merging.
+func TestDecodeMoreMatchesSequential(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"span-str-0", "span-int-1", "res-str-0", "service.name", "scope-str-0", "new"}
+	names := []string{"span-0", "span-1", "span-101", "span-1002", "x"}
+	randomBulk := func() Edit {
+		switch r.IntN(4) {
+		case 0:
+			return Edit{Op: OpDeleteKey, Owner: uint8(1 + r.IntN(7)), A: []byte(keys[r.IntN(len(keys))])}
+		case 1:
+			return Edit{Op: OpTruncateValues, Owner: uint8(1 + r.IntN(7)), Arg: uint32(r.IntN(6))}
+		case 2:
+			return Edit{Op: OpDropNamed, A: []byte(names[r.IntN(len(names))]), B: []byte("why")}
+		}
+		return Edit{Op: OpSetDefault, Owner: uint8(1 + r.IntN(7)), A: []byte(keys[r.IntN(len(keys))]), B: anyBody(t, str("d"))}
+	}
+	for round := range 300 {
+		b := mustMarshal(t, makeTraces(1+r.IntN(3), 1+r.IntN(2), 1+r.IntN(4), r.IntN(3)))
+		lists := make([][]byte, 1+r.IntN(4))
+		for k := range lists {
+			var eds []Edit
+			for range r.IntN(4) {
+				eds = append(eds, randomBulk())
+			}
+			lists[k] = encodeEdits(eds...)
+		}
+
+		// One after another.
+		seq := b
+		var seqDrops []int
+		for _, l := range lists {
+			var ix Index
+			if err := ix.Parse(Traces, seq); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			var e Edits
+			if err := e.Decode(l, &ix); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			out, d, err := Apply(&ix, seq, &e, nil)
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			seq, seqDrops = out, append(seqDrops, d)
+		}
+
+		// Together.
+		var ix Index
+		if err := ix.Parse(Traces, b); err != nil {
+			t.Fatal(err)
+		}
+		var e Edits
+		if err := e.Decode(lists[0], &ix); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lists[1:] {
+			if err := e.DecodeMore(l, &ix); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		out, _, changed, err := ApplyChanged(&ix, b, &e, nil)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if !changed {
+			out = b
+		}
+		if !bytes.Equal(out, seq) {
+			var ds []string
+			for _, l := range lists {
+				var e2 Edits
+				var ix2 Index
+				_ = ix2.Parse(Traces, b)
+				_ = e2.Decode(l, &ix2)
+				for _, ed := range e2.List {
+					ds = append(ds, ed.Op.String()+" "+string(ed.A)+" "+string(rune('0'+ed.Owner))+" "+string(rune('0'+ed.Arg)))
+				}
+				ds = append(ds, "|")
+			}
+			t.Fatalf("round %d: together %d bytes, one after another %d bytes\n%s", round, len(out), len(seq), strings.Join(ds, "\n"))
+		}
+		for k := range lists {
+			if e.SegmentDrops[k] != seqDrops[k] {
+				t.Fatalf("round %d: list %d dropped %d together, %d alone", round, k, e.SegmentDrops[k], seqDrops[k])
+			}
+		}
+	}
+}
