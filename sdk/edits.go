@@ -20,7 +20,11 @@ const (
 	opDeleteKey    uint8 = 11
 	opTruncateVals uint8 = 12
 	opDropNamed    uint8 = 13
+	opSetDefault   uint8 = 14
 )
+
+// dropNamedBody is DROP_NAMED's arg flag that matches log bodies.
+const dropNamedBody = 1
 
 const editHeaderSize = 20
 
@@ -179,13 +183,29 @@ func (b *batch) truncateValues(n int, where Owners) {
 	b.ed.add(opTruncateVals, uint8(where.mask()), 0, uint32(min(n, 1<<31-1)), "")
 }
 
-func (b *batch) dropNamed(name, reason string) {
+func (b *batch) dropNamed(name, reason string, arg uint32) {
 	if name == "" {
-		panic("sdk: DropNamed with an empty name")
+		panic("sdk: DropNamed or DropBody with an empty name")
 	}
 	name, reason = validUTF8(name), validUTF8(reason)
-	if w := b.ed.record(opDropNamed, 0, 0, 0, len(name), len(reason)); w != nil {
+	if w := b.ed.record(opDropNamed, 0, 0, arg, len(name), len(reason)); w != nil {
 		put(w[put(w, name):], reason)
+	}
+}
+
+func (b *batch) setDefaultStr(key, value string, where Owners) {
+	if key == "" {
+		panic("sdk: SetDefaultStr with an empty key")
+	}
+	key, value = validUTF8(key), validUTF8(value)
+	// The value is an AnyValue body holding string_value (field 1).
+	n := 1 + varintLen(uint64(len(value))) + len(value)
+	if w := b.ed.record(opSetDefault, uint8(where.mask()), 0, 0, len(key), n); w != nil {
+		k := put(w, key)
+		w[k] = 0x0a
+		k++
+		k += putVarint(w[k:], uint64(len(value)))
+		put(w[k:], value)
 	}
 }
 

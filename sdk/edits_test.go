@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -287,5 +288,70 @@ func TestBulkEditEncoding(t *testing.T) {
 	}, "\n")
 	if got != want {
 		t.Errorf("edits:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestDropBodyAndSetDefaultEncoding(t *testing.T) {
+	req, idx := sdktest.Batch(sdk.SignalLogs, sdktest.Resource{Scopes: []sdktest.Scope{{LogRecords: []sdktest.LogRecord{{Body: "GET /healthz"}}}}})
+	f := sdk.Filter{Logs: func(l *sdk.Logs) {
+		l.DropBody("GET /healthz", "probe")
+		l.DropNamed("GET /healthz", "event")
+		l.SetDefaultStr("deployment.environment", "unknown", sdk.OnResources)
+	}}
+	edits, _ := sdktest.RunFilter(f, sdk.SignalLogs, req, idx)
+	got := strings.Join(sdktest.Describe(edits), "\n")
+	want := strings.Join([]string{
+		`DROP_NAMED body "GET /healthz" "probe"`,
+		`DROP_NAMED "GET /healthz" "event"`,
+		`SET_DEFAULT "deployment.environment" = string("unknown") on resources`,
+	}, "\n")
+	if got != want {
+		t.Errorf("edits:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestBulkOnlyGetsAnEmptyBatch: after Init declares BulkOnly, the filter
+// sees no items (as in the gateway); an Init that fails undoes it.
+func TestBulkOnlyGetsAnEmptyBatch(t *testing.T) {
+	req, idx := sdktest.Batch(sdk.SignalTraces, sdktest.Resource{Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "a"}, {Name: "b"}}}}})
+	seen := -1
+	declare := true
+	f := sdk.Filter{
+		Init: func([]byte) error {
+			sdk.BulkOnly()
+			if !declare {
+				return errors.New("bad config")
+			}
+			return nil
+		},
+		Traces: func(tr *sdk.Traces) {
+			seen = 0
+			for r := range tr.Resources() {
+				for s := range r.Scopes() {
+					for range s.Spans() {
+						seen++
+					}
+				}
+			}
+			tr.DropNamed("a", "x")
+		},
+	}
+	if _, err := sdktest.InitFilter(f, nil); err != nil {
+		t.Fatal(err)
+	}
+	edits, _ := sdktest.RunFilter(f, sdk.SignalTraces, req, idx)
+	if seen != 0 || len(sdktest.Describe(edits)) != 1 {
+		t.Errorf("bulk-only filter saw %d spans and made %v, want 0 spans and one edit", seen, sdktest.Describe(edits))
+	}
+	declare = false
+	if _, err := sdktest.InitFilter(f, nil); err == nil {
+		t.Fatal("Init succeeded, want its error")
+	}
+	sdktest.RunFilter(f, sdk.SignalTraces, req, idx)
+	if seen != 2 {
+		t.Errorf("after a failed Init the filter saw %d spans, want 2 (not bulk-only)", seen)
+	}
+	if _, err := sdktest.InitFilter(sdk.Filter{}, nil); err != nil {
+		t.Fatal(err)
 	}
 }

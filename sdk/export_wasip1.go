@@ -66,6 +66,17 @@ func exportInit(cfgPtr, cfgLen int32) int32 {
 //go:wasmexport otlpgw_signals
 func exportSignals() int32 { return signalMask() }
 
+// Whether Init declared the filter bulk-only (ABI.md §1), read by the host
+// after otlpgw_init.
+//
+//go:wasmexport otlpgw_bulk_only
+func exportBulkOnly() int32 {
+	if bulkOnly {
+		return 1
+	}
+	return 0
+}
+
 //go:wasmexport otlpgw_process_traces
 func exportProcessTraces(reqPtr, reqLen, idxPtr, idxLen int32) int64 {
 	return exportProcess(SignalTraces, reqPtr, reqLen, idxPtr, idxLen)

@@ -31,7 +31,13 @@ func (l *Logs) Reject(reason string) { l.b.reject(reason) }
 // DropNamed drops every log record whose event_name is named name in the batch, with reason for
 // the client's partial-success message, in one edit the gateway applies
 // natively (the filter reads no name itself).
-func (l *Logs) DropNamed(name, reason string) { l.b.dropNamed(name, reason) }
+func (l *Logs) DropNamed(name, reason string) { l.b.dropNamed(name, reason, 0) }
+
+// DropBody drops every log record whose body is the string body, exactly,
+// with reason for the client's partial-success message, in one edit the
+// gateway applies natively (the filter reads no body itself). Records
+// whose body is not a string are kept.
+func (l *Logs) DropBody(body, reason string) { l.b.dropNamed(body, reason, dropNamedBody) }
 
 // DeleteKey deletes every attribute named key on the owners where says,
 // across the whole batch, in one edit the gateway applies natively: much
@@ -43,6 +49,12 @@ func (l *Logs) DeleteKey(key string, where Owners, fold bool) { l.b.deleteKey(ke
 // bytes, on the owners where says, across the whole batch, in one edit the
 // gateway applies natively (strings are cut at a UTF-8 character start).
 func (l *Logs) TruncateValues(n int, where Owners) { l.b.truncateValues(n, where) }
+
+// SetDefaultStr sets attribute key to the string value on every owner
+// where says that has no attribute key (as earlier edits of this call
+// leave it), across the whole batch, in one edit the gateway applies
+// natively.
+func (l *Logs) SetDefaultStr(key, value string, where Owners) { l.b.setDefaultStr(key, value, where) }
 
 // Replace replaces the whole batch with req, a complete encoded
 // ExportLogsServiceRequest (copied). It discards every other edit of this

@@ -55,7 +55,7 @@ func (m *Metrics) Reject(reason string) { m.b.reject(reason) }
 // DropNamed drops every data point whose metric is named name in the batch, with reason for
 // the client's partial-success message, in one edit the gateway applies
 // natively (the filter reads no name itself).
-func (m *Metrics) DropNamed(name, reason string) { m.b.dropNamed(name, reason) }
+func (m *Metrics) DropNamed(name, reason string) { m.b.dropNamed(name, reason, 0) }
 
 // DeleteKey deletes every attribute named key on the owners where says,
 // across the whole batch, in one edit the gateway applies natively: much
@@ -67,6 +67,12 @@ func (m *Metrics) DeleteKey(key string, where Owners, fold bool) { m.b.deleteKey
 // bytes, on the owners where says, across the whole batch, in one edit the
 // gateway applies natively (strings are cut at a UTF-8 character start).
 func (m *Metrics) TruncateValues(n int, where Owners) { m.b.truncateValues(n, where) }
+
+// SetDefaultStr sets attribute key to the string value on every owner
+// where says that has no attribute key (as earlier edits of this call
+// leave it), across the whole batch, in one edit the gateway applies
+// natively.
+func (m *Metrics) SetDefaultStr(key, value string, where Owners) { m.b.setDefaultStr(key, value, where) }
 
 // Replace replaces the whole batch with req, a complete encoded
 // ExportMetricsServiceRequest (copied). It discards every other edit of

@@ -96,7 +96,19 @@ var (
 	isSet      bool
 	cur        batch // one instance handles one call at a time
 	gotInit    bool
+	bulkOnly   bool
 )
+
+// BulkOnly declares, from Init, that with the config it was given the
+// filter never reads a batch: its callbacks only make batch-wide edits
+// (DeleteKey, TruncateValues, DropNamed, DropBody, SetDefaultStr), Reject,
+// log, and update metrics. The gateway then passes the callbacks an empty
+// batch (no resources, no items) instead of copying each batch into the
+// module, and applies the edits of consecutive bulk-only filters together
+// in one native pass: the filter costs one short call per batch. Declare
+// it only when it holds for every batch: anything the callbacks read from
+// the batch is empty. It is undone by an Init that returns an error.
+func BulkOnly() { bulkOnly = true }
 
 // Register installs f as the module's filter. Call it exactly once, from an
 // init function of package main: a WASI reactor runs package initialisers
@@ -111,6 +123,7 @@ func Register(f Filter) {
 func init() {
 	hook.Process = func(sig uint8, req, index []byte) []byte { return process(Signal(sig), req, index) }
 	hook.Init = initFilter
+	hook.BulkOnly = func() bool { return bulkOnly }
 	hook.Swap = func(f any) any {
 		var prev any
 		if isSet {
@@ -127,7 +140,7 @@ func init() {
 
 // initFilter is otlpgw_init's body. cfg must already be the filter's own copy.
 func initFilter(cfg []byte) int32 {
-	gotInit = true
+	gotInit, bulkOnly = true, false
 	defineMetrics()
 	if !isSet {
 		Log(LevelError, "the module registered no filter (call sdk.Register from an init function)")
@@ -139,6 +152,7 @@ func initFilter(cfg []byte) int32 {
 	}
 	flushMetrics()
 	if err != nil {
+		bulkOnly = false
 		// The host quotes this line when it fails the load.
 		Log(LevelError, err.Error())
 		return 1

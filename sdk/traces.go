@@ -31,7 +31,7 @@ func (t *Traces) Reject(reason string) { t.b.reject(reason) }
 // DropNamed drops every span named name in the batch, with reason for
 // the client's partial-success message, in one edit the gateway applies
 // natively (the filter reads no name itself).
-func (t *Traces) DropNamed(name, reason string) { t.b.dropNamed(name, reason) }
+func (t *Traces) DropNamed(name, reason string) { t.b.dropNamed(name, reason, 0) }
 
 // DeleteKey deletes every attribute named key on the owners where says,
 // across the whole batch, in one edit the gateway applies natively: much
@@ -43,6 +43,12 @@ func (t *Traces) DeleteKey(key string, where Owners, fold bool) { t.b.deleteKey(
 // bytes, on the owners where says, across the whole batch, in one edit the
 // gateway applies natively (strings are cut at a UTF-8 character start).
 func (t *Traces) TruncateValues(n int, where Owners) { t.b.truncateValues(n, where) }
+
+// SetDefaultStr sets attribute key to the string value on every owner
+// where says that has no attribute key (as earlier edits of this call
+// leave it), across the whole batch, in one edit the gateway applies
+// natively.
+func (t *Traces) SetDefaultStr(key, value string, where Owners) { t.b.setDefaultStr(key, value, where) }
 
 // Replace replaces the whole batch with req, a complete encoded
 // ExportTraceServiceRequest (copied). It discards every other edit of this

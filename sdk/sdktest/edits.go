@@ -26,11 +26,12 @@ const (
 	// Bulk edits: Owner is a mask (1 resources, 2 scopes, 4 items).
 	OpDeleteKey      Op = 11 // A = key; Arg bit 0 = ignore ASCII case
 	OpTruncateValues Op = 12 // Arg = max bytes
-	OpDropNamed      Op = 13 // A = name, B = reason
+	OpDropNamed      Op = 13 // A = name, B = reason; Arg bit 0 = match log bodies
+	OpSetDefault     Op = 14 // A = key, B = AnyValue body
 )
 
 var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR",
-	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED"}
+	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT"}
 
 // String returns the ABI's name for op, e.g. "DROP_ITEM".
 func (op Op) String() string {
@@ -107,7 +108,12 @@ func (e Edit) String() string {
 	case OpTruncateValues:
 		return fmt.Sprintf("TRUNCATE_VALUES to %d on %s", e.Arg, ownerMask(e.Owner))
 	case OpDropNamed:
+		if e.Arg&1 != 0 {
+			return fmt.Sprintf("DROP_NAMED body %q %q", e.A, e.B)
+		}
 		return fmt.Sprintf("DROP_NAMED %q %q", e.A, e.B)
+	case OpSetDefault:
+		return fmt.Sprintf("SET_DEFAULT %q = %s on %s", e.A, anyValueString(e.B), ownerMask(e.Owner))
 	}
 	return fmt.Sprintf("%s owner %d target %d arg %d a %x b %x", e.Op, e.Owner, e.Target, e.Arg, e.A, e.B)
 }

@@ -34,6 +34,15 @@ import (
 
 var mu sync.Mutex // one call at a time, as in an instance
 
+// BulkOnly reports whether the registered filter's last Init declared it
+// bulk-only (sdk.BulkOnly): Run then hands it an empty batch, as the
+// gateway does, whatever req and index hold.
+func BulkOnly() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return hook.BulkOnly()
+}
+
 // Recorded is what a filter asked of the host during one Run or Init.
 type Recorded struct {
 	Logs    []LogLine
@@ -101,6 +110,14 @@ func RunFilter(f sdk.Filter, sig sdk.Signal, req, index []byte) (edits []byte, r
 
 func run(sig sdk.Signal, req, index []byte) ([]byte, Recorded) {
 	host.Take()
+	if hook.BulkOnly() {
+		// As the gateway does: a bulk-only filter gets an empty batch.
+		req = nil
+		var err error
+		if index, err = Index(sig, nil); err != nil {
+			panic("sdktest: indexing an empty batch: " + err.Error())
+		}
+	}
 	out := hook.Process(uint8(sig), req, index)
 	return append([]byte(nil), out...), take()
 }

@@ -16,4 +16,7 @@ var (
 	// Swap makes filter (an sdk.Filter, or nil for none) current and
 	// returns the previous one, for Swap to restore.
 	Swap func(filter any) any
+	// BulkOnly reports whether the current filter called sdk.BulkOnly in
+	// its Init.
+	BulkOnly func() bool
 )
