@@ -49,6 +49,9 @@ type Filter struct {
 	hasInitialize bool
 	handles       [otlpwire.NumSignals]bool
 	signals       []otlpwire.Signal
+	// bulkOnly: the module declared it never reads a batch (ABI.md §1);
+	// it gets an empty one and may return bulk edits only.
+	bulkOnly bool
 
 	pool *pool.Pool[*instance]
 
@@ -104,6 +107,29 @@ func (f *Filter) OnError() string { return f.onError }
 // the background. If ctx ends first, the error wraps ctx.Err() and is not
 // counted against the filter.
 func (f *Filter) Process(ctx context.Context, sig otlpwire.Signal, req []byte, ix *otlpwire.Index) (Result, error) {
+	return f.process(ctx, sig, req, ix, nil)
+}
+
+// BulkOnly says whether the module declared, after its init, that it never
+// reads a batch (sdk.BulkOnly; ABI.md §1). Its edit lists then hold bulk
+// edits only, which mean the same on any batch of the signal: they can be
+// deferred and applied together with other filters' (ProcessBulk).
+func (f *Filter) BulkOnly() bool { return f.bulkOnly }
+
+// ProcessBulk calls a bulk-only filter for one batch of sig without
+// giving it the batch, checks its edit list, and appends the list, as the
+// ABI encodes it, to *pending, for the caller to decode and apply with
+// otlpwire.Edits.DecodeMore. A REJECT comes back in Result.Reject, with
+// nothing appended. Failures and ctx are as for Process. It is an error
+// to call it on a filter that is not bulk-only.
+func (f *Filter) ProcessBulk(ctx context.Context, sig otlpwire.Signal, pending *[]byte) (Result, error) {
+	if !f.bulkOnly {
+		return Result{}, fmt.Errorf("filter[%s]: ProcessBulk on a filter that reads batches", f.name)
+	}
+	return f.process(ctx, sig, nil, &emptyIndexes[sig], pending)
+}
+
+func (f *Filter) process(ctx context.Context, sig otlpwire.Signal, req []byte, ix *otlpwire.Index, pending *[]byte) (Result, error) {
 	if !f.Handles(sig) {
 		return Result{}, nil
 	}
@@ -134,7 +160,7 @@ func (f *Filter) Process(ctx context.Context, sig otlpwire.Signal, req []byte, i
 		return Result{}, fmt.Errorf("filter[%s] signal[%s]: waiting for an instance: %w", f.name, sig, err)
 	}
 
-	res, err := inst.run(ctx, sig, req, ix)
+	res, err := inst.run(ctx, sig, req, ix, pending)
 	if err == nil {
 		if inst.mod.IsClosed() {
 			// The deadline fired as the call returned: the answer is whole

@@ -43,6 +43,8 @@ type instance struct {
 	// lastLog is the last warn or error line the guest logged, for the
 	// message when its init refuses its config.
 	lastLog string
+	// bulkOnly is what otlpgw_bulk_only answered after init.
+	bulkOnly bool
 }
 
 const (
@@ -107,6 +109,17 @@ func newInstance(ctx context.Context, f *Filter) (_ *instance, err error) {
 		}
 		return nil, fmt.Errorf("init: the module refused its config (%s returned %d)%s", abi.ExportInit, rc, why)
 	}
+	if fn := mod.ExportedFunction(abi.ExportBulkOnly); fn != nil {
+		if err := fn.CallWithStack(ctx, st); err != nil {
+			return nil, inst.describe(ctx, abi.ExportBulkOnly, err)
+		}
+		inst.bulkOnly = int32(st[0]) == 1
+	}
+	// Every instance has the same config; one that answers otherwise is
+	// not deterministic and cannot be trusted with the batch-free path.
+	if f.pool != nil && inst.bulkOnly != f.bulkOnly {
+		return nil, fmt.Errorf("%s returned %v after init, the first instance %v", abi.ExportBulkOnly, inst.bulkOnly, f.bulkOnly)
+	}
 	return inst, nil
 }
 
@@ -127,12 +140,27 @@ func (inst *instance) describe(ctx context.Context, step string, err error) erro
 	return fmt.Errorf("%s: %w", step, err)
 }
 
+// emptyIndexes index an empty batch of each signal: what a bulk-only
+// module is given instead of the batch.
+var emptyIndexes = [otlpwire.NumSignals]otlpwire.Index{{Signal: otlpwire.Traces}, {Signal: otlpwire.Metrics}, {Signal: otlpwire.Logs}}
+
 // run makes one call: alloc, copy the request and its index in, process,
-// then read, decode and apply the edit list.
-func (inst *instance) run(ctx context.Context, sig otlpwire.Signal, req []byte, ix *otlpwire.Index) (Result, error) {
+// then read, decode and apply the edit list. A bulk-only module gets an
+// empty batch instead, and must answer with bulk edits (or REJECT). With
+// pending set (bulk-only modules only), the edit list is checked and
+// appended to *pending instead of applied, for the caller to apply with
+// other filters' lists; req and ix are then not read.
+func (inst *instance) run(ctx context.Context, sig otlpwire.Signal, req []byte, ix *otlpwire.Index, pending *[]byte) (Result, error) {
 	f := inst.f
 	inst.lim.Reset()
 	inst.stderrHead = inst.stderrHead[:0]
+	orig, decodeIx := req, ix
+	if f.bulkOnly {
+		req, ix = nil, &emptyIndexes[sig]
+		if pending != nil {
+			decodeIx = ix
+		}
+	}
 	idxLen := ix.ABISize()
 	total := uint64(len(req)) + uint64(idxLen)
 	if total > math.MaxInt32 {
@@ -178,7 +206,7 @@ func (inst *instance) run(ctx context.Context, sig otlpwire.Signal, req []byte, 
 		return Result{}, f.failure(sig, KindBadOutput, fmt.Sprintf("edit list [%#x, +%d) is outside the guest's %d-byte memory", eptr, elen, inst.mem.Size()), nil)
 	}
 	e := &inst.edits
-	if err := e.Decode(list, ix); err != nil {
+	if err := e.Decode(list, decodeIx); err != nil {
 		return Result{}, f.failure(sig, KindBadOutput, err.Error(), err)
 	}
 	switch e.Verdict {
@@ -193,9 +221,28 @@ func (inst *instance) run(ctx context.Context, sig otlpwire.Signal, req []byte, 
 			return Result{}, nil
 		}
 	}
-	out, dropped, err := otlpwire.Apply(ix, req, e, nil)
+	if f.bulkOnly && !e.Bulk() {
+		op := otlpwire.OpReplace
+		for _, ed := range e.List {
+			if !ed.Op.IsBulk() {
+				op = ed.Op
+				break
+			}
+		}
+		msg := fmt.Sprintf("edit list: the module declared itself bulk-only but returned %s", op)
+		return Result{}, f.failure(sig, KindBadOutput, msg, errors.New(msg))
+	}
+	if pending != nil {
+		*pending = append(*pending, list...)
+		return Result{}, nil
+	}
+	req, ix = orig, decodeIx
+	out, dropped, changed, err := otlpwire.ApplyChanged(ix, req, e, nil)
 	if err != nil {
 		return Result{}, f.failure(sig, KindBadOutput, "applying the edit list: "+err.Error(), err)
+	}
+	if !changed {
+		return Result{}, nil
 	}
 	res := Result{Req: out, Dropped: dropped}
 	if dropped > 0 {

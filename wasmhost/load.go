@@ -191,6 +191,7 @@ func (r *Runtime) Load(ctx context.Context, cfg LoadConfig, host HostEnv) (*Filt
 	if err != nil {
 		return fail("%w", err)
 	}
+	f.bulkOnly = first.bulkOnly
 	if !r.add(f) {
 		f.destroy(first)
 		return fail("the wasm runtime is closed")

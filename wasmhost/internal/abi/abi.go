@@ -21,6 +21,9 @@ const (
 	ExportInit       = "otlpgw_init"
 	ExportInitialize = "_initialize"
 	ExportMemory     = "memory"
+	// ExportBulkOnly is optional: () -> i32, 1 when the module, as its
+	// init configured it, never reads a batch (ABI.md §1).
+	ExportBulkOnly = "otlpgw_bulk_only"
 )
 
 // ProcessExports are the per-signal process exports, indexed by
