@@ -171,10 +171,7 @@ func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generatio
 			}
 		}()
 	}
-	chain := make([]pipeline.Filter, len(gen.filters))
-	for i, f := range gen.filters {
-		chain[i] = f
-	}
+	chain := pipelineChain(gen.filters)
 	dests := make([]pipeline.Destination, len(gen.exporters))
 	for i, e := range gen.exporters {
 		dests[i] = e

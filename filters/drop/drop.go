@@ -47,26 +47,36 @@ func sample(id [16]byte, shedT uint64) string {
 	return ""
 }
 
-// byName asks the gateway to drop every item named in the rules, one edit
-// per name, when every rule is a set of exact names and nothing else is
-// configured: the filter then reads no item at all. Rule-matched drops are
+// byExact asks the gateway to drop every item named in the rules (dropName)
+// and every log record whose body a rule lists (dropBody, nil for signals
+// without bodies), one edit per name or body, in rule order, when every
+// rule is a set of exact names or bodies and nothing else is configured:
+// the filter then reads no item at all. Rule-matched drops are
 // not counted in drop_rule_dropped_total on this path (the gateway counts
 // them in otlpgw_filter_items_total).
-func byName(drop func(name, reason string)) bool {
-	if !cfg.namesOnly {
+func byExact(dropName, dropBody func(s, reason string)) bool {
+	if !cfg.exactOnly {
 		return false
 	}
 	for i := range cfg.Rules {
-		names, _ := cfg.Rules[i].name.Exact()
-		for _, n := range names {
-			drop(n, cfg.Rules[i].reason)
+		r := &cfg.Rules[i]
+		m, drop := r.name, dropName
+		if m == nil {
+			m, drop = r.body, dropBody
+		}
+		if drop == nil {
+			continue // a body rule on a signal without bodies matches nothing
+		}
+		values, _ := m.Exact()
+		for _, v := range values {
+			drop(v, r.reason)
 		}
 	}
 	return true
 }
 
 func dropTraces(t *sdk.Traces) {
-	if byName(t.DropNamed) {
+	if byExact(t.DropNamed, nil) {
 		return
 	}
 	var shedT uint64
@@ -93,7 +103,7 @@ func dropTraces(t *sdk.Traces) {
 }
 
 func dropMetrics(m *sdk.Metrics) {
-	if len(cfg.Rules) == 0 || byName(m.DropNamed) {
+	if len(cfg.Rules) == 0 || byExact(m.DropNamed, nil) {
 		return
 	}
 	for p := range m.DataPoints() {
@@ -105,7 +115,7 @@ func dropMetrics(m *sdk.Metrics) {
 }
 
 func dropLogs(l *sdk.Logs) {
-	if byName(l.DropNamed) {
+	if byExact(l.DropNamed, l.DropBody) {
 		return
 	}
 	maxSev := sdk.Severity(0)

@@ -30,9 +30,10 @@ type config struct {
 	SampleThreshold uint64
 	// Shed is nil when shedding is off.
 	Shed *shed
-	// namesOnly: every rule is a set of exact item names and there is no
-	// sampling or shedding, so the gateway can do all the matching.
-	namesOnly bool
+	// exactOnly: every rule is one set of exact item names or exact log
+	// bodies, and there is no sampling or shedding, so the gateway can do
+	// all the matching and the filter never reads a batch.
+	exactOnly bool
 }
 
 // rule is one entry of rules: nil conditions are absent.
@@ -119,14 +120,18 @@ func parseConfig(raw []byte) (config, error) {
 	if len(c.Rules) == 0 && c.SampleThreshold == 0 && c.Shed == nil {
 		return c, errors.New("nothing to drop: set rules, sample_percent or shed")
 	}
-	c.namesOnly = len(c.Rules) > 0 && c.SampleThreshold == 0 && c.Shed == nil
+	c.exactOnly = len(c.Rules) > 0 && c.SampleThreshold == 0 && c.Shed == nil
 	for _, r := range c.Rules {
-		if r.name == nil || r.body != nil || r.attr != nil {
-			c.namesOnly = false
+		m := r.name
+		if m == nil {
+			m = r.body
+		}
+		if r.attr != nil || r.name != nil && r.body != nil {
+			c.exactOnly = false
 			break
 		}
-		_, exact := r.name.Exact()
-		c.namesOnly = c.namesOnly && exact
+		_, exact := m.Exact()
+		c.exactOnly = c.exactOnly && exact
 	}
 	return c, nil
 }
@@ -182,6 +187,9 @@ func init() {
 				return err
 			}
 			cfg = c
+			if c.exactOnly {
+				sdk.BulkOnly()
+			}
 			return nil
 		},
 		Traces:  dropTraces,

@@ -246,7 +246,9 @@ func BenchmarkDropAll(b *testing.B) {
 // The committed module, run by the gateway's WASM host, must do exactly
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
-	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "drop"), []byte(`{"rules": [{"attribute": {"key": "password", "equals": "hunter2"}}, {"body_regex": "x{5}"}], "sample_percent": 10}`))
+	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "drop"), []byte(`{"rules": [{"attribute": {"key": "password", "equals": "hunter2"}}, {"body_regex": "x{5}"}], "sample_percent": 10}`),
+		// Exact names and bodies only: bulk-only, the gateway matches.
+		[]byte(`{"rules": [{"name_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"}, {"body_regex": "^request from user@example\\.com done$"}]}`))
 	filtertest.MatchesNative(t, setup, configs)
 }
 
@@ -277,4 +279,16 @@ func TestExactNamesAreDroppedByTheGateway(t *testing.T) {
 	if d := filtertest.Diff(got, want); d != "" {
 		t.Error(d)
 	}
+}
+
+// Exact names and log bodies, and nothing else, make the filter
+// bulk-only: the gateway does all the matching.
+func TestBulkOnly(t *testing.T) {
+	filtertest.BulkOnlyConfigs(t, setup, map[string]bool{
+		`{"rules": [{"name_regex": "^(GET|HEAD) /healthz$"}, {"body_regex": "^ping$"}]}`: true,
+		`{"rules": [{"name_regex": "^GET /"}]}`:                                          false, // not a finite set
+		`{"rules": [{"name_regex": "^a$", "body_regex": "^b$"}]}`:                        false, // two conditions in one rule
+		`{"rules": [{"name_regex": "^a$"}], "sample_percent": 50}`:                       false,
+		`{"rules": [{"attribute": {"key": "k"}}]}`:                                       false,
+	})
 }

@@ -9,7 +9,7 @@ import (
 )
 
 var (
-	defaultsSet = sdk.NewCounter("fix_resource_attributes_set_total", "Default resource attributes set where a resource lacked them.")
+	defaultsSet = sdk.NewCounter("fix_resource_attributes_set_total", "Default resource attributes the filter set where a resource lacked them. When fix has only string resource_defaults (max_future 0, no lowercase_keys) the gateway sets them in one batch-wide edit and they are not counted here.")
 	clamped     = sdk.NewCounter("fix_timestamps_clamped_total", "Timestamps more than max_future past the gateway's clock, set to the clock.")
 	lowercased  = sdk.NewCounter("fix_keys_lowercased_total", "Attribute keys renamed to their lower-case spelling (or deleted when that spelling was already there).")
 )
@@ -40,6 +40,9 @@ func newClock() clock {
 // costs a few hundred nanoseconds in the guest.
 
 func fixTraces(t *sdk.Traces) {
+	if setDefaults(t.SetDefaultStr) {
+		return
+	}
 	fixResources(t.Resources())
 	c := newClock()
 	if !c.on && len(cfg.LowercaseKeys) == 0 {
@@ -67,6 +70,9 @@ func fixTraces(t *sdk.Traces) {
 }
 
 func fixMetrics(m *sdk.Metrics) {
+	if setDefaults(m.SetDefaultStr) {
+		return
+	}
 	fixResources(m.Resources())
 	c := newClock()
 	if !c.on && len(cfg.LowercaseKeys) == 0 {
@@ -94,6 +100,9 @@ func fixMetrics(m *sdk.Metrics) {
 }
 
 func fixLogs(l *sdk.Logs) {
+	if setDefaults(l.SetDefaultStr) {
+		return
+	}
 	fixResources(l.Resources())
 	c := newClock()
 	if !c.on && len(cfg.LowercaseKeys) == 0 {
@@ -114,6 +123,34 @@ func fixLogs(l *sdk.Logs) {
 			lowercase(r.Attributes())
 		}
 	}
+}
+
+// bulkDefaults says whether c asks only for string resource defaults: the
+// gateway can then set them in one batch-wide edit each (SetDefaultStr,
+// which treats an empty value as missing, as fixResources does) and the
+// filter reads no batch. defaults_set is then not counted here; the
+// gateway counts the batches it changed.
+func bulkDefaults(c config) bool {
+	if c.MaxFuture != 0 || len(c.LowercaseKeys) > 0 {
+		return false
+	}
+	for _, d := range c.ResourceDefaults {
+		if d.kind != sdk.ValueString {
+			return false
+		}
+	}
+	return true
+}
+
+// setDefaults is fixResources for bulkDefaults configs.
+func setDefaults(set func(key, value string, where sdk.Owners)) bool {
+	if !bulkDefaults(cfg) {
+		return false
+	}
+	for _, d := range cfg.ResourceDefaults {
+		set(d.key, d.s, sdk.OnResources)
+	}
+	return true
 }
 
 // fixResources sets the default resource attributes and lower-cases the

@@ -108,6 +108,9 @@ func init() {
 				return err
 			}
 			cfg = c
+			if bulkDefaults(c) {
+				sdk.BulkOnly()
+			}
 			return nil
 		},
 		Traces:  fixTraces,

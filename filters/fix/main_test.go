@@ -90,7 +90,10 @@ func TestClampSpans(t *testing.T) {
 		{"both far ahead", `{}`, far, far, []string{"SET_FIXED64 item 0 field 7 = 1760000000000000000", "SET_FIXED64 item 0 field 8 = 1760000000000000000"}},
 		{"end never before a tolerated start", `{}`, now + hourNs, far, []string{"SET_FIXED64 item 0 field 8 = 1760003600000000000"}},
 		{"max_future 30m", `{"max_future": "30m"}`, past, now + hourNs, []string{"SET_FIXED64 item 0 field 8 = 1760000000000000000"}},
-		{"max_future 0 turns clamping off", `{"max_future": "0"}`, far, far, nil},
+		// With clamping off only the resource default is left: one
+		// batch-wide edit, which this resource (it has service.name)
+		// does not need; the span is not touched.
+		{"max_future 0 turns clamping off", `{"max_future": "0"}`, far, far, []string{`SET_DEFAULT "service.name" = string("unknown_service") on resources`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -209,7 +212,9 @@ func BenchmarkFix(b *testing.B) {
 // The committed module, run by the gateway's WASM host, must do exactly
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
-	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "fix"), []byte(`{"lowercase_keys": ["USER.EMAIL", "Password"], "max_future": "0"}`))
+	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "fix"), []byte(`{"lowercase_keys": ["USER.EMAIL", "Password"], "max_future": "0"}`),
+		// String defaults only: bulk-only.
+		[]byte(`{"resource_defaults": {"deployment.environment": "unknown", "service.name": "x"}, "max_future": "0"}`))
 	filtertest.MatchesNative(t, setup, configs)
 }
 
@@ -222,4 +227,15 @@ func BenchmarkFixWASM(b *testing.B) {
 
 func TestModuleImportsOnlyTheABI(t *testing.T) {
 	t.Logf("imports: %v", filtertest.CheckModule(t))
+}
+
+// String resource defaults with clamping and lowercase_keys off make the
+// filter bulk-only.
+func TestBulkOnly(t *testing.T) {
+	filtertest.BulkOnlyConfigs(t, setup, map[string]bool{
+		`{"resource_defaults": {"deployment.environment": "unknown"}, "max_future": "0"}`: true,
+		`{"resource_defaults": {"deployment.environment": "unknown"}}`:                    false, // clamping on
+		`{"resource_defaults": {"replicas": 3}, "max_future": "0"}`:                       false, // not a string
+		`{"max_future": "0", "lowercase_keys": ["http.method"]}`:                          false,
+	})
 }

@@ -52,6 +52,10 @@ func init() {
 				return err
 			}
 			cfg = c
+			if c.MaxAttributes == 0 {
+				// Only batch-wide truncation: see bulk.
+				sdk.BulkOnly()
+			}
 			return nil
 		},
 		Traces:  limitTraces,

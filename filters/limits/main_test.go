@@ -138,3 +138,11 @@ func TestBulkTruncateWithoutAttributeCap(t *testing.T) {
 		t.Error(d)
 	}
 }
+
+// Without an attribute cap the filter only truncates, batch-wide.
+func TestBulkOnly(t *testing.T) {
+	filtertest.BulkOnlyConfigs(t, setup, map[string]bool{
+		`{"max_value_length": 256, "max_attributes": 0}`: true,
+		`{"max_value_length": 256}`:                      false, // the default cap of 128
+	})
+}

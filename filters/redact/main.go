@@ -118,6 +118,10 @@ func init() {
 				return err
 			}
 			cfg = c
+			if len(c.HashKeys) == 0 && len(c.Mask) == 0 {
+				// Only batch-wide deletes: see deleteKeys.
+				sdk.BulkOnly()
+			}
 			return nil
 		},
 		Traces:  redactTraces,

@@ -150,7 +150,9 @@ func BenchmarkRedact(b *testing.B) {
 // The committed module, run by the gateway's WASM host, must do exactly
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
-	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "redact"), []byte(`{"delete_keys": ["big"], "mask": [{"builtin": "email"}, {"pattern": "[0-9]{4}", "replacement": "####"}]}`))
+	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "redact"), []byte(`{"delete_keys": ["big"], "mask": [{"builtin": "email"}, {"pattern": "[0-9]{4}", "replacement": "####"}]}`),
+		// Deletes only: bulk-only.
+		[]byte(`{"delete_keys": ["password", "user.email"]}`))
 	filtertest.MatchesNative(t, setup, configs)
 }
 
@@ -163,4 +165,14 @@ func BenchmarkRedactWASM(b *testing.B) {
 
 func TestModuleImportsOnlyTheABI(t *testing.T) {
 	t.Logf("imports: %v", filtertest.CheckModule(t))
+}
+
+// delete_keys alone makes the filter bulk-only; hashing or masking needs
+// the batch.
+func TestBulkOnly(t *testing.T) {
+	filtertest.BulkOnlyConfigs(t, setup, map[string]bool{
+		`{"delete_keys": ["password"]}`:                               true,
+		`{"delete_keys": ["password"], "hash_keys": ["user.id"]}`:     false,
+		`{"delete_keys": ["password"], "mask": [{"builtin": "jwt"}]}`: false,
+	})
 }

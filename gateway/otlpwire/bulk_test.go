@@ -73,9 +73,11 @@ func TestDropNamedBody(t *testing.T) {
 // TestSetDefault: SET_DEFAULT adds the attribute to every owner in its
 // mask that lacks the key as the list so far leaves it.
 func TestSetDefault(t *testing.T) {
-	req := makeTraces(3, 1, 2, 0)
+	req := makeTraces(4, 1, 2, 0)
 	req.ResourceSpans[1].Resource.Attributes = append(req.ResourceSpans[1].Resource.Attributes, kv("deployment.environment", str("prod")))
 	req.ResourceSpans[2].Resource = nil // no Resource message at all
+	// An empty value counts as missing.
+	req.ResourceSpans[3].Resource.Attributes = append(req.ResourceSpans[3].Resource.Attributes, kv("deployment.environment", str("")))
 	b := mustMarshal(t, req)
 	var ix Index
 	if err := ix.Parse(Traces, b); err != nil {
@@ -112,13 +114,13 @@ func TestSetDefault(t *testing.T) {
 		return strings.Join(vs, ",")
 	}
 
-	if got := env(res(Edit{Op: OpSetDefault, Owner: EditOwnersResource, A: []byte("deployment.environment"), B: val})); got != "unknown,prod,unknown" {
-		t.Errorf("after SET_DEFAULT: %s, want unknown,prod,unknown", got)
+	if got := env(res(Edit{Op: OpSetDefault, Owner: EditOwnersResource, A: []byte("deployment.environment"), B: val})); got != "unknown,prod,unknown,unknown" {
+		t.Errorf("after SET_DEFAULT: %s, want unknown,prod,unknown,unknown", got)
 	}
 	// A key deleted earlier in the list is missing; a key renamed to it
 	// is present.
 	del := Edit{Op: OpDeleteKey, Owner: EditOwnersResource, A: []byte("deployment.environment")}
-	if got := env(res(del, Edit{Op: OpSetDefault, Owner: EditOwnersResource, A: []byte("deployment.environment"), B: val})); got != "unknown,unknown,unknown" {
+	if got := env(res(del, Edit{Op: OpSetDefault, Owner: EditOwnersResource, A: []byte("deployment.environment"), B: val})); got != "unknown,unknown,unknown,unknown" {
 		t.Errorf("after DELETE_KEY then SET_DEFAULT: %s, want unknown everywhere", got)
 	}
 	rename := Edit{Op: OpRenameAttr, Target: uint32(ix.Resources[0].AttrStart), A: []byte("deployment.environment")}
@@ -228,6 +230,7 @@ func TestDecodeMoreMatchesSequential(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	keys := []string{"span-str-0", "span-int-1", "res-str-0", "service.name", "scope-str-0", "new"}
 	names := []string{"span-0", "span-1", "span-101", "span-1002", "x"}
+	values := []string{"d", ""}
 	randomBulk := func() Edit {
 		switch r.IntN(4) {
 		case 0:
@@ -237,7 +240,7 @@ func TestDecodeMoreMatchesSequential(t *testing.T) {
 		case 2:
 			return Edit{Op: OpDropNamed, A: []byte(names[r.IntN(len(names))]), B: []byte("why")}
 		}
-		return Edit{Op: OpSetDefault, Owner: uint8(1 + r.IntN(7)), A: []byte(keys[r.IntN(len(keys))]), B: anyBody(t, str("d"))}
+		return Edit{Op: OpSetDefault, Owner: uint8(1 + r.IntN(7)), A: []byte(keys[r.IntN(len(keys))]), B: anyBody(t, str(values[r.IntN(2)]))}
 	}
 	for round := range 300 {
 		b := mustMarshal(t, makeTraces(1+r.IntN(3), 1+r.IntN(2), 1+r.IntN(4), r.IntN(3)))

@@ -37,7 +37,7 @@ const (
 	OpDeleteKey      Op = 11 // Owner mask; A = key; Arg bit 0 = ASCII case-insensitive
 	OpTruncateValues Op = 12 // Owner mask; Arg = max bytes of string and bytes values
 	OpDropNamed      Op = 13 // A = name; B = reason; Arg bit 0 = match a log record's string body instead: drop every item so named
-	OpSetDefault     Op = 14 // Owner mask; A = key; B = AnyValue body: add the attribute to every owner that lacks the key
+	OpSetDefault     Op = 14 // Owner mask; A = key; B = AnyValue body: set the attribute on every owner that lacks the key or has it empty
 )
 
 // DropNamedBody is DROP_NAMED's Arg bit that matches a log record's body
@@ -851,14 +851,14 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 		case OpSetDefault:
 			if ed.Owner&EditOwnersResource != 0 {
 				for r := range ix.Resources {
-					if !s.hasKey(ix, req, OwnerResource, int32(r), ed.A) {
+					if s.needsDefault(ix, req, OwnerResource, int32(r), ed.A) {
 						s.setAttr(ix, req, OwnerResource, int32(r), ed.A, ed.B)
 					}
 				}
 			}
 			if ed.Owner&EditOwnersScope != 0 {
 				for sc := range ix.Scopes {
-					if !s.hasKey(ix, req, OwnerScope, int32(sc), ed.A) {
+					if s.needsDefault(ix, req, OwnerScope, int32(sc), ed.A) {
 						s.setAttr(ix, req, OwnerScope, int32(sc), ed.A, ed.B)
 					}
 				}
@@ -868,7 +868,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 					if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
 						continue
 					}
-					if !s.hasKey(ix, req, OwnerItem, int32(i), ed.A) {
+					if s.needsDefault(ix, req, OwnerItem, int32(i), ed.A) {
 						s.setAttr(ix, req, OwnerItem, int32(i), ed.A, ed.B)
 					}
 				}
@@ -1027,10 +1027,11 @@ func attrRange(ix *Index, owner AttrOwner, t int32) (a0, a1 int32) {
 	return ix.ItemsAt[t].AttrStart, ix.ItemsAt[t].AttrEnd
 }
 
-// hasKey says whether owner t has a live attribute with key, as the edits
-// so far leave it: deleted ones do not count, renamed ones count by their
-// new key, and attributes SET_ATTR appended count.
-func (s *editScratch) hasKey(ix *Index, req []byte, owner AttrOwner, t int32, key []byte) bool {
+// needsDefault says whether owner t lacks key, as the edits so far leave
+// it (deleted attributes do not count, renamed ones count by their new
+// key, and attributes SET_ATTR appended count), or whose first attribute
+// with that key has an empty value (none, or an empty string).
+func (s *editScratch) needsDefault(ix *Index, req []byte, owner AttrOwner, t int32, key []byte) bool {
 	a0, a1 := attrRange(ix, owner, t)
 	for a := a0; a < a1; a++ {
 		at := &ix.Attrs[a]
@@ -1048,7 +1049,8 @@ func (s *editScratch) hasKey(ix *Index, req []byte, owner AttrOwner, t int32, ke
 			}
 		}
 		if string(k) == string(key) {
-			return true
+			vt, p, _ := s.currentValue(ix, req, a)
+			return emptyValue(vt, p)
 		}
 	}
 	head := int32(-1)
@@ -1067,11 +1069,21 @@ func (s *editScratch) hasKey(ix *Index, req []byte, owner AttrOwner, t int32, ke
 		}
 	}
 	for k := head; k >= 0; k = s.adds[k].next {
-		if !s.adds[k].deleted && string(s.adds[k].key) == string(key) {
-			return true
+		if ad := &s.adds[k]; !ad.deleted && string(ad.key) == string(key) {
+			vt, p := ad.val.vt, ad.val.data
+			if !ad.val.cut {
+				pr := parser{b: ad.val.data}
+				t, vs, ve, _ := pr.anyValue(0, len(ad.val.data), 1)
+				vt, p = t, ad.val.data[vs:ve]
+			}
+			return emptyValue(vt, p)
 		}
 	}
-	return false
+	return true
+}
+
+func emptyValue(vt ValueType, payload []byte) bool {
+	return vt == ValueEmpty || vt == ValueString && len(payload) == 0
 }
 
 // logBody returns the payload of log record it's body when the body is a

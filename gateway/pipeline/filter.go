@@ -25,4 +25,8 @@ type FilterResult struct {
 	// client's partial-success message.
 	Dropped int
 	Reason  string
+	// Message, when set, replaces "filter[NAME]: Reason" in the client's
+	// partial-success message: for a stage that runs several filters and
+	// names each itself.
+	Message string
 }

@@ -176,7 +176,10 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 			g.unreserve(reserved)
 			return Outcome{}, err
 		}
-		if res.Dropped > 0 {
+		switch {
+		case res.Message != "":
+			reasons = append(reasons, res.Message)
+		case res.Dropped > 0:
 			reasons = append(reasons, fmt.Sprintf("filter[%s]: %s", f.Name(), res.Reason))
 		}
 		if res.Req != nil {

@@ -194,3 +194,15 @@ func ExamplesLoad(t *testing.T, name string) {
 		}
 	}
 }
+
+// BulkOnlyConfigs checks, for each config (JSON), that the filter's Init
+// declares it bulk-only (sdk.BulkOnly) exactly when want[config] says.
+func BulkOnlyConfigs(t *testing.T, setup func(testing.TB, string), want map[string]bool) {
+	t.Helper()
+	for raw, bulk := range want {
+		setup(t, raw)
+		if got := sdktest.BulkOnly(); got != bulk {
+			t.Errorf("config %s: bulk-only %v, want %v", raw, got, bulk)
+		}
+	}
+}

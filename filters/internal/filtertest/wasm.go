@@ -220,6 +220,9 @@ func MatchesNative(t *testing.T, setup func(testing.TB, string), configs [][]byt
 		setup(t, string(raw))
 		sdktest.SetNow(0) // the module reads the host's real clock
 		f := LoadWASM(t, raw)
+		if native := sdktest.BulkOnly(); f.BulkOnly() != native {
+			t.Errorf("config %s: the module says bulk-only %v, the native run %v", raw, f.BulkOnly(), native)
+		}
 		CompareWASM(t, f, sdk.SignalTraces, BenchSpans(100))
 		CompareWASM(t, f, sdk.SignalLogs, MixedLogs())
 		CompareWASM(t, f, sdk.SignalMetrics, MixedMetrics())

@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/otlpgw/otlpgw/filters"
+	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
+	"github.com/otlpgw/otlpgw/gateway/pipeline"
+	"github.com/otlpgw/otlpgw/gateway/telemetry"
+	"github.com/otlpgw/otlpgw/wasmhost"
+)
+
+// The S2/S3 chain as the bench runs it: every filter bulk-only.
+var bulkChain = []config.Filter{
+	{Name: "drop", Module: "builtin:drop", Config: map[string]any{"rules": []any{
+		map[string]any{"name_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"},
+		map[string]any{"body_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"},
+	}}},
+	{Name: "fix", Module: "builtin:fix", Config: map[string]any{"resource_defaults": map[string]any{"deployment.environment": "unknown"}, "max_future": "0"}},
+	{Name: "limits", Module: "builtin:limits", Config: map[string]any{"max_value_length": 8, "max_attributes": 0}},
+	{Name: "redact", Module: "builtin:redact", Config: map[string]any{"delete_keys": []any{"password"}}},
+}
+
+func loadChain(t *testing.T, specs []config.Filter) []*chainFilter {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := wasmhost.NewRuntime(ctx, wasmhost.RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "otlpgw-gateway-test-cache"), Builtins: filters.Builtin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close(context.Background()) })
+	for i := range specs {
+		specs[i].Timeout = 10 * time.Second
+		specs[i].MemoryLimit = 64 << 20
+		if specs[i].OnError == "" {
+			specs[i].OnError = wasmhost.OnErrorPass
+		}
+	}
+	chain, _, err := loadFilters(ctx, rt, specs, filters.Builtin, nil, nil, telemetry.NewMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeFilters(chain) })
+	return chain
+}
+
+// runStages runs req through the stages as the pipeline does and returns
+// the final request, the items dropped and the partial-success message.
+func runStages(t *testing.T, stages []pipeline.Filter, sig otlpwire.Signal, req []byte) ([]byte, int, string) {
+	t.Helper()
+	var ix otlpwire.Index
+	if err := ix.Parse(sig, req); err != nil {
+		t.Fatal(err)
+	}
+	dropped := 0
+	var msgs []string
+	for _, s := range stages {
+		res, err := s.Process(context.Background(), sig, req, &ix)
+		if err != nil {
+			t.Fatalf("stage %s: %v", s.Name(), err)
+		}
+		dropped += res.Dropped
+		switch {
+		case res.Message != "":
+			msgs = append(msgs, res.Message)
+		case res.Dropped > 0:
+			msgs = append(msgs, "filter["+s.Name()+"]: "+res.Reason)
+		}
+		if res.Req != nil {
+			req = res.Req
+			if err := ix.Parse(sig, req); err != nil {
+				t.Fatalf("after %s: %v", s.Name(), err)
+			}
+		}
+	}
+	return req, dropped, strings.Join(msgs, "; ")
+}
+
+func mixedBatch(sig otlpwire.Signal) []byte {
+	var m proto.Message
+	kvs := func(i int) []*commonpb.KeyValue {
+		kv := []*commonpb.KeyValue{otlptest.Str("url.path", "/api/v1/items/0123456789")}
+		if i%3 == 0 {
+			kv = append(kv, otlptest.Str("password", "hunter2"))
+		}
+		return kv
+	}
+	names := []string{"GET /healthz", "GET /api", "HEAD /livez", "POST /healthz"}
+	switch sig {
+	case otlpwire.Traces:
+		req := otlptest.Traces(3, 8, 2, 1)
+		for r, rs := range req.ResourceSpans {
+			if r == 1 {
+				rs.Resource.Attributes = append(rs.Resource.Attributes, otlptest.Str("deployment.environment", "prod"))
+			}
+			for i, sp := range rs.ScopeSpans[0].Spans {
+				sp.Name, sp.Attributes = names[i%len(names)], kvs(i)
+			}
+		}
+		m = req
+	default:
+		req := otlptest.Logs(3, 8, 1)
+		for _, rl := range req.ResourceLogs {
+			for i, lr := range rl.ScopeLogs[0].LogRecords {
+				lr.Body = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: names[i%len(names)]}}
+				lr.Attributes = kvs(i)
+			}
+		}
+		m = req
+	}
+	return otlptest.Marshal(m)
+}
+
+// TestBulkGroupMatchesFiltersOneByOne: the four bulk-only stock filters
+// run as one group give exactly the bytes, drops and partial-success
+// message they give one after another.
+func TestBulkGroupMatchesFiltersOneByOne(t *testing.T) {
+	chain := loadChain(t, bulkChain)
+	stages := pipelineChain(chain)
+	if len(stages) != 1 {
+		t.Fatalf("%d stages, want the four filters in one group", len(stages))
+	}
+	one := make([]pipeline.Filter, len(chain))
+	for i, f := range chain {
+		one[i] = f
+	}
+	for _, sig := range []otlpwire.Signal{otlpwire.Traces, otlpwire.Logs} {
+		req := mixedBatch(sig)
+		want, wantDropped, wantMsg := runStages(t, one, sig, req)
+		got, gotDropped, gotMsg := runStages(t, stages, sig, req)
+		if !bytes.Equal(got, want) || gotDropped != wantDropped || gotMsg != wantMsg {
+			t.Errorf("%s: group gives %d bytes, %d dropped, %q; one by one %d bytes, %d dropped, %q",
+				sig, len(got), gotDropped, gotMsg, len(want), wantDropped, wantMsg)
+		}
+		if wantDropped != 12 || len(want) >= len(req) {
+			t.Errorf("%s: %d dropped, %d → %d bytes; want 12 health checks dropped and a smaller request", sig, wantDropped, len(req), len(want))
+		}
+	}
+}
+
+// TestBulkGroupMemberFails: a member that fails mid-group is judged by its
+// own on_error after the members before it are applied, as one by one.
+func TestBulkGroupMemberFails(t *testing.T) {
+	cheat := buildTestModule(t, "bulkonly")
+	for _, onError := range []string{wasmhost.OnErrorPass, wasmhost.OnErrorDrop} {
+		specs := []config.Filter{
+			bulkChain[0],
+			{Name: "cheat", Module: cheat, OnError: onError, Config: map[string]any{"cheat": true}},
+			bulkChain[3],
+		}
+		chain := loadChain(t, specs)
+		stages := pipelineChain(chain)
+		if len(stages) != 1 {
+			t.Fatalf("%d stages, want one group", len(stages))
+		}
+		one := []pipeline.Filter{chain[0], chain[1], chain[2]}
+		req := mixedBatch(otlpwire.Traces)
+		want, wantDropped, wantMsg := runStages(t, one, otlpwire.Traces, req)
+		got, gotDropped, gotMsg := runStages(t, stages, otlpwire.Traces, req)
+		if !bytes.Equal(got, want) || gotDropped != wantDropped || gotMsg != wantMsg {
+			t.Errorf("on_error %s: group gives %d bytes, %d dropped, %q; one by one %d bytes, %d dropped, %q",
+				onError, len(got), gotDropped, gotMsg, len(want), wantDropped, wantMsg)
+		}
+		if n := chain[1].failuresN.Load(); n != 2 {
+			t.Errorf("on_error %s: the failing member counted %d failures, want 2 (once per run)", onError, n)
+		}
+	}
+}
+
+// buildTestModule builds wasmhost/testdata/modules/NAME for wasip1.
+func buildTestModule(t *testing.T, name string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./"+name)
+	cmd.Dir = filepath.Join("..", "wasmhost", "testdata", "modules")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, b)
+	}
+	return out
+}
