@@ -72,7 +72,9 @@ func (m *Metrics) TruncateValues(n int, where Owners) { m.b.truncateValues(n, wh
 // where says that has no attribute key (as earlier edits of this call
 // leave it), across the whole batch, in one edit the gateway applies
 // natively.
-func (m *Metrics) SetDefaultStr(key, value string, where Owners) { m.b.setDefaultStr(key, value, where) }
+func (m *Metrics) SetDefaultStr(key, value string, where Owners) {
+	m.b.setDefaultStr(key, value, where)
+}
 
 // Replace replaces the whole batch with req, a complete encoded
 // ExportMetricsServiceRequest (copied). It discards every other edit of
