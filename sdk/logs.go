@@ -51,9 +51,9 @@ func (l *Logs) DeleteKey(key string, where Owners, fold bool) { l.b.deleteKey(ke
 func (l *Logs) TruncateValues(n int, where Owners) { l.b.truncateValues(n, where) }
 
 // SetDefaultStr sets attribute key to the string value on every owner
-// where says that has no attribute key (as earlier edits of this call
-// leave it), across the whole batch, in one edit the gateway applies
-// natively.
+// where says that has no attribute key, or has it with an empty value (no
+// value, or ""), as earlier edits of this call leave it, across the whole
+// batch, in one edit the gateway applies natively.
 func (l *Logs) SetDefaultStr(key, value string, where Owners) { l.b.setDefaultStr(key, value, where) }
 
 // Replace replaces the whole batch with req, a complete encoded

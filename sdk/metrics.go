@@ -69,9 +69,9 @@ func (m *Metrics) DeleteKey(key string, where Owners, fold bool) { m.b.deleteKey
 func (m *Metrics) TruncateValues(n int, where Owners) { m.b.truncateValues(n, where) }
 
 // SetDefaultStr sets attribute key to the string value on every owner
-// where says that has no attribute key (as earlier edits of this call
-// leave it), across the whole batch, in one edit the gateway applies
-// natively.
+// where says that has no attribute key, or has it with an empty value (no
+// value, or ""), as earlier edits of this call leave it, across the whole
+// batch, in one edit the gateway applies natively.
 func (m *Metrics) SetDefaultStr(key, value string, where Owners) {
 	m.b.setDefaultStr(key, value, where)
 }

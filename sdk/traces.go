@@ -45,9 +45,9 @@ func (t *Traces) DeleteKey(key string, where Owners, fold bool) { t.b.deleteKey(
 func (t *Traces) TruncateValues(n int, where Owners) { t.b.truncateValues(n, where) }
 
 // SetDefaultStr sets attribute key to the string value on every owner
-// where says that has no attribute key (as earlier edits of this call
-// leave it), across the whole batch, in one edit the gateway applies
-// natively.
+// where says that has no attribute key, or has it with an empty value (no
+// value, or ""), as earlier edits of this call leave it, across the whole
+// batch, in one edit the gateway applies natively.
 func (t *Traces) SetDefaultStr(key, value string, where Owners) { t.b.setDefaultStr(key, value, where) }
 
 // Replace replaces the whole batch with req, a complete encoded
