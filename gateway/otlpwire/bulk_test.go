@@ -314,3 +314,41 @@ func TestDecodeMoreMatchesSequential(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteKeySeesRenames: DELETE_KEY matches an attribute by the key an
+// earlier RENAME_ATTR in the list gave it, not the one it arrived with.
+func TestDeleteKeySeesRenames(t *testing.T) {
+	req := makeTraces(1, 1, 1, 0)
+	sp := req.ResourceSpans[0].ScopeSpans[0].Spans[0]
+	sp.Attributes = []*commonpb.KeyValue{kv("pw", str("x")), kv("password", str("y")), kv("user", str("bob"))}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	f := finder{t: t, ix: &ix, req: b}
+	var e Edits
+	list := encodeEdits(
+		Edit{Op: OpRenameAttr, Target: f.attr(OwnerItem, 0, "pw"), A: []byte("password")},
+		Edit{Op: OpRenameAttr, Target: f.attr(OwnerItem, 0, "password"), A: []byte("secret")},
+		Edit{Op: OpDeleteKey, Owner: EditOwnersItem, A: []byte("password")},
+	)
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := Apply(&ix, b, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &coltrace.ExportTraceServiceRequest{}
+	if err := proto.Unmarshal(out, got); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, a := range got.ResourceSpans[0].ScopeSpans[0].Spans[0].Attributes {
+		keys = append(keys, a.Key)
+	}
+	if strings.Join(keys, ",") != "secret,user" {
+		t.Errorf("keys after renames and DELETE_KEY password: %v, want [secret user]", keys)
+	}
+}

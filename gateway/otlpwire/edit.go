@@ -877,10 +877,18 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			fold := ed.Arg&1 != 0
 			for a := range ix.Attrs {
 				at := &ix.Attrs[a]
-				if ownerBit(at.Owner)&ed.Owner == 0 || !sameKey(req[at.KeyOff:at.KeyEnd], ed.A, fold) {
+				if ownerBit(at.Owner)&ed.Owner == 0 {
 					continue
 				}
-				if m := s.attrMark[a]; m == 0 || !s.attrs[m-1].deleted {
+				k := req[at.KeyOff:at.KeyEnd]
+				if m := s.attrMark[a]; m != 0 {
+					if st := &s.attrs[m-1]; st.deleted {
+						continue
+					} else if st.rekey {
+						k = st.key // as an earlier RENAME_ATTR left it
+					}
+				}
+				if sameKey(k, ed.A, fold) {
 					s.attrs[s.touchAttr(ix, int32(a))].deleted = true
 				}
 			}
