@@ -6,7 +6,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/internal/gwerr"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/gateway/pipeline"
@@ -74,7 +76,8 @@ func (g *bulkGroup) Name() string { return g.name }
 
 // groupResult accumulates what the group did to one request.
 type groupResult struct {
-	req      []byte // the current request; a new buffer once anything changed
+	req      []byte       // the current request; a new buffer once anything changed
+	buf      *bufpool.Buf // holds req once it changed
 	ix       *otlpwire.Index
 	changed  bool
 	dropped  int
@@ -93,6 +96,14 @@ func (g *bulkGroup) Process(ctx context.Context, sig otlpwire.Signal, req []byte
 	defer g.state.Put(st)
 	st.lists, st.segs = st.lists[:0], st.segs[:0]
 	r := groupResult{req: req, ix: ix}
+	fr, err := g.run(ctx, sig, st, &r)
+	if err != nil || fr.Buf != r.buf {
+		r.buf.Release()
+	}
+	return fr, err
+}
+
+func (g *bulkGroup) run(ctx context.Context, sig otlpwire.Signal, st *bulkState, r *groupResult) (pipeline.FilterResult, error) {
 	for _, m := range g.members {
 		if !m.f.Handles(sig) {
 			continue
@@ -107,7 +118,7 @@ func (g *bulkGroup) Process(ctx context.Context, sig otlpwire.Signal, req []byte
 			continue
 		}
 		st.lists = st.lists[:start]
-		if ferr := g.settle(st, sig, &r, true); ferr != nil {
+		if ferr := g.settle(st, sig, r, true); ferr != nil {
 			return pipeline.FilterResult{}, ferr
 		}
 		items := r.ix.Items
@@ -126,7 +137,7 @@ func (g *bulkGroup) Process(ctx context.Context, sig otlpwire.Signal, req []byte
 		}
 		// on_error: pass: the next members see the batch as it is.
 	}
-	if err := g.settle(st, sig, &r, false); err != nil {
+	if err := g.settle(st, sig, r, false); err != nil {
 		return pipeline.FilterResult{}, err
 	}
 	return r.result(nil), nil
@@ -140,7 +151,7 @@ func (r *groupResult) result(final []byte) pipeline.FilterResult {
 	case final != nil:
 		fr.Req = final
 	case r.changed:
-		fr.Req = r.req
+		fr.Req, fr.Buf = r.req, r.buf
 	}
 	return fr
 }
@@ -169,9 +180,15 @@ func (g *bulkGroup) settle(st *bulkState, sig otlpwire.Signal, r *groupResult, m
 		}
 	}
 	items := r.ix.Items
-	out, _, changed, err := otlpwire.ApplyChanged(r.ix, r.req, e, nil)
-	if err != nil {
-		return gwerr.Wrap(gwerr.Internal, err, "filters["+g.name+"]: applying bulk edits")
+	// The output goes to the queues like a received request: from the
+	// pool, with room for what defaults add.
+	buf := bufpool.Get(len(r.req) + len(r.req)/8 + 512)
+	out, _, changed, err := otlpwire.ApplyChanged(r.ix, r.req, e, buf.B[:0])
+	if err != nil || !changed {
+		buf.Release()
+		if err != nil {
+			return gwerr.Wrap(gwerr.Internal, err, "filters["+g.name+"]: applying bulk edits")
+		}
 	}
 	seen := items
 	for k, s := range st.segs {
@@ -193,7 +210,12 @@ func (g *bulkGroup) settle(st *bulkState, sig otlpwire.Signal, r *groupResult, m
 	if !changed {
 		return nil
 	}
-	r.req, r.changed = out, true
+	if unsafe.SliceData(out) != unsafe.SliceData(buf.B) {
+		buf.Release() // it outgrew the buffer: out is its own allocation
+		buf = nil
+	}
+	r.buf.Release() // an earlier settle's output, now consumed
+	r.req, r.buf, r.changed = out, buf, true
 	if !more {
 		return nil
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 )
 
@@ -21,6 +22,9 @@ type Filter interface {
 type FilterResult struct {
 	// Req, when non-nil, replaces the request (its items are recounted).
 	Req []byte
+	// Buf, when set, is the pooled buffer Req lives in; its one reference
+	// passes to the pipeline with the result.
+	Buf *bufpool.Buf
 	// Dropped counts items the filter removed; Reason says why, for the
 	// client's partial-success message.
 	Dropped int

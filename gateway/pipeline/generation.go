@@ -185,7 +185,7 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 		if res.Req != nil {
 			// The filter's output is a new buffer; the original is done.
 			owner.Release()
-			owner = nil
+			owner = res.Buf
 			req = res.Req
 			if err := ix.Parse(sig, req); err != nil {
 				g.unreserve(reserved)
