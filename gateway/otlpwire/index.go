@@ -295,7 +295,19 @@ type field struct {
 }
 
 // schemas holds, per message, its known fields indexed by field number.
-var schemas [numMsgs][]field
+// walkSchemas is the same with only what the walk needs per field on its
+// hot path (two bytes an entry instead of a field's 24); names and
+// repetition, for error paths, are read from schemas.
+var (
+	schemas     [numMsgs][]field
+	walkSchemas [numMsgs][]fieldInfo
+)
+
+// fieldInfo is a field's kind and message type, as in its field.
+type fieldInfo struct {
+	kind fieldKind
+	msg  msgID
+}
 
 func init() {
 	def := func(m msgID, fs map[int]field) {
@@ -304,10 +316,13 @@ func init() {
 			n = max(n, k+1)
 		}
 		s := make([]field, n)
+		info := make([]fieldInfo, n)
 		for k, f := range fs {
 			s[k] = f
+			info[k] = fieldInfo{f.kind, f.msg}
 		}
 		schemas[m] = s
+		walkSchemas[m] = info
 	}
 	def(mResource, map[int]field{
 		1: {"attributes", fkAttr, 0, true},
@@ -920,7 +935,7 @@ func (p *parser) metricData(typ MetricType, ri, si, mi int32, s, e int) *WireErr
 // OwnerItem the item's name and trace_id offsets are recorded too. depth is
 // the AnyValue nesting depth of the message's surroundings.
 func (p *parser) walk(m msgID, s, e int, owner AttrOwner, parent int32, depth int) *WireError {
-	sch := schemas[m]
+	sch := walkSchemas[m]
 	for i := s; i < e; {
 		// p.tag's fast path by hand: the compiler will not inline it.
 		var num uint32
@@ -932,7 +947,7 @@ func (p *parser) walk(m msgID, s, e int, owner AttrOwner, parent int32, depth in
 		} else if num, wt, j, err = p.tagSlow(i, e); err != nil {
 			return err
 		}
-		var f field
+		var f fieldInfo
 		if int(num) < len(sch) {
 			f = sch[num]
 		}
@@ -1033,7 +1048,8 @@ func (p *parser) walk(m msgID, s, e int, owner AttrOwner, parent int32, depth in
 			}
 		}
 		if err != nil {
-			return p.in(err, f.name, f.rep, s, i, num)
+			fd := schemas[m][num] // a known field: unknown ones are skipped above
+			return p.in(err, fd.name, fd.rep, s, i, num)
 		}
 		i = j
 	}
@@ -1076,52 +1092,70 @@ func (p *parser) keyValue(off, s, e int, owner AttrOwner, parent int32, depth in
 
 // keyValueFast decodes the KeyValue shape nearly every sender writes, and
 // nothing else: the key (field 1), then the value (field 2) holding one
-// string, bool, int or double, every tag and length a single byte, the
-// value ending the KeyValue, or a key alone. For anything else it returns
-// ok false and keyValueFields walks b[s:e] field by field. What it accepts,
-// keyValueFields accepts with the same results (FuzzKeyValueFastPath).
+// string, bool, int (at most 9 varint bytes) or double, every length one or
+// two bytes, the value ending the KeyValue; or a key alone. For anything
+// else it returns ok false and keyValueFields walks b[s:e] field by field.
+// What it accepts, keyValueFields accepts with the same results
+// (FuzzKeyValueFastPath).
 func (p *parser) keyValueFast(s, e, depth int) (keyOff, keyEnd int, vt ValueType, vs, ve int, ok bool) {
 	b := p.b
-	if s+2 > e || e > len(b) || b[s] != 1<<3|2 || depth >= MaxAnyValueDepth {
+	if s >= e || e > len(b) || b[s] != 1<<3|2 || depth >= MaxAnyValueDepth {
 		return
 	}
-	kl := int(b[s+1])
-	k := s + 2 + kl
-	if kl >= 0x80 || k > e {
+	kl, ks, lok := len2(b, s+1, e)
+	k := ks + kl
+	if !lok || k > e {
 		return
 	}
 	if k == e { // a key and no value
-		return s + 2, k, ValueEmpty, 0, 0, true
+		return ks, k, ValueEmpty, 0, 0, true
 	}
 	// The value: one length-delimited AnyValue ending at e.
-	if k+2 > e || b[k] != 2<<3|2 || b[k+1] >= 0x80 || int(b[k+1]) != e-k-2 {
+	if b[k] != 2<<3|2 {
 		return
 	}
-	a := k + 2
+	al, a, lok := len2(b, k+1, e)
+	if !lok || a+al != e {
+		return
+	}
 	if a == e { // an empty AnyValue
-		return s + 2, k, ValueEmpty, 0, 0, true
-	}
-	if a+2 > e {
-		return
+		return ks, k, ValueEmpty, 0, 0, true
 	}
 	switch b[a] {
 	case 1<<3 | 2: // string_value
-		if b[a+1] >= 0x80 || int(b[a+1]) != e-a-2 {
+		if sl, ss, lok := len2(b, a+1, e); lok && ss+sl == e {
+			return ks, k, ValueString, ss, e, true
+		}
+	case 2<<3 | 0, 3<<3 | 0: // bool_value, int_value: a varint ending at e
+		if n := e - a - 1; n < 1 || n > 9 || b[e-1] >= 0x80 {
 			return
 		}
-		return s + 2, k, ValueString, a + 2, e, true
-	case 2<<3 | 0, 3<<3 | 0: // bool_value, int_value: a one-byte varint
-		if a+2 != e || b[a+1] >= 0x80 {
-			return
+		for j := a + 1; j < e-1; j++ {
+			if b[j] < 0x80 {
+				return
+			}
 		}
-		return s + 2, k, ValueType(b[a] >> 3), a + 1, e, true
+		return ks, k, ValueType(b[a] >> 3), a + 1, e, true
 	case 4<<3 | 1: // double_value
-		if a+9 != e {
-			return
+		if a+9 == e {
+			return ks, k, ValueDouble, a + 1, e, true
 		}
-		return s + 2, k, ValueDouble, a + 1, e, true
 	}
 	return
+}
+
+// len2 decodes a length of one or two varint bytes at b[i:e] and returns
+// it and where its body starts; ok is false for anything longer or cut off.
+func len2(b []byte, i, e int) (n, j int, ok bool) {
+	if i < e {
+		if c := b[i]; c < 0x80 {
+			return int(c), i + 1, true
+		}
+		if i+1 < e && b[i+1] < 0x80 {
+			return int(b[i]&0x7f) | int(b[i+1])<<7, i + 2, true
+		}
+	}
+	return 0, 0, false
 }
 
 // keyValueFields walks a KeyValue body b[s:e] field by field.

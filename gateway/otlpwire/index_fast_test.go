@@ -19,7 +19,12 @@ func kvFastSeeds(tb testing.TB) (taken, left [][]byte) {
 		return b
 	}
 	long := string(make([]byte, 200))
+	huge := string(make([]byte, 20000)) // a three-byte length
 	taken = [][]byte{
+		enc(&commonpb.KeyValue{Key: long, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "v"}}}),
+		enc(&commonpb.KeyValue{Key: "k", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: long}}}),
+		enc(&commonpb.KeyValue{Key: "port", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 443}}}),
+		enc(&commonpb.KeyValue{Key: "big", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: math.MaxInt64}}}),
 		enc(&commonpb.KeyValue{Key: "http.method", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "GET"}}}),
 		enc(&commonpb.KeyValue{Key: "k", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: ""}}}),
 		enc(&commonpb.KeyValue{Key: "ok", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: true}}}),
@@ -31,9 +36,9 @@ func kvFastSeeds(tb testing.TB) (taken, left [][]byte) {
 	}
 	left = [][]byte{
 		{}, // no key
-		enc(&commonpb.KeyValue{Key: long, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "v"}}}),
-		enc(&commonpb.KeyValue{Key: "k", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: long}}}),
-		enc(&commonpb.KeyValue{Key: "n", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: -1}}}),
+		enc(&commonpb.KeyValue{Key: huge, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "v"}}}),
+		enc(&commonpb.KeyValue{Key: "k", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: huge}}}),
+		enc(&commonpb.KeyValue{Key: "n", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: -1}}}), // 10 varint bytes
 		enc(&commonpb.KeyValue{Key: "b", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_BytesValue{BytesValue: []byte{1}}}}),
 		enc(&commonpb.KeyValue{Key: "a", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{}}}}),
 		// value before key
@@ -42,6 +47,10 @@ func kvFastSeeds(tb testing.TB) (taken, left [][]byte) {
 		append(enc(&commonpb.KeyValue{Key: "k", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "a"}}}), 0x12, 0x03, 0x0a, 0x01, 'b'),
 		// a continuation byte where a one-byte length would match the rest
 		{0x0a, 0x01, 'k', 0x12, 0x85, 0x01},
+		// an int whose varint is cut off by the end of the value
+		{0x0a, 0x01, 'k', 0x12, 0x02, 0x18, 0x80},
+		// an int varint that ends before the value does
+		{0x0a, 0x01, 'k', 0x12, 0x03, 0x18, 0x01, 0x01},
 		// truncated: key length past the end
 		{0x0a, 0x05, 'k'},
 	}
