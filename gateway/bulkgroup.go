@@ -55,6 +55,7 @@ type bulkState struct {
 	segs  []bulkSegment
 	edits otlpwire.Edits
 	ix    otlpwire.Index
+	out   otlpwire.Index // the final output at the resource level
 }
 
 type bulkSegment struct {
@@ -80,6 +81,7 @@ type groupResult struct {
 	buf      *bufpool.Buf // holds req once it changed
 	ix       *otlpwire.Index
 	changed  bool
+	indexed  bool // the last settle left the output's resources in bulkState.out
 	dropped  int
 	messages []string
 }
@@ -99,6 +101,13 @@ func (g *bulkGroup) Process(ctx context.Context, sig otlpwire.Signal, req []byte
 	fr, err := g.run(ctx, sig, st, &r)
 	if err != nil || fr.Buf != r.buf {
 		r.buf.Release()
+	}
+	if err == nil && fr.Indexed {
+		// Hand the pipeline the output's resource-level index in the index
+		// it gave us, which nothing reads any more.
+		ix.Reset()
+		ix.Signal, ix.Items = st.out.Signal, st.out.Items
+		ix.Resources = append(ix.Resources, st.out.Resources...)
 	}
 	return fr, err
 }
@@ -151,7 +160,7 @@ func (r *groupResult) result(final []byte) pipeline.FilterResult {
 	case final != nil:
 		fr.Req = final
 	case r.changed:
-		fr.Req, fr.Buf = r.req, r.buf
+		fr.Req, fr.Buf, fr.Indexed = r.req, r.buf, r.indexed
 	}
 	return fr
 }
@@ -183,7 +192,13 @@ func (g *bulkGroup) settle(st *bulkState, sig otlpwire.Signal, r *groupResult, m
 	// The output goes to the queues like a received request: from the
 	// pool, with room for what defaults add.
 	buf := bufpool.Get(len(r.req) + len(r.req)/8 + 512)
-	out, _, changed, err := otlpwire.ApplyChanged(r.ix, r.req, e, buf.B[:0])
+	var out []byte
+	var changed bool
+	if more {
+		out, _, changed, err = otlpwire.ApplyChanged(r.ix, r.req, e, buf.B[:0])
+	} else {
+		out, _, changed, err = otlpwire.ApplyResources(r.ix, r.req, e, buf.B[:0], &st.out)
+	}
 	if err != nil || !changed {
 		buf.Release()
 		if err != nil {
@@ -217,6 +232,7 @@ func (g *bulkGroup) settle(st *bulkState, sig otlpwire.Signal, r *groupResult, m
 	r.buf.Release() // an earlier settle's output, now consumed
 	r.req, r.buf, r.changed = out, buf, true
 	if !more {
+		r.indexed = true
 		return nil
 	}
 	if err := st.ix.Parse(sig, out); err != nil {

@@ -80,8 +80,23 @@ func runStages(t *testing.T, stages []pipeline.Filter, sig otlpwire.Signal, req 
 		}
 		if res.Req != nil {
 			req = res.Req
+			indexed := res.Indexed
+			got := append([]otlpwire.Resource(nil), ix.Resources...)
+			items := ix.Items
 			if err := ix.Parse(sig, req); err != nil {
 				t.Fatalf("after %s: %v", s.Name(), err)
+			}
+			// What the pipeline keeps instead of re-indexing must agree
+			// with a full index where counting and Split look.
+			if indexed {
+				if items != ix.Items || len(got) != len(ix.Resources) {
+					t.Fatalf("after %s: resource-level index has %d items in %d resources, Parse %d in %d", s.Name(), items, len(got), ix.Items, len(ix.Resources))
+				}
+				for k, r := range ix.Resources {
+					if g := got[k]; g.Off != r.Off || g.End != r.End || g.ItemEnd-g.ItemStart != r.ItemEnd-r.ItemStart {
+						t.Fatalf("after %s: resource %d differs from Parse's", s.Name(), k)
+					}
+				}
 			}
 		}
 	}

@@ -286,6 +286,7 @@ func TestDecodeMoreMatchesSequential(t *testing.T) {
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
+		checkResources(t, &ix, b, &e, Traces)
 		out, _, changed, err := ApplyChanged(&ix, b, &e, nil)
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)

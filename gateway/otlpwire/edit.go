@@ -600,6 +600,24 @@ func Apply(ix *Index, req []byte, e *Edits, dst []byte) (out []byte, dropped int
 // that match nothing), it returns changed false and dst untouched, without
 // copying req. After it, e.SegmentDrops holds each segment's drops.
 func ApplyChanged(ix *Index, req []byte, e *Edits, dst []byte) (out []byte, dropped int, changed bool, err error) {
+	return applyTo(ix, req, e, dst, nil)
+}
+
+// ApplyResources is ApplyChanged that also indexes the edited request at
+// the resource level, into outIx (which must not be ix): its Signal, Items
+// and, for each resource entry, Off, End and the item range, numbered
+// from 0 in order; every other field and table is left empty. That is
+// what Split and the item counts need, without a full Parse of the
+// output; it is not an index a filter can use. outIx is set only when
+// changed is true.
+func ApplyResources(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (out []byte, dropped int, changed bool, err error) {
+	if outIx == ix {
+		return dst, 0, false, errors.New("otlpwire: ApplyResources: the output index is the input's")
+	}
+	return applyTo(ix, req, e, dst, outIx)
+}
+
+func applyTo(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (out []byte, dropped int, changed bool, err error) {
 	switch e.Verdict {
 	case VerdictReject:
 		return dst, 0, false, errApplyVerdict
@@ -620,7 +638,11 @@ func ApplyChanged(ix *Index, req []byte, e *Edits, dst []byte) (out []byte, drop
 		// Every state is created by an edit that changes something.
 		return dst, 0, false, nil
 	}
-	w := writer{ix: ix, req: req, s: s, dst: slices.Grow(dst, len(req))}
+	w := writer{ix: ix, req: req, s: s, dst: slices.Grow(dst, len(req)), out: outIx}
+	if outIx != nil {
+		outIx.Reset()
+		outIx.Signal = ix.Signal
+	}
 	w.request()
 	s.reset()
 	return w.dst, dropped, true, nil
@@ -1218,6 +1240,29 @@ type writer struct {
 	req []byte
 	s   *editScratch
 	dst []byte
+	// out, when set, receives the output's resources (ApplyResources).
+	out *Index
+}
+
+// emitResource records an output resource entry dst[off:end) holding
+// items items.
+func (w *writer) emitResource(off, end, items int) {
+	o := w.out
+	o.Resources = append(o.Resources, Resource{Off: int32(off), End: int32(end), ItemStart: int32(o.Items), ItemEnd: int32(o.Items + items)})
+	o.Items += items
+}
+
+// copyResources copies req[pos:to] to dst like copyTo and, with out set,
+// records the untouched resources from index first on that lie in it.
+func (w *writer) copyResources(pos int, to int, first int) {
+	if w.out != nil {
+		delta := len(w.dst) - pos
+		for u := first; u < len(w.ix.Resources) && int(w.ix.Resources[u].Off) < to; u++ {
+			res := &w.ix.Resources[u]
+			w.emitResource(int(res.Off)+delta, int(res.End)+delta, int(res.ItemEnd-res.ItemStart))
+		}
+	}
+	w.dst = append(w.dst, w.req[pos:to]...)
 }
 
 var zeroes [maxLenPrefixBytes]byte
@@ -1285,17 +1330,27 @@ func (w *writer) nextField(i, end int) (protowire.Number, int) {
 }
 
 func (w *writer) request() {
-	pos := 0
+	pos, next := 0, 0 // next: the first resource not yet emitted or skipped
 	for r := range w.ix.Resources {
 		if w.s.resMark[r] == 0 {
 			continue
 		}
 		res := &w.ix.Resources[r]
-		w.copyTo(pos, res.Off)
+		w.copyResources(pos, int(res.Off), next)
+		start := len(w.dst)
 		w.resource(int32(r))
-		pos = int(res.End)
+		if w.out != nil && len(w.dst) > start {
+			kept := int(res.ItemEnd - res.ItemStart)
+			for i := res.ItemStart; i < res.ItemEnd; i++ {
+				if m := w.s.itemMark[i]; m != 0 && w.s.items[m-1].drop {
+					kept--
+				}
+			}
+			w.emitResource(start, len(w.dst), kept)
+		}
+		pos, next = int(res.End), r+1
 	}
-	w.dst = append(w.dst, w.req[pos:]...)
+	w.copyResources(pos, len(w.req), next)
 }
 
 func (w *writer) resource(r int32) {

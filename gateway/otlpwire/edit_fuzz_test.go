@@ -269,5 +269,32 @@ func FuzzApply(f *testing.F) {
 			t.Fatal("no edits, yet the output differs from the input")
 		}
 		checkApplied(t, sig, out, ix.Items-dropped)
+		checkResources(t, &ix, req, &e, sig)
 	})
+}
+
+// checkResources checks that ApplyResources gives the same bytes as Apply
+// and, when it changed them, a resource-level index equal to a full Parse's.
+func checkResources(t *testing.T, ix *Index, req []byte, e *Edits, sig Signal) {
+	t.Helper()
+	var outIx, full Index
+	out, _, changed, err := ApplyResources(ix, req, e, nil, &outIx)
+	if err != nil {
+		t.Fatalf("ApplyResources: %v", err)
+	}
+	if !changed {
+		return
+	}
+	if err := full.Parse(sig, out); err != nil {
+		t.Fatalf("ApplyResources output does not parse: %v", err)
+	}
+	if outIx.Items != full.Items || len(outIx.Resources) != len(full.Resources) {
+		t.Fatalf("ApplyResources index: %d items in %d resources; Parse: %d in %d", outIx.Items, len(outIx.Resources), full.Items, len(full.Resources))
+	}
+	for k, r := range full.Resources {
+		o := outIx.Resources[k]
+		if o.Off != r.Off || o.End != r.End || o.ItemStart != r.ItemStart || o.ItemEnd != r.ItemEnd {
+			t.Fatalf("resource %d: ApplyResources %d..%d items %d..%d; Parse %d..%d items %d..%d", k, o.Off, o.End, o.ItemStart, o.ItemEnd, r.Off, r.End, r.ItemStart, r.ItemEnd)
+		}
+	}
 }

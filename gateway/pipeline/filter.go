@@ -25,6 +25,11 @@ type FilterResult struct {
 	// Buf, when set, is the pooled buffer Req lives in; its one reference
 	// passes to the pipeline with the result.
 	Buf *bufpool.Buf
+	// Indexed says the filter has already indexed Req at the resource level
+	// into the index it was given (otlpwire.ApplyResources): enough for
+	// counting and splitting, so after the last filter the pipeline skips
+	// re-indexing. Any later filter gets a full index.
+	Indexed bool
 	// Dropped counts items the filter removed; Reason says why, for the
 	// client's partial-success message.
 	Dropped int

@@ -170,7 +170,7 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 	received := ix.Items
 
 	var reasons []string
-	for _, f := range g.filters {
+	for k, f := range g.filters {
 		res, err := f.Process(ctx, sig, req, ix)
 		if err != nil {
 			g.unreserve(reserved)
@@ -187,6 +187,9 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 			owner.Release()
 			owner = res.Buf
 			req = res.Req
+			if res.Indexed && k == len(g.filters)-1 {
+				continue // ix holds what counting and Split need
+			}
 			if err := ix.Parse(sig, req); err != nil {
 				g.unreserve(reserved)
 				return Outcome{}, gwerr.Wrap(gwerr.Internal, err, fmt.Sprintf("filter[%s] produced an invalid request", f.Name()))
