@@ -43,15 +43,15 @@ func benchSpans(n int) *coltrace.ExportTraceServiceRequest {
 // leaves unchanged: the cost of the host's round trip (alloc call, request
 // and index copied in, process call, deadline). noop returns at once; good
 // walks every attribute key looking for "password" and yields to its
-// scheduler, as an SDK filter does. Each runs with close-on-context-done
-// (production) and without it (to measure what it costs).
+// scheduler, as an SDK filter does. Each runs with the deadline
+// instrumentation (production) and without it (to measure what it costs).
 func BenchmarkProcess(b *testing.B) {
 	const spans = 100
 	req, ix := batch(b, otlpwire.Traces, benchSpans(spans))
 	for _, module := range []string{"noop", "good"} {
-		for _, closeOnDone := range []bool{true, false} {
-			b.Run(fmt.Sprintf("%s/close_on_done=%v", module, closeOnDone), func(b *testing.B) {
-				rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: cacheDir, noCloseOnDone: !closeOnDone})
+		for _, deadline := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%s/deadline=%v", module, deadline), func(b *testing.B) {
+				rt, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: cacheDir, noDeadline: !deadline})
 				if err != nil {
 					b.Fatal(err)
 				}

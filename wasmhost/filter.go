@@ -50,8 +50,11 @@ type Filter struct {
 	handles       [otlpwire.NumSignals]bool
 	signals       []otlpwire.Signal
 	// bulkOnly: the module declared it never reads a batch (ABI.md §1);
-	// it gets an empty one and may return bulk edits only.
-	bulkOnly bool
+	// it gets an empty one and may return bulk edits only. haveFirst is
+	// set, with bulkOnly, once the first instance is made (before the pool
+	// starts making the others).
+	bulkOnly  bool
+	haveFirst bool
 
 	pool *pool.Pool[*instance]
 
@@ -163,8 +166,8 @@ func (f *Filter) process(ctx context.Context, sig otlpwire.Signal, req []byte, i
 	res, err := inst.run(ctx, sig, req, ix, pending)
 	if err == nil {
 		if inst.mod.IsClosed() {
-			// The deadline fired as the call returned: the answer is whole
-			// but the instance is closed.
+			// Close closed the instance as the call returned: the answer
+			// is whole but the instance is gone.
 			f.pool.Discard(inst, nil)
 		} else {
 			f.pool.Put(inst)
@@ -242,9 +245,9 @@ func (f *Filter) Close(ctx context.Context) error {
 		case <-done:
 		case <-ctx.Done():
 			f.closeErr = fmt.Errorf("filter[%s]: close: calls still running: %w", f.name, ctx.Err())
-			// Closing the runtime closes every instance; compiled with
-			// close-on-context-done, a running guest exits at its next
-			// loop header, and a sleeping one wakes at its deadline.
+			// Closing the runtime closes every instance; a running guest
+			// stops at its next deadline tick (within a fraction of a
+			// millisecond), and a sleeping one wakes at its deadline.
 			_ = f.wr.Close(context.Background())
 			<-done
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/otlpgw/otlpgw/wasmhost/internal/abi"
 	"github.com/otlpgw/otlpgw/wasmhost/internal/hostmod"
+	"github.com/otlpgw/otlpgw/wasmhost/internal/instrument"
 	"github.com/otlpgw/otlpgw/wasmhost/internal/memlimit"
 	"github.com/otlpgw/otlpgw/wasmhost/internal/wasi"
 )
@@ -100,7 +101,7 @@ type hostHarness struct {
 func newHostHarness(t testing.TB) *hostHarness {
 	t.Helper()
 	ctx := context.Background()
-	wr := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true))
+	wr := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
 	t.Cleanup(func() { _ = wr.Close(ctx) })
 	f := &Filter{
 		name: "harness", host: nopHost{}, log: slog.New(slog.DiscardHandler), wr: wr,
@@ -113,8 +114,12 @@ func newHostHarness(t testing.TB) *hostHarness {
 		t.Fatal(err)
 	}
 	h := &hostHarness{f: f, calls: hostCalls()}
-	var err error
-	if h.cm, err = wr.CompileModule(ctx, forwarderModule(h.calls)); err != nil {
+	// Instrumented as Load does, so the deadline tick is linked too.
+	bin, err := instrument.Module(forwarderModule(h.calls), instrument.Options{Module: abi.HostModule, Name: abi.DeadlineTick, Fuel: hostmod.Fuel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.cm, err = wr.CompileModule(ctx, bin); err != nil {
 		t.Fatal(err)
 	}
 	return h

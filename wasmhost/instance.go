@@ -117,7 +117,7 @@ func newInstance(ctx context.Context, f *Filter) (_ *instance, err error) {
 	}
 	// Every instance has the same config; one that answers otherwise is
 	// not deterministic and cannot be trusted with the batch-free path.
-	if f.pool != nil && inst.bulkOnly != f.bulkOnly {
+	if f.haveFirst && inst.bulkOnly != f.bulkOnly {
 		return nil, fmt.Errorf("%s returned %v after init, the first instance %v", abi.ExportBulkOnly, inst.bulkOnly, f.bulkOnly)
 	}
 	return inst, nil

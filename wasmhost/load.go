@@ -18,6 +18,7 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/wasmhost/internal/abi"
 	"github.com/otlpgw/otlpgw/wasmhost/internal/hostmod"
+	"github.com/otlpgw/otlpgw/wasmhost/internal/instrument"
 	"github.com/otlpgw/otlpgw/wasmhost/internal/pool"
 	"github.com/otlpgw/otlpgw/wasmhost/internal/wasi"
 )
@@ -115,9 +116,15 @@ func (r *Runtime) Load(ctx context.Context, cfg LoadConfig, host HostEnv) (*Filt
 		return fail("the wasm runtime is closed")
 	}
 
+	if !r.noDeadline {
+		// The deadline: fuel at every function entry, loop header and
+		// bulk operation, with a host call when it runs out (RATIONALE.md).
+		if bin, err = instrument.Module(bin, instrument.Options{Module: abi.HostModule, Name: abi.DeadlineTick, Fuel: hostmod.Fuel}); err != nil {
+			return fail("instrument: %s: %w", cfg.Module, err)
+		}
+	}
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(r.cache).
-		WithCloseOnContextDone(r.closeOnDone).
 		WithCustomSections(false)
 	wr := wazero.NewRuntimeWithConfig(ctx, rc)
 	f := &Filter{
@@ -191,7 +198,7 @@ func (r *Runtime) Load(ctx context.Context, cfg LoadConfig, host HostEnv) (*Filt
 	if err != nil {
 		return fail("%w", err)
 	}
-	f.bulkOnly = first.bulkOnly
+	f.bulkOnly, f.haveFirst = first.bulkOnly, true
 	if !r.add(f) {
 		f.destroy(first)
 		return fail("the wasm runtime is closed")

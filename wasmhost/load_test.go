@@ -18,6 +18,12 @@ func TestLoadRefuses(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("\x00asm\x01\x00\x00\x00\xffnot a module"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// One function using SIMD (i32.const 0; i32x4.splat; drop), which the
+	// deadline instrumentation does not decode.
+	simd := filepath.Join(t.TempDir(), "simd.wasm")
+	if err := os.WriteFile(simd, []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x09\x01\x07\x00\x41\x00\xfd\x11\x1a\x0b"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name   string
 		module string // a test module's name, or a path / builtin: as is
@@ -29,7 +35,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"path_open", "pathopen", LoadConfig{}, "filter[path_open]: import wasi_snapshot_preview1.path_open: not allowed"},
 		{"sock_accept", "sockaccept", LoadConfig{}, "filter[sock_accept]: import wasi_snapshot_preview1.sock_accept: not allowed"},
 		{"init refuses", "initfail", LoadConfig{}, `filter[init refuses]: init: the module refused its config (otlpgw_init returned 1): config: missing required key "patterns"`},
-		{"not wasm", garbage, LoadConfig{}, "filter[not wasm]: compile: " + garbage + ": "},
+		{"not wasm", garbage, LoadConfig{}, "filter[not wasm]: instrument: " + garbage + ": "},
+		{"SIMD", simd, LoadConfig{}, "filter[SIMD]: instrument: " + simd + ": code section: function 0: byte 3: opcode 0xfd not supported (SIMD)"},
 		{"no such file", "/nonexistent/x.wasm", LoadConfig{}, "filter[no such file]: module: open /nonexistent/x.wasm: no such file or directory"},
 		{"no such builtin", "builtin:nope", LoadConfig{}, "filter[no such builtin]: module builtin:nope: no such builtin filter"},
 		{"signal not exported", "noop", LoadConfig{Signals: []otlpwire.Signal{otlpwire.Traces, otlpwire.Logs}}, "filter[signal not exported]: signals: logs: the module does not export otlpgw_process_logs"},

@@ -28,10 +28,10 @@ type RuntimeConfig struct {
 	// Default: discarded.
 	Logger *slog.Logger
 
-	// noCloseOnDone compiles without wazero's WithCloseOnContextDone, for
-	// the benchmark that measures what the flag costs. Never in production:
-	// a looping guest would then hang the gateway (ARCHITECTURE §4).
-	noCloseOnDone bool
+	// noDeadline loads modules without the deadline instrumentation, for
+	// the benchmark that measures what it costs. Never in production: a
+	// looping guest would then hang the gateway (ARCHITECTURE §4).
+	noDeadline bool
 }
 
 // Runtime compiles and runs filters. Make one per process and share it: it
@@ -41,11 +41,11 @@ type RuntimeConfig struct {
 // runtime carries one set of host modules and the host functions are bound
 // to their filter.
 type Runtime struct {
-	cache       wazero.CompilationCache
-	tmpDir      string
-	builtins    map[string][]byte
-	log         *slog.Logger
-	closeOnDone bool
+	cache      wazero.CompilationCache
+	tmpDir     string
+	builtins   map[string][]byte
+	log        *slog.Logger
+	noDeadline bool
 
 	// loading is held shared by each Load and exclusively by Close, so the
 	// cache (and its engine) is never closed under a compilation.
@@ -62,10 +62,10 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Runtime{
-		builtins:    cfg.Builtins,
-		log:         log,
-		closeOnDone: !cfg.noCloseOnDone,
-		filters:     make(map[*Filter]struct{}),
+		builtins:   cfg.Builtins,
+		log:        log,
+		noDeadline: cfg.noDeadline,
+		filters:    make(map[*Filter]struct{}),
 	}
 	dir := cfg.CacheDir
 	if dir == "" {

@@ -33,6 +33,16 @@ var ProcessExports = [3]string{"otlpgw_process_traces", "otlpgw_process_metrics"
 // HostModule is the import namespace of the otlpgw host functions.
 const HostModule = "otlpgw"
 
+// DeadlineTick is the host function the load-time instrumentation
+// (internal/instrument) imports from HostModule: the fuel counter calls it
+// when it runs out. It is not part of the ABI: a module that imports it
+// itself is refused, so CheckImports, which sees the instrumented module,
+// accepts exactly one, with signature DeadlineTickSig.
+const DeadlineTick = "deadline_tick"
+
+// DeadlineTickSig is DeadlineTick's signature: it returns the fresh fuel.
+var DeadlineTickSig = sig(nil, i32)
+
 // WASIModule is the WASI preview 1 namespace; only WASIFuncs may be imported
 // from it.
 const WASIModule = "wasi_snapshot_preview1"
@@ -135,7 +145,9 @@ func CheckImports(m interface {
 		var ok bool
 		switch mod {
 		case HostModule:
-			if want, ok = HostFuncs[name]; !ok {
+			if name == DeadlineTick {
+				want, ok = DeadlineTickSig, true
+			} else if want, ok = HostFuncs[name]; !ok {
 				return fmt.Errorf("import %s.%s: no such host function in ABI v%d (have %s)", mod, name, Version, list(HostFuncs))
 			}
 		case WASIModule:

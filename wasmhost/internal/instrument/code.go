@@ -17,7 +17,7 @@ func (m *module) code(p []byte, ids ids) ([]byte, error) {
 	if r.err == nil && n != uint32(len(m.funcTypes)) {
 		return nil, fmt.Errorf("%d bodies for %d functions", n, len(m.funcTypes))
 	}
-	out := appendU32(nil, n)
+	out := appendU32(make([]byte, 0, len(p)+len(p)/8), n)
 	var body []byte
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		size := r.u32()
@@ -61,17 +61,18 @@ func appendRefill(out []byte, ids ids) []byte {
 }
 
 // appendCharge is the instrumentation before a bulk operation, whose
-// length n (i32) is on top of the stack: n>>BulkShift units of fuel.
+// length n (i32) is on top of the stack: 1 + n>>BulkShift units of fuel.
 //
 //	global.set scratch  global.get scratch
-//	global.get fuel  global.get scratch  i32.const BulkShift  i32.shr_u  i32.sub  global.set fuel
+//	global.get fuel  global.get scratch  i32.const BulkShift  i32.shr_u  i32.sub
+//	i32.const 1  i32.sub  global.set fuel
 //	(the refill test of appendCheck)
 func appendCharge(out []byte, ids ids) []byte {
 	out = appendGlobal(out, 0x24, ids.scratch)
 	out = appendGlobal(out, 0x23, ids.scratch)
 	out = appendGlobal(out, 0x23, ids.fuel)
 	out = appendGlobal(out, 0x23, ids.scratch)
-	out = append(out, 0x41, BulkShift, 0x76, 0x6b)
+	out = append(out, 0x41, BulkShift, 0x76, 0x6b, 0x41, 0x01, 0x6b)
 	out = appendGlobal(out, 0x24, ids.fuel)
 	return appendRefill(out, ids)
 }
@@ -108,6 +109,9 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 	if r.off >= len(src) || src[r.off] != 0x03 {
 		out = appendCheck(out, ids)
 	}
+	// src[from:] is yet to be copied: unchanged instructions are copied in
+	// runs, when something is inserted or renumbered, and at the end.
+	from := r.off
 	for !r.done() {
 		at := r.off
 		op := r.byte()
@@ -121,9 +125,9 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 		case op == 0x03: // loop
 			r.sleb(33)
 			if r.err == nil {
-				out = append(out, src[at:r.off]...)
+				out = append(out, src[from:r.off]...)
 				out = appendCheck(out, ids)
-				continue
+				from = r.off
 			}
 		case op == 0x0c, op == 0x0d: // br, br_if
 			r.u32()
@@ -140,8 +144,9 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 			if idx >= m.funcs {
 				return nil, fmt.Errorf("byte %d: function index %d out of range", at, idx)
 			}
+			out = append(out, src[from:at]...)
 			out = appendU32(append(out, op), m.idx(idx))
-			continue
+			from = r.off
 		case op == 0x11, op == 0x13: // call_indirect, return_call_indirect
 			r.u32()
 			r.u32()
@@ -198,19 +203,18 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 				return nil, fmt.Errorf("byte %d: opcode 0xfc %d not supported", at, sub)
 			}
 			if bulk && r.err == nil {
+				out = append(out, src[from:at]...)
 				out = appendCharge(out, ids)
+				from = at
 			}
 		default:
 			return nil, fmt.Errorf("byte %d: opcode %#x not supported (%s)", at, op, unsupported(op))
 		}
-		if r.err != nil {
-			break
-		}
-		out = append(out, src[at:r.off]...)
 	}
 	if r.err != nil {
 		return nil, r.err
 	}
+	out = append(out, src[from:]...)
 	if len(src) == 0 || src[len(src)-1] != 0x0b {
 		return nil, errors.New("body does not end with end")
 	}

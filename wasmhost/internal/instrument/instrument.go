@@ -34,9 +34,11 @@ type Options struct {
 }
 
 // BulkShift charges bulk operations: memory.fill, memory.copy, memory.init,
-// table.fill, table.copy and table.init cost one unit of fuel per
+// table.fill, table.copy and table.init cost one unit of fuel plus one per
 // 1<<BulkShift bytes (or table elements), so that a loop around a large
-// memory.fill cannot go Fuel iterations without calling the host.
+// memory.fill cannot go Fuel iterations without calling the host. (A
+// 64 KiB fill then costs about as much time per unit as a loop iteration;
+// even a 16-byte memory.copy takes several times one, hence the unit.)
 const BulkShift = 6
 
 // Section ids.
@@ -79,6 +81,7 @@ type section struct {
 type module struct {
 	sections []section
 	deferred error // the first section out of order or not supported
+	size     int   // of the input
 
 	funcImports   uint32 // imported functions: their indices do not move
 	globalImports uint32
@@ -111,7 +114,7 @@ func parse(bin []byte) (*module, error) {
 	if string(bin[4:8]) != "\x01\x00\x00\x00" {
 		return nil, fmt.Errorf("unsupported WebAssembly binary version %x", bin[4:8])
 	}
-	m := &module{}
+	m := &module{size: len(bin)}
 	r := &reader{b: bin, off: 8}
 	last := 0
 	for !r.done() {
@@ -261,7 +264,7 @@ func (m *module) rewrite(opts Options) ([]byte, error) {
 	for _, s := range m.sections {
 		have[s.id] = true
 	}
-	var out []byte
+	out := make([]byte, 0, m.size+m.size/8)
 	out = append(out, "\x00asm\x01\x00\x00\x00"...)
 	emit := func(id byte, payload []byte) {
 		out = append(out, id)
@@ -310,8 +313,9 @@ func (m *module) rewrite(opts Options) ([]byte, error) {
 			}
 			// Names are debugging aid (wazero's stack traces): a name
 			// section this rewriter cannot read is dropped rather than
-			// copied with stale indices.
-			if p, err = m.names(s.payload); err != nil {
+			// copied with stale indices, unless it is truncated (which
+			// wazero refuses too).
+			if p, err = m.names(s.payload); err != nil && !errors.Is(err, errEOF) {
 				continue
 			}
 		case secType:
@@ -336,7 +340,7 @@ func (m *module) rewrite(opts Options) ([]byte, error) {
 			p = s.payload
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s section: %w", sectionNames[s.id], err)
+			return nil, fmt.Errorf("%s section: %w", cmp.Or(s.name, sectionNames[s.id]), err)
 		}
 		emit(s.id, p)
 	}

@@ -133,6 +133,12 @@ func TestLoopFuel(t *testing.T) {
 	if h.ticks != 10 {
 		t.Errorf("%d ticks, want 10", h.ticks)
 	}
+	out, _ := Module(sumLoop(), opts)
+	if m, err := parse(out); err != nil {
+		t.Fatal(err)
+	} else if len(m.types) != 2 || m.funcImports != 1 || m.globals != 2 {
+		t.Errorf("instrumented module: %d types, %d imported functions, %d globals; want () -> i32 added, the tick, fuel and scratch", len(m.types), m.funcImports, m.globals)
+	}
 }
 
 // TestStopsInfiniteLoop: the tick's panic ends the call with its error.
@@ -269,6 +275,11 @@ func TestRenumbering(t *testing.T) {
 	out, err := Module(bin, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if m, err := parse(out); err != nil {
+		t.Fatal(err)
+	} else if len(m.types) != 4 {
+		t.Errorf("instrumented module has %d types, want the 4 it had: () -> i32 is reused", len(m.types))
 	}
 	ctx := context.Background()
 	compiled, err := h.r.CompileModule(ctx, out)
@@ -407,5 +418,20 @@ func TestStockFilters(t *testing.T) {
 		}
 		_ = c.Close(ctx)
 		t.Logf("%s: %d -> %d bytes (+%.1f%%)", filepath.Base(p), len(bin), len(out), 100*float64(len(out)-len(bin))/float64(len(bin)))
+	}
+}
+
+// BenchmarkStockFilter measures instrumenting a Go guest of 2-3 MB, which
+// Load does before compiling (or finding it in the compilation cache).
+func BenchmarkStockFilter(b *testing.B) {
+	bin, err := os.ReadFile("../../../filters/redact/redact.wasm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(bin)))
+	for b.Loop() {
+		if _, err := Module(bin, Options{Module: "otlpgw", Name: "deadline_tick", Fuel: 1000}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
