@@ -353,3 +353,37 @@ func TestDeleteKeySeesRenames(t *testing.T) {
 		t.Errorf("keys after renames and DELETE_KEY password: %v, want [secret user]", keys)
 	}
 }
+
+// TestDropNamedBodyFreshPerRequest: the bodies found for one request are
+// not reused for the next, even one with as many records.
+func TestDropNamedBodyFreshPerRequest(t *testing.T) {
+	var e Edits
+	for round, want := range []string{"a", "b", "a"} {
+		req := makeLogs(1, 1, 4, 0)
+		for i, lr := range req.ResourceLogs[0].ScopeLogs[0].LogRecords {
+			lr.Body = str([]string{"a", "b"}[(i+round)%2])
+		}
+		b := mustMarshal(t, req)
+		var ix Index
+		if err := ix.Parse(Logs, b); err != nil {
+			t.Fatal(err)
+		}
+		list := encodeEdits(Edit{Op: OpDropNamed, Arg: DropNamedBody, A: []byte("a")}, Edit{Op: OpDropNamed, Arg: DropNamedBody, A: []byte("zz")})
+		if err := e.Decode(list, &ix); err != nil {
+			t.Fatal(err)
+		}
+		out, dropped, err := Apply(&ix, b, &e, nil)
+		if err != nil || dropped != 2 {
+			t.Fatalf("round %d: dropped %d, %v; want 2", round, dropped, err)
+		}
+		got := &collogs.ExportLogsServiceRequest{}
+		if err := proto.Unmarshal(out, got); err != nil {
+			t.Fatal(err)
+		}
+		for _, lr := range got.ResourceLogs[0].ScopeLogs[0].LogRecords {
+			if lr.Body.GetStringValue() == "a" {
+				t.Fatalf("round %d: a record with body a survived (want %s kept only)", round, want)
+			}
+		}
+	}
+}

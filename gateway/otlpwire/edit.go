@@ -661,7 +661,16 @@ type editScratch struct {
 	attrs   []attrState
 	adds    []addedAttr
 	fixes   []fixedSet
+
+	// bodies caches each log record's string body (DROP_NAMED by body)
+	// for one Apply: bodyOK[i] is 0 unknown, 1 a string at
+	// bodies[i], 2 none or not a string.
+	bodies []span32
+	bodyOK []uint8
 }
+
+// span32 is a byte range of the request.
+type span32 struct{ off, end int32 }
 
 // ownerState is a touched resource or scope.
 type ownerState struct {
@@ -734,6 +743,7 @@ func growMarks(m []int32, n int) []int32 {
 }
 
 func (s *editScratch) prepare(ix *Index) {
+	s.bodyOK = s.bodyOK[:0] // bodies are found again for each request
 	s.resMark = growMarks(s.resMark, len(ix.Resources))
 	s.scopeMark = growMarks(s.scopeMark, len(ix.Scopes))
 	s.metricMark = growMarks(s.metricMark, len(ix.Metrics))
@@ -855,10 +865,20 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			s.truncate(ix, req, t, int(ed.Arg))
 		case OpDropNamed:
 			body := ed.Arg&DropNamedBody != 0
+			if body && len(s.bodyOK) != len(ix.ItemsAt) {
+				s.bodies = slices.Grow(s.bodies[:0], len(ix.ItemsAt))[:len(ix.ItemsAt)]
+				s.bodyOK = append(s.bodyOK[:0], make([]uint8, len(ix.ItemsAt))...)
+			}
 			for i := range ix.ItemsAt {
 				it := &ix.ItemsAt[i]
 				if body {
-					if b, ok := logBody(req, it); !ok || string(b) != string(ed.A) {
+					if s.bodyOK[i] == 0 {
+						s.bodyOK[i] = 2
+						if off, end, ok := logBody(req, it); ok {
+							s.bodies[i], s.bodyOK[i] = span32{int32(off), int32(end)}, 1
+						}
+					}
+					if s.bodyOK[i] != 1 || string(req[s.bodies[i].off:s.bodies[i].end]) != string(ed.A) {
 						continue
 					}
 				} else if string(req[it.NameOff:it.NameEnd]) != string(ed.A) {
@@ -1116,61 +1136,62 @@ func emptyValue(vt ValueType, payload []byte) bool {
 	return vt == ValueEmpty || vt == ValueString && len(payload) == 0
 }
 
-// logBody returns the payload of log record it's body when the body is a
-// string value.
-func logBody(req []byte, it *Item) ([]byte, bool) {
-	b := req[it.Off:it.End]
-	_, _, n := protowire.ConsumeTag(b)
+// logBody returns where the string value of log record it's body lies in
+// req, when the body is a string value.
+func logBody(req []byte, it *Item) (off, end int, ok bool) {
+	i, stop := int(it.Off), int(it.End)
+	// Skip the entry's tag and length.
+	_, _, n := protowire.ConsumeTag(req[i:stop])
 	if n < 0 {
-		return nil, false
+		return 0, 0, false
 	}
-	_, m := protowire.ConsumeVarint(b[n:])
-	if m < 0 {
-		return nil, false
+	i += n
+	_, n = protowire.ConsumeVarint(req[i:stop])
+	if n < 0 {
+		return 0, 0, false
 	}
-	b = b[n+m:]
-	var body []byte
-	found := false
-	for len(b) > 0 {
-		num, typ, k := protowire.ConsumeTag(b)
-		if k < 0 {
-			return nil, false
+	i += n
+	bs, be := -1, -1
+	for i < stop {
+		num, typ, n := protowire.ConsumeTag(req[i:stop])
+		if n < 0 {
+			return 0, 0, false
 		}
-		b = b[k:]
-		v := protowire.ConsumeFieldValue(num, typ, b)
+		i += n
+		v := protowire.ConsumeFieldValue(num, typ, req[i:stop])
 		if v < 0 {
-			return nil, false
+			return 0, 0, false
 		}
 		if num == logBodyField && typ == protowire.BytesType {
 			// The last occurrence wins, as a protobuf decoder merges it.
-			body, _ = protowire.ConsumeBytes(b)
-			found = true
+			_, k := protowire.ConsumeVarint(req[i:stop])
+			bs, be = i+k, i+v
 		}
-		b = b[v:]
+		i += v
 	}
-	if !found {
-		return nil, false
+	if bs < 0 {
+		return 0, 0, false
 	}
-	var s []byte
 	isString := false
-	for len(body) > 0 {
-		num, typ, k := protowire.ConsumeTag(body)
-		if k < 0 {
-			return nil, false
+	for j := bs; j < be; {
+		num, typ, n := protowire.ConsumeTag(req[j:be])
+		if n < 0 {
+			return 0, 0, false
 		}
-		body = body[k:]
-		v := protowire.ConsumeFieldValue(num, typ, body)
+		j += n
+		v := protowire.ConsumeFieldValue(num, typ, req[j:be])
 		if v < 0 {
-			return nil, false
+			return 0, 0, false
 		}
 		// AnyValue is a oneof: the last member set wins.
 		isString = num == 1 && typ == protowire.BytesType
 		if isString {
-			s, _ = protowire.ConsumeBytes(body)
+			_, k := protowire.ConsumeVarint(req[j:be])
+			off, end = j+k, j+v
 		}
-		body = body[v:]
+		j += v
 	}
-	return s, isString
+	return off, end, isString
 }
 
 func (s *editScratch) setAttr(ix *Index, req []byte, owner AttrOwner, t int32, key, body []byte) {
