@@ -1137,34 +1137,86 @@ func emptyValue(vt ValueType, payload []byte) bool {
 }
 
 // logBody returns where the string value of log record it's body lies in
-// req, when the body is a string value.
+// req, when the body is a string value. Parse has validated the record, so
+// this walks its fields without re-checking them beyond bounds.
 func logBody(req []byte, it *Item) (off, end int, ok bool) {
-	i, stop := int(it.Off), int(it.End)
-	// Skip the entry's tag and length.
-	_, _, n := protowire.ConsumeTag(req[i:stop])
-	if n < 0 {
-		return 0, 0, false
-	}
-	i += n
-	_, n = protowire.ConsumeVarint(req[i:stop])
-	if n < 0 {
-		return 0, 0, false
-	}
-	i += n
+	b := req[:it.End]
+	i := int(it.Off)
+	_, i = skipVarint(b, i) // the entry's tag
+	_, i = skipVarint(b, i) // and length
 	bs, be := -1, -1
-	for i < stop {
-		num, typ, n := protowire.ConsumeTag(req[i:stop])
+	for i >= 0 && i < len(b) {
+		var tag uint64
+		tag, i = skipVarint(b, i)
+		if i < 0 {
+			return 0, 0, false
+		}
+		switch tag & 7 {
+		case 0:
+			_, i = skipVarint(b, i)
+		case 1:
+			i += 8
+		case 2:
+			var l uint64
+			l, i = skipVarint(b, i)
+			if i < 0 || l > uint64(len(b)-i) {
+				return 0, 0, false
+			}
+			if protowire.Number(tag>>3) == logBodyField {
+				// The last occurrence wins.
+				bs, be = i, i+int(l)
+			}
+			i += int(l)
+		case 5:
+			i += 4
+		default: // groups: Parse accepts them; the slow, general walk
+			return logBodySlow(req, it)
+		}
+	}
+	if i != len(b) || bs < 0 {
+		return 0, 0, false
+	}
+	return anyString(req, bs, be)
+}
+
+// skipVarint reads the varint at b[i:], returning it and where it ends;
+// -1 when it is cut short or i is already -1.
+func skipVarint(b []byte, i int) (uint64, int) {
+	if i < 0 {
+		return 0, -1
+	}
+	if i < len(b) && b[i] < 0x80 {
+		return uint64(b[i]), i + 1
+	}
+	if i >= len(b) {
+		return 0, -1
+	}
+	v, n := protowire.ConsumeVarint(b[i:])
+	if n < 0 {
+		return 0, -1
+	}
+	return v, i + n
+}
+
+// logBodySlow is logBody for records holding groups.
+func logBodySlow(req []byte, it *Item) (off, end int, ok bool) {
+	b := req[:it.End]
+	i := int(it.Off)
+	_, i = skipVarint(b, i)
+	_, i = skipVarint(b, i)
+	bs, be := -1, -1
+	for i >= 0 && i < len(b) {
+		num, typ, n := protowire.ConsumeTag(b[i:])
 		if n < 0 {
 			return 0, 0, false
 		}
 		i += n
-		v := protowire.ConsumeFieldValue(num, typ, req[i:stop])
+		v := protowire.ConsumeFieldValue(num, typ, b[i:])
 		if v < 0 {
 			return 0, 0, false
 		}
 		if num == logBodyField && typ == protowire.BytesType {
-			// The last occurrence wins, as a protobuf decoder merges it.
-			_, k := protowire.ConsumeVarint(req[i:stop])
+			_, k := protowire.ConsumeVarint(b[i:])
 			bs, be = i+k, i+v
 		}
 		i += v
@@ -1172,7 +1224,11 @@ func logBody(req []byte, it *Item) (off, end int, ok bool) {
 	if bs < 0 {
 		return 0, 0, false
 	}
-	isString := false
+	return anyString(req, bs, be)
+}
+
+// anyString returns where an AnyValue body in req[bs:be] holds its string.
+func anyString(req []byte, bs, be int) (off, end int, ok bool) {
 	for j := bs; j < be; {
 		num, typ, n := protowire.ConsumeTag(req[j:be])
 		if n < 0 {
@@ -1183,15 +1239,14 @@ func logBody(req []byte, it *Item) (off, end int, ok bool) {
 		if v < 0 {
 			return 0, 0, false
 		}
-		// AnyValue is a oneof: the last member set wins.
-		isString = num == 1 && typ == protowire.BytesType
-		if isString {
+		ok = num == 1 && typ == protowire.BytesType
+		if ok {
 			_, k := protowire.ConsumeVarint(req[j:be])
 			off, end = j+k, j+v
 		}
 		j += v
 	}
-	return off, end, isString
+	return off, end, ok
 }
 
 func (s *editScratch) setAttr(ix *Index, req []byte, owner AttrOwner, t int32, key, body []byte) {

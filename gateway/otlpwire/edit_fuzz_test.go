@@ -144,7 +144,30 @@ func fuzzEdits(ix *Index, req []byte, ops []byte, values [][]byte) []Edit {
 			key = names[0]
 		}
 		n := len(ix.ItemsAt)
-		switch op := Op(sel%8 + 1); op {
+		switch op := Op(sel%14 + 1); op {
+		case OpDeleteKey:
+			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, Arg: uint32(arg>>3) & 1, A: key})
+		case OpTruncateValues:
+			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, Arg: uint32(t16 % 9)})
+		case OpSetDefault:
+			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, A: key, B: values[int(sel/16)%len(values)]})
+		case OpDropNamed:
+			ed := Edit{Op: op, A: []byte("b"), B: names[1]}
+			if n > 0 {
+				it := ix.ItemsAt[t16%n]
+				if nm := req[it.NameOff:it.NameEnd]; len(nm) > 0 && utf8.Valid(nm) {
+					ed.A = nm
+				}
+			}
+			if ix.Signal == Logs && arg&1 == 1 {
+				ed.Arg = DropNamedBody
+				if n > 0 {
+					if off, end, ok := logBody(req, &ix.ItemsAt[t16%n]); ok && end > off && utf8.Valid(req[off:end]) {
+						ed.A = req[off:end]
+					}
+				}
+			}
+			eds = append(eds, ed)
 		case OpDropItem:
 			if n > 0 {
 				eds = append(eds, Edit{Op: op, Target: uint32(t16 % n), A: names[1]})
