@@ -228,11 +228,17 @@ func TestExampleConfig(t *testing.T) {
 	filtertest.ExamplesLoad(t, "drop")
 }
 
-// Bench S2's drop: health-check span names, over 100 spans of which ten
-// are GET /healthz.
+// BenchmarkDrop runs 100 typical spans through the filter natively and
+// in WASM (filtertest.BenchCompare), with its example config and with
+// S2's rule (exact names, so bulk-only).
 func BenchmarkDrop(b *testing.B) {
-	setup(b, s2)
-	filtertest.Bench(b, sdk.SignalTraces, filtertest.BenchSpans(100))
+	b.Run("example", func(b *testing.B) {
+		raw := filtertest.ExampleConfigs(b, "example.yaml", "drop")[0]
+		filtertest.BenchCompare(b, setup, string(raw), sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
+	b.Run("s2", func(b *testing.B) {
+		filtertest.BenchCompare(b, setup, `{"rules": [{"name_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"}]}`, sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
 }
 
 // Rules, sampling and shedding together, under pressure.
@@ -250,13 +256,6 @@ func TestWASMMatchesNative(t *testing.T) {
 		// Exact names and bodies only: bulk-only, the gateway matches.
 		[]byte(`{"rules": [{"name_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"}, {"body_regex": "^request from user@example\\.com done$"}]}`))
 	filtertest.MatchesNative(t, setup, configs)
-}
-
-// The benchmark's batch through the committed module in the gateway's
-// WASM host, end to end (see filtertest.BenchWASM).
-func BenchmarkDropWASM(b *testing.B) {
-	raw := filtertest.ExampleConfigs(b, "example.yaml", "drop")[0]
-	filtertest.BenchWASM(b, filtertest.LoadWASM(b, raw), sdk.SignalTraces, filtertest.BenchSpans(100))
 }
 
 func TestModuleImportsOnlyTheABI(t *testing.T) {

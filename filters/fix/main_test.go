@@ -202,11 +202,17 @@ func TestExampleConfig(t *testing.T) {
 	filtertest.ExamplesLoad(t, "fix")
 }
 
-// Bench S2's fix: deployment.environment where missing, plus the default
-// clamping, over 100 spans.
+// BenchmarkFix runs 100 typical spans through the filter natively and
+// in WASM (filtertest.BenchCompare), with its example config and with
+// S2's default with clamping off (bulk-only).
 func BenchmarkFix(b *testing.B) {
-	setup(b, s2)
-	filtertest.Bench(b, sdk.SignalTraces, filtertest.BenchSpans(100))
+	b.Run("example", func(b *testing.B) {
+		raw := filtertest.ExampleConfigs(b, "example.yaml", "fix")[0]
+		filtertest.BenchCompare(b, setup, string(raw), sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
+	b.Run("s2", func(b *testing.B) {
+		filtertest.BenchCompare(b, setup, `{"resource_defaults": {"deployment.environment": "unknown"}, "max_future": "0"}`, sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
 }
 
 // The committed module, run by the gateway's WASM host, must do exactly
@@ -216,13 +222,6 @@ func TestWASMMatchesNative(t *testing.T) {
 		// String defaults only: bulk-only.
 		[]byte(`{"resource_defaults": {"deployment.environment": "unknown", "service.name": "x"}, "max_future": "0"}`))
 	filtertest.MatchesNative(t, setup, configs)
-}
-
-// The benchmark's batch through the committed module in the gateway's
-// WASM host, end to end (see filtertest.BenchWASM).
-func BenchmarkFixWASM(b *testing.B) {
-	raw := filtertest.ExampleConfigs(b, "example.yaml", "fix")[0]
-	filtertest.BenchWASM(b, filtertest.LoadWASM(b, raw), sdk.SignalTraces, filtertest.BenchSpans(100))
 }
 
 func TestModuleImportsOnlyTheABI(t *testing.T) {

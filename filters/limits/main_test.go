@@ -104,11 +104,17 @@ func TestExampleConfig(t *testing.T) {
 	filtertest.ExamplesLoad(t, "limits")
 }
 
-// Bench S2's limits: every value to 256 bytes (a quarter of the spans have
-// a 320-byte db.statement), over 100 spans.
+// BenchmarkLimits runs 100 typical spans through the filter natively and
+// in WASM (filtertest.BenchCompare), with its example config and with
+// S2's value cap and no attribute cap (bulk-only).
 func BenchmarkLimits(b *testing.B) {
-	setup(b, `{"max_value_length": 256}`)
-	filtertest.Bench(b, sdk.SignalTraces, filtertest.BenchSpans(100))
+	b.Run("example", func(b *testing.B) {
+		raw := filtertest.ExampleConfigs(b, "example.yaml", "limits")[0]
+		filtertest.BenchCompare(b, setup, string(raw), sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
+	b.Run("s2", func(b *testing.B) {
+		filtertest.BenchCompare(b, setup, `{"max_value_length": 256, "max_attributes": 0}`, sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
 }
 
 // The committed module, run by the gateway's WASM host, must do exactly
@@ -116,13 +122,6 @@ func BenchmarkLimits(b *testing.B) {
 func TestWASMMatchesNative(t *testing.T) {
 	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "limits"), []byte(`{"max_value_length": 16, "max_attributes": 120}`), []byte(`{"max_value_length": 16, "max_attributes": 0}`))
 	filtertest.MatchesNative(t, setup, configs)
-}
-
-// The benchmark's batch through the committed module in the gateway's
-// WASM host, end to end (see filtertest.BenchWASM).
-func BenchmarkLimitsWASM(b *testing.B) {
-	raw := filtertest.ExampleConfigs(b, "example.yaml", "limits")[0]
-	filtertest.BenchWASM(b, filtertest.LoadWASM(b, raw), sdk.SignalTraces, filtertest.BenchSpans(100))
 }
 
 func TestModuleImportsOnlyTheABI(t *testing.T) {

@@ -139,12 +139,17 @@ func TestExampleConfig(t *testing.T) {
 	filtertest.ExamplesLoad(t, "redact")
 }
 
-// The example config (delete, hash, two builtins and a pattern) over 100
-// spans in which every fifth has an e-mail and every twentieth a password.
+// BenchmarkRedact runs 100 typical spans through the filter natively and
+// in WASM (filtertest.BenchCompare), with its example config and with
+// S2's delete (bulk-only).
 func BenchmarkRedact(b *testing.B) {
-	raw := filtertest.ExampleConfigs(b, "example.yaml", "redact")[0]
-	setup(b, string(raw))
-	filtertest.Bench(b, sdk.SignalTraces, filtertest.BenchSpans(100))
+	b.Run("example", func(b *testing.B) {
+		raw := filtertest.ExampleConfigs(b, "example.yaml", "redact")[0]
+		filtertest.BenchCompare(b, setup, string(raw), sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
+	b.Run("s2", func(b *testing.B) {
+		filtertest.BenchCompare(b, setup, `{"delete_keys": ["password"]}`, sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
 }
 
 // The committed module, run by the gateway's WASM host, must do exactly
@@ -154,13 +159,6 @@ func TestWASMMatchesNative(t *testing.T) {
 		// Deletes only: bulk-only.
 		[]byte(`{"delete_keys": ["password", "user.email"]}`))
 	filtertest.MatchesNative(t, setup, configs)
-}
-
-// The benchmark's batch through the committed module in the gateway's
-// WASM host, end to end (see filtertest.BenchWASM).
-func BenchmarkRedactWASM(b *testing.B) {
-	raw := filtertest.ExampleConfigs(b, "example.yaml", "redact")[0]
-	filtertest.BenchWASM(b, filtertest.LoadWASM(b, raw), sdk.SignalTraces, filtertest.BenchSpans(100))
 }
 
 func TestModuleImportsOnlyTheABI(t *testing.T) {

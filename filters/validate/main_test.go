@@ -221,9 +221,13 @@ func TestExampleConfig(t *testing.T) {
 	filtertest.ExamplesLoad(t, "validate")
 }
 
+// BenchmarkValidate runs 100 typical spans through the filter natively and
+// in WASM (filtertest.BenchCompare), with its example config.
 func BenchmarkValidate(b *testing.B) {
-	setup(b, `{}`)
-	filtertest.Bench(b, sdk.SignalTraces, filtertest.BenchSpans(100))
+	b.Run("example", func(b *testing.B) {
+		raw := filtertest.ExampleConfigs(b, "example.yaml", "validate")[0]
+		filtertest.BenchCompare(b, setup, string(raw), sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
 }
 
 // The committed module, run by the gateway's WASM host, must do exactly
@@ -231,13 +235,6 @@ func BenchmarkValidate(b *testing.B) {
 func TestWASMMatchesNative(t *testing.T) {
 	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "validate"), []byte(`{"max_future": "1h", "checks": {"histograms": false}}`))
 	filtertest.MatchesNative(t, setup, configs)
-}
-
-// The benchmark's batch through the committed module in the gateway's
-// WASM host, end to end (see filtertest.BenchWASM).
-func BenchmarkValidateWASM(b *testing.B) {
-	raw := filtertest.ExampleConfigs(b, "example.yaml", "validate")[0]
-	filtertest.BenchWASM(b, filtertest.LoadWASM(b, raw), sdk.SignalTraces, filtertest.BenchSpans(100))
 }
 
 func TestModuleImportsOnlyTheABI(t *testing.T) {

@@ -228,3 +228,56 @@ func MatchesNative(t *testing.T, setup func(testing.TB, string), configs [][]byt
 		CompareWASM(t, f, sdk.SignalMetrics, MixedMetrics())
 	}
 }
+
+// BenchCompare runs the batch built from rs through the filter with config
+// twice, as sub-benchmarks: "native" (the filter's own code through
+// sdktest, then decoding and applying its edit list) and "wasm" (the
+// committed module through the gateway's WASM host, which does the same
+// plus the copy into the guest and the call). Both do the whole step a
+// filter costs the gateway, so their ratio is the price of the sandbox;
+// both report ns per item.
+func BenchCompare(b *testing.B, setup func(testing.TB, string), config string, sig sdk.Signal, rs ...sdktest.Resource) {
+	req := sdktest.Encode(sig, rs...)
+	var ix otlpwire.Index
+	if err := ix.Parse(otlpwire.Signal(sig), req); err != nil {
+		b.Fatal(err)
+	}
+	unit := map[sdk.Signal]string{sdk.SignalTraces: "ns/span", sdk.SignalMetrics: "ns/point", sdk.SignalLogs: "ns/record"}[sig]
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(ix.Items), unit)
+	}
+	b.Run("native", func(b *testing.B) {
+		setup(b, config)
+		idx, err := sdktest.Index(sig, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var e otlpwire.Edits
+		b.SetBytes(int64(len(req)))
+		for b.Loop() {
+			edits, _ := sdktest.Run(sig, req, idx)
+			if err := e.Decode(edits, &ix); err != nil {
+				b.Fatal(err)
+			}
+			if e.Verdict == otlpwire.VerdictEdit && len(e.List) > 0 {
+				if _, _, _, err := otlpwire.ApplyChanged(&ix, req, &e, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		report(b)
+	})
+	b.Run("wasm", func(b *testing.B) {
+		setup(b, config)
+		sdktest.SetNow(0) // the module reads the host's real clock
+		f := LoadWASM(b, []byte(config))
+		ctx := context.Background()
+		b.SetBytes(int64(len(req)))
+		for b.Loop() {
+			if _, err := f.Process(ctx, otlpwire.Signal(sig), req, &ix); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+}
