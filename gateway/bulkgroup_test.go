@@ -33,7 +33,9 @@ var bulkChain = []config.Filter{
 	{Name: "redact", Module: "builtin:redact", Config: map[string]any{"delete_keys": []any{"password"}}},
 }
 
-func loadChain(t *testing.T, specs []config.Filter) []*chainFilter {
+func loadChain(t *testing.T, specs []config.Filter) []*chainFilter { return loadChainB(t, specs) }
+
+func loadChainB(t testing.TB, specs []config.Filter) []*chainFilter {
 	t.Helper()
 	ctx := context.Background()
 	rt, err := wasmhost.NewRuntime(ctx, wasmhost.RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "otlpgw-gateway-test-cache"), Builtins: filters.Builtin})
@@ -103,7 +105,11 @@ func runStages(t *testing.T, stages []pipeline.Filter, sig otlpwire.Signal, req 
 	return req, dropped, strings.Join(msgs, "; ")
 }
 
-func mixedBatch(sig otlpwire.Signal) []byte {
+func mixedBatch(sig otlpwire.Signal) []byte { return mixedBatchN(sig, 8) }
+
+// mixedBatchN is 3 resources of n items: every other item a health check,
+// every third with a password.
+func mixedBatchN(sig otlpwire.Signal, n int) []byte {
 	var m proto.Message
 	kvs := func(i int) []*commonpb.KeyValue {
 		kv := []*commonpb.KeyValue{otlptest.Str("url.path", "/api/v1/items/0123456789")}
@@ -115,7 +121,7 @@ func mixedBatch(sig otlpwire.Signal) []byte {
 	names := []string{"GET /healthz", "GET /api", "HEAD /livez", "POST /healthz"}
 	switch sig {
 	case otlpwire.Traces:
-		req := otlptest.Traces(3, 8, 2, 1)
+		req := otlptest.Traces(3, n, 2, 1)
 		for r, rs := range req.ResourceSpans {
 			if r == 1 {
 				rs.Resource.Attributes = append(rs.Resource.Attributes, otlptest.Str("deployment.environment", "prod"))
@@ -126,7 +132,7 @@ func mixedBatch(sig otlpwire.Signal) []byte {
 		}
 		m = req
 	default:
-		req := otlptest.Logs(3, 8, 1)
+		req := otlptest.Logs(3, n, 1)
 		for _, rl := range req.ResourceLogs {
 			for i, lr := range rl.ScopeLogs[0].LogRecords {
 				lr.Body = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: names[i%len(names)]}}
@@ -205,4 +211,30 @@ func buildTestModule(t *testing.T, name string) string {
 		t.Fatalf("building %s: %v\n%s", name, err, b)
 	}
 	return out
+}
+
+// BenchmarkBulkGroup: the four bulk-only stock filters as one stage over
+// 99-item batches (a request's worth), per item, including the
+// pipeline's index of the request (the group makes the re-index after it
+// unnecessary).
+func BenchmarkBulkGroup(b *testing.B) {
+	for _, sig := range []otlpwire.Signal{otlpwire.Traces, otlpwire.Logs} {
+		b.Run(sig.String(), func(b *testing.B) {
+			chain := loadChainB(b, bulkChain)
+			g := pipelineChain(chain)[0]
+			req := mixedBatchN(sig, 33) // 99 items
+			var ix otlpwire.Index
+			for b.Loop() {
+				if err := ix.Parse(sig, req); err != nil {
+					b.Fatal(err)
+				}
+				res, err := g.Process(context.Background(), sig, req, &ix)
+				if err != nil {
+					b.Fatal(err)
+				}
+				res.Buf.Release()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/99, "ns/item")
+		})
+	}
 }
