@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -136,6 +137,75 @@ func TestCloseDrainsThenStops(t *testing.T) {
 	}
 	if _, ok := q.Next(context.Background(), nil, 0, 0, 0); ok {
 		t.Fatal("Next on a closed, empty queue returned a batch")
+	}
+}
+
+// TestEveryFullBatchFindsAWorker: a push wakes one waiting worker, not
+// all of them, so work left behind must still reach the others. Full
+// batches pushed together, with a linger no test outlives, must all be
+// taken by the workers waiting for them.
+func TestEveryFullBatchFindsAWorker(t *testing.T) {
+	const workers = 4
+	q := New(1 << 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan int, workers)
+	for range workers {
+		go func() {
+			b, ok := q.Next(ctx, nil, 2, 0, time.Hour)
+			if !ok {
+				got <- 0
+				return
+			}
+			got <- len(b)
+		}()
+	}
+	waitForWaiting(t, q, workers)
+	for range 2 * workers {
+		q.Reserve(10)
+		q.Push(entry(otlpwire.Traces, 10, 1))
+	}
+	for range workers {
+		if n := <-got; n != 2 {
+			t.Fatalf("a worker got %d entries, want a full batch of 2 (a lost wake-up ends in the context deadline)", n)
+		}
+	}
+}
+
+// waitForWaiting returns once n workers wait in Next.
+func waitForWaiting(t *testing.T, q *Queue, n int32) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for q.waiting.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d workers waiting after 10 s", q.waiting.Load(), n)
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestCloseWakesEveryWorker: Close ends every worker's wait, not just one.
+func TestCloseWakesEveryWorker(t *testing.T) {
+	const workers = 4
+	q := New(1 << 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got := make(chan bool, workers)
+	for range workers {
+		go func() {
+			_, ok := q.Next(ctx, nil, 0, 0, time.Hour)
+			got <- ok && ctx.Err() == nil
+		}()
+	}
+	waitForWaiting(t, q, workers)
+	q.Close()
+	for range workers {
+		if <-got {
+			t.Fatal("Next returned a batch from a closed, empty queue")
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("a worker waited until the context deadline after Close")
 	}
 }
 
