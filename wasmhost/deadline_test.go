@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -145,11 +146,13 @@ func TestGCWhileGuestsLoop(t *testing.T) {
 				runtime.Gosched()
 			}
 			var slowest time.Duration
+			before := stoppingLatencies()
 			for range 5 {
 				start := time.Now()
 				runtime.GC()
 				slowest = max(slowest, time.Since(start))
 			}
+			stopping := maxNewLatency(before, stoppingLatencies())
 			if slowest > 500*time.Millisecond {
 				t.Errorf("runtime.GC took up to %v while the guest looped", slowest)
 			}
@@ -162,7 +165,33 @@ func TestGCWhileGuestsLoop(t *testing.T) {
 			if err := <-called; !errors.Is(err, context.Canceled) {
 				t.Errorf("looping call: %v, want context.Canceled", err)
 			}
-			t.Logf("slowest of 5 collections: %v", slowest.Round(10*time.Microsecond))
+			t.Logf("slowest of 5 collections: %v; longest wait to stop the world: under %v", slowest.Round(10*time.Microsecond), stopping)
 		})
 	}
+}
+
+// stoppingLatencies is the histogram of how long the runtime waited for
+// every goroutine to stop, for garbage collections, since the process
+// started.
+func stoppingLatencies() *metrics.Float64Histogram {
+	s := []metrics.Sample{{Name: "/sched/pauses/stopping/gc:seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return nil
+	}
+	return s[0].Value.Float64Histogram()
+}
+
+// maxNewLatency is the upper bound of the highest bucket that gained
+// counts between two reads of stoppingLatencies (0 if unknown).
+func maxNewLatency(before, after *metrics.Float64Histogram) time.Duration {
+	if before == nil || after == nil {
+		return 0
+	}
+	for i := len(after.Counts) - 1; i >= 0; i-- {
+		if after.Counts[i] > before.Counts[i] {
+			return time.Duration(after.Buckets[i+1] * float64(time.Second))
+		}
+	}
+	return 0
 }

@@ -195,10 +195,10 @@ func TestFailures(t *testing.T) {
 	}
 }
 
-// TestLoopDoesNotBlockGC checks the reason for close-on-context-done: a
-// guest spinning in compiled code has no preemption points, so without it
-// the next garbage collection would wait for the guest forever. With it,
-// the guest leaves compiled code at every loop header, so a collection
+// TestLoopDoesNotBlockGC checks the reason for the deadline tick: a guest
+// spinning in compiled code has no preemption points, so without it the
+// next garbage collection would wait for the guest forever. With it, the
+// guest calls the host every 2^14 loop iterations, so a collection
 // completes while the guest is still looping, long before its deadline.
 func TestLoopDoesNotBlockGC(t *testing.T) {
 	rt, _ := newRuntime(t)

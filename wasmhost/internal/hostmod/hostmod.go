@@ -71,12 +71,12 @@ func Instantiate(ctx context.Context, r wazero.Runtime, env Env) error {
 // Fuel is how many function entries and loop iterations (and 64-byte
 // blocks of bulk memory operations) an instrumented guest runs between two
 // calls to deadline_tick: the counter's initial value and what the tick
-// returns. Chosen by measurement (wasmhost/RATIONALE.md): a Go guest's
-// spinning loop reaches the host about every 0.1-0.3 ms, so a garbage
-// collection waits at most that long for it and a call overruns its
-// deadline by at most that much, while the host call (about 0.1 µs) costs
-// under 0.1 %.
-const Fuel = 1 << 16
+// returns. Chosen by measurement (wasmhost/RATIONALE.md): a spinning Go
+// guest reaches the host about every 0.3-0.5 ms, so a garbage collection
+// waits about that long for it and a call overruns its deadline by about
+// that much; a one-instruction loop every 30-40 µs, where the tick (about
+// 0.4 µs) costs about 1 %, and under 0.1 % in Go code.
+const Fuel = 1 << 14
 
 // deadlineTick is called by the instrumentation when the guest's fuel runs
 // out. It stops the call once its context is done (deadline or caller

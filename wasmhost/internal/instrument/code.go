@@ -121,9 +121,13 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 			// no immediates: unreachable, nop, else, end, return, drop,
 			// select, ref.is_null, numeric and sign extension
 		case op == 0x02, op == 0x04: // block, if
-			r.sleb(33)
+			if err := m.blockType(r); err != nil {
+				return nil, fmt.Errorf("byte %d: %w", at, err)
+			}
 		case op == 0x03: // loop
-			r.sleb(33)
+			if err := m.blockType(r); err != nil {
+				return nil, fmt.Errorf("byte %d: %w", at, err)
+			}
 			if r.err == nil {
 				out = append(out, src[from:r.off]...)
 				out = appendCheck(out, ids)
@@ -148,7 +152,9 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 			out = appendU32(append(out, op), m.idx(idx))
 			from = r.off
 		case op == 0x11, op == 0x13: // call_indirect, return_call_indirect
-			r.u32()
+			if t := r.u32(); r.err == nil && t >= uint32(len(m.types)) {
+				return nil, fmt.Errorf("byte %d: type index %d out of range", at, t)
+			}
 			r.u32()
 		case op == 0x1c: // select t*
 			n := r.count()
@@ -219,6 +225,15 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 		return nil, errors.New("body does not end with end")
 	}
 	return out, nil
+}
+
+// blockType reads a block type; a type index must be one of the input's
+// (the instrumentation may append one).
+func (m *module) blockType(r *reader) error {
+	if t := r.sleb(33); r.err == nil && t >= int64(len(m.types)) {
+		return fmt.Errorf("block type index %d out of range", t)
+	}
+	return nil
 }
 
 func unsupported(op byte) string {

@@ -166,6 +166,8 @@ func parse(bin []byte) (*module, error) {
 			err = m.parseFunctions(s.payload)
 		case secGlobal:
 			err = m.countGlobals(s.payload)
+		case secMemory:
+			err = checkMemories(s.payload)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s section: %w", sectionNames[s.id], err)
@@ -200,7 +202,9 @@ func (m *module) parseImports(p []byte) error {
 		r.vec()
 		switch kind := r.byte(); kind {
 		case 0x00:
-			r.u32()
+			if t := r.u32(); r.err == nil && t >= uint32(len(m.types)) {
+				return fmt.Errorf("import %d: type index %d out of range", i, t)
+			}
 			m.funcImports++
 		case 0x01:
 			r.byte() // reftype
@@ -221,11 +225,24 @@ func (m *module) parseImports(p []byte) error {
 	return r.end()
 }
 
+func checkMemories(p []byte) error {
+	r := &reader{b: p}
+	n := r.count()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		r.limits()
+	}
+	return r.end()
+}
+
 func (m *module) parseFunctions(p []byte) error {
 	r := &reader{b: p}
 	n := r.count()
 	for i := uint32(0); i < n && r.err == nil; i++ {
-		m.funcTypes = append(m.funcTypes, r.u32())
+		t := r.u32()
+		if r.err == nil && t >= uint32(len(m.types)) {
+			return fmt.Errorf("function %d: type index %d out of range", i, t)
+		}
+		m.funcTypes = append(m.funcTypes, t)
 	}
 	return r.end()
 }
@@ -297,9 +314,27 @@ func (m *module) rewrite(opts Options) ([]byte, error) {
 		}
 		return nil
 	}
-	for _, s := range m.sections {
+	// Missing sections of a later rank than any present go after the last
+	// non-custom section, so that trailing custom sections stay last.
+	last := -1
+	for i, s := range m.sections {
+		if s.id != secCustom {
+			last = i
+		}
+	}
+	if last < 0 {
+		if err := add(1 << 30); err != nil {
+			return nil, err
+		}
+	}
+	for i, s := range m.sections {
 		if s.id != secCustom {
 			if err := add(order[s.id]); err != nil {
+				return nil, err
+			}
+		}
+		if i == last+1 && last >= 0 {
+			if err := add(1 << 30); err != nil {
 				return nil, err
 			}
 		}
@@ -311,13 +346,10 @@ func (m *module) rewrite(opts Options) ([]byte, error) {
 				emit(s.id, s.payload)
 				continue
 			}
-			// Names are debugging aid (wazero's stack traces): a name
-			// section this rewriter cannot read is dropped rather than
-			// copied with stale indices, unless it is truncated (which
-			// wazero refuses too).
-			if p, err = m.names(s.payload); err != nil && !errors.Is(err, errEOF) {
-				continue
-			}
+			// Function names follow their functions (wazero's stack
+			// traces use them). A name section this rewriter cannot read
+			// fails the load, as it fails wazero's decoding.
+			p, err = m.names(s.payload)
 		case secType:
 			p, err = m.types1(s.payload, tickType)
 		case secImport:
@@ -344,7 +376,7 @@ func (m *module) rewrite(opts Options) ([]byte, error) {
 		}
 		emit(s.id, p)
 	}
-	if err := add(1 << 30); err != nil {
+	if err := add(1 << 30); err != nil { // when the last section is not custom
 		return nil, err
 	}
 	if m.deferred != nil {
@@ -776,17 +808,19 @@ func (r *reader) uleb(bits uint) uint64 {
 	}
 }
 
-// sleb skips a signed LEB128 of at most bits bits.
-func (r *reader) sleb(bits uint) {
+// sleb reads a signed LEB128 of at most bits (<= 64) bits.
+func (r *reader) sleb(bits uint) int64 {
+	var v int64
 	for shift := uint(0); ; shift += 7 {
 		c := r.byte()
 		if r.err != nil {
-			return
+			return 0
 		}
 		if shift >= bits {
 			r.fail(fmt.Errorf("integer too large for %d bits", bits))
-			return
+			return 0
 		}
+		v |= int64(c&0x7f) << shift
 		if c&0x80 == 0 {
 			if shift+7 > bits {
 				// The unused high bits must all copy the sign bit.
@@ -794,9 +828,13 @@ func (r *reader) sleb(bits uint) {
 				hi := c & 0x7f >> (rem - 1)
 				if hi != 0 && hi != 0x7f>>(rem-1) {
 					r.fail(fmt.Errorf("integer too large for %d bits", bits))
+					return 0
 				}
 			}
-			return
+			if shift+7 < 64 && c&0x40 != 0 {
+				v |= -1 << (shift + 7) // sign extension
+			}
+			return v
 		}
 	}
 }

@@ -370,6 +370,10 @@ func TestRefuses(t *testing.T) {
 		{"a global past the fuel", base(0x23, 0x02, 0x1a, end), "global index 2 out of range"},
 		{"call out of range", base(0x10, 0x05, end), "function index 5 out of range"},
 		{"no end", base(0x01), "body does not end with end"},
+		// Type 1 does not exist, but would once () -> i32 is appended.
+		{"block type out of range", base(0x02, 0x01, end, end), "block type index 1 out of range"},
+		{"call_indirect type out of range", base(0x41, 0x00, 0x11, 0x01, 0x00, end), "type index 1 out of range"},
+		{"import type out of range", wasm(sec(1, functype(nil, nil)), sec(2, cat(name("a"), name("b"), []byte{0}, u32(1)))), "import 0: type index 1 out of range"},
 		{"importing the tick", wasm(
 			sec(1, functype(nil, []byte{i32})),
 			sec(2, cat(name("host"), name("tick"), []byte{0}, u32(0))),
