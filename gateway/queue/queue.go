@@ -42,8 +42,7 @@ type Queue struct {
 	// wake holds at most one token; a token wakes one waiting worker,
 	// which passes it on when it leaves work behind (see Next). Waking
 	// one worker rather than all of them saves a herd of context switches
-	// per batch (16 workers by default): ~3 % of the gateway's CPU at 100k
-	// spans/s.
+	// per batch (16 workers by default).
 	wake chan struct{}
 	// done is closed by Close, waking every worker.
 	done chan struct{}
