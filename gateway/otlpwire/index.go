@@ -796,6 +796,9 @@ func (p *parser) scope(ri int32, off, s, e int) *WireError {
 func (p *parser) item(m msgID, ri, si, mi int32, off, s, e int) *WireError {
 	p.items++
 	if p.ix == nil {
+		if m == mSpan {
+			return p.span(s, e, 0, -1)
+		}
 		return p.walk(m, s, e, 0, -1, 0)
 	}
 	ii := int32(len(p.ix.ItemsAt))
@@ -803,7 +806,13 @@ func (p *parser) item(m msgID, ri, si, mi int32, off, s, e int) *WireError {
 	p.ix.ItemsAt = append(p.ix.ItemsAt, Item{
 		Off: int32(off), End: int32(e), Resource: ri, Scope: si, Metric: mi, AttrStart: na, AttrEnd: na,
 	})
-	if err := p.walk(m, s, e, OwnerItem, ii, 0); err != nil {
+	var err *WireError
+	if m == mSpan {
+		err = p.span(s, e, OwnerItem, ii)
+	} else {
+		err = p.walk(m, s, e, OwnerItem, ii, 0)
+	}
+	if err != nil {
 		return err
 	}
 	p.ix.ItemsAt[ii].AttrEnd = int32(len(p.ix.Attrs))
@@ -930,13 +939,126 @@ func (p *parser) metricData(typ MetricType, ri, si, mi int32, s, e int) *WireErr
 	return nil
 }
 
+// span is walk(mSpan, s, e, owner, parent, 0) with the fields spans carry
+// decoded inline, each tag and length checked as walk checks them: the
+// walk's table lookups and kind switches cost more than the checks. At the
+// first field it does not expect, or that is not well formed, it hands the
+// rest of the span to walkFrom, which checks it field by field and reports
+// any problem. FuzzSpanFastPath compares the two.
+func (p *parser) span(s, e int, owner AttrOwner, parent int32) *WireError {
+	b := p.b
+	if e > len(b) {
+		return p.walk(mSpan, s, e, owner, parent, 0)
+	}
+	record := owner == OwnerItem && p.ix != nil
+	i := s
+fields:
+	for i < e {
+		switch b[i] {
+		case 1<<3 | 2: // trace_id: 0 or 16 bytes
+			if i+1 >= e {
+				break fields
+			}
+			switch n := b[i+1]; {
+			case n == 16 && i+18 <= e:
+				if record {
+					p.ix.ItemsAt[parent].TraceIDOff = int32(i + 2)
+				}
+				i += 18
+			case n == 0:
+				if record {
+					p.ix.ItemsAt[parent].TraceIDOff = 0
+				}
+				i += 2
+			default:
+				break fields
+			}
+		case 2<<3 | 2, 4<<3 | 2: // span_id, parent_span_id: 0 or 8 bytes
+			if i+1 >= e {
+				break fields
+			}
+			switch n := b[i+1]; {
+			case n == 8 && i+10 <= e:
+				i += 10
+			case n == 0:
+				i += 2
+			default:
+				break fields
+			}
+		case 3<<3 | 2, 5<<3 | 2: // trace_state, name
+			l, j, ok := len2(b, i+1, e)
+			if !ok || j+l > e {
+				break fields
+			}
+			if b[i] == 5<<3|2 && record {
+				it := &p.ix.ItemsAt[parent]
+				it.NameOff, it.NameEnd = int32(j), int32(j+l)
+			}
+			i = j + l
+		case 6<<3 | 0, 10<<3 | 0, 12<<3 | 0, 14<<3 | 0: // kind, dropped_*_count: a varint of one or two bytes
+			switch {
+			case i+1 < e && b[i+1] < 0x80:
+				i += 2
+			case i+2 < e && b[i+2] < 0x80:
+				i += 3
+			default:
+				break fields
+			}
+		case 7<<3 | 1, 8<<3 | 1: // start_time_unix_nano, end_time_unix_nano
+			if i+9 > e {
+				break fields
+			}
+			i += 9
+		case 9<<3 | 2, 11<<3 | 2, 13<<3 | 2, 15<<3 | 2: // attributes, events, links, status
+			l, j, ok := len2(b, i+1, e)
+			if !ok || j+l > e {
+				break fields
+			}
+			var err *WireError
+			switch b[i] {
+			case 9<<3 | 2:
+				err = p.keyValue(i, j, j+l, owner, parent, 0)
+			case 11<<3 | 2:
+				err = p.walk(mEvent, j, j+l, 0, -1, 0)
+			case 13<<3 | 2:
+				err = p.walk(mLink, j, j+l, 0, -1, 0)
+			default:
+				err = p.walk(mStatus, j, j+l, 0, -1, 0)
+			}
+			if err != nil {
+				// Nothing was recorded; walkFrom meets the same problem
+				// and names the field.
+				break fields
+			}
+			i = j + l
+		case 16<<3 | 5 | 0x80: // flags, fixed32: a two-byte tag
+			if i+6 > e || b[i+1] != 1 {
+				break fields
+			}
+			i += 6
+		default:
+			break fields
+		}
+	}
+	if i >= e {
+		return nil
+	}
+	return p.walkFrom(mSpan, s, i, e, owner, parent, 0)
+}
+
 // walk validates the message m in b[s:e] against its schema. Attributes
 // (fkAttr fields) are indexed under owner/parent when indexing; when owner is
 // OwnerItem the item's name and trace_id offsets are recorded too. depth is
 // the AnyValue nesting depth of the message's surroundings.
 func (p *parser) walk(m msgID, s, e int, owner AttrOwner, parent int32, depth int) *WireError {
+	return p.walkFrom(m, s, s, e, owner, parent, depth)
+}
+
+// walkFrom is walk from the field at i on (s <= i <= e), the fields before
+// it already checked; s stays the message's start for error paths.
+func (p *parser) walkFrom(m msgID, s, i, e int, owner AttrOwner, parent int32, depth int) *WireError {
 	sch := walkSchemas[m]
-	for i := s; i < e; {
+	for i < e {
 		// p.tag's fast path by hand: the compiler will not inline it.
 		var num uint32
 		var wt uint8

@@ -2,9 +2,11 @@ package otlpwire
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -110,5 +112,110 @@ func FuzzKeyValueFastPath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, depth uint8) {
 		checkKeyValueFast(t, b, int(depth))
+	})
+}
+
+// spanFastSeeds are encoded Span bodies: what SDKs send, the fields span
+// decodes inline in unusual forms, and broken ones.
+func spanFastSeeds(tb testing.TB) [][]byte {
+	enc := func(sp *tracepb.Span) []byte {
+		b, err := proto.Marshal(sp)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+	attrs := []*commonpb.KeyValue{
+		kv("http.method", str("GET")),
+		{Key: "port", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 443}}},
+		{Key: "nested", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: []*commonpb.KeyValue{kv("a", str("b"))}}}}},
+	}
+	full := &tracepb.Span{
+		TraceId: id(16, 1), SpanId: id(8, 2), ParentSpanId: id(8, 3), TraceState: "k=v",
+		Name: "GET /x", Kind: tracepb.Span_SPAN_KIND_SERVER,
+		StartTimeUnixNano: 1700000000000000000, EndTimeUnixNano: 1700000000000100000,
+		Attributes: attrs, DroppedAttributesCount: 300,
+		Events:             []*tracepb.Span_Event{{Name: "e", TimeUnixNano: 1, Attributes: attrs[:1]}},
+		DroppedEventsCount: 2,
+		Links:              []*tracepb.Span_Link{{TraceId: id(16, 4), SpanId: id(8, 5), Flags: 1}},
+		DroppedLinksCount:  3,
+		Status:             &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "boom"},
+		Flags:              0x301,
+	}
+	long := &tracepb.Span{Name: string(make([]byte, 300)), Kind: 1 << 20}
+	seeds := [][]byte{
+		enc(full),
+		enc(&tracepb.Span{TraceId: id(16, 1), SpanId: id(8, 2), Name: "n", Attributes: attrs[:2]}),
+		enc(long),
+		{},
+		{0x0a, 0x07, 1, 2, 3, 4, 5, 6, 7},       // trace_id of 7 bytes
+		{0x12, 0x03, 1, 2, 3},                   // span_id of 3 bytes
+		{0x0a, 0x10, 1, 2},                      // trace_id cut off
+		{0x39, 1, 2, 3},                         // fixed64 cut off
+		{0x85, 0x01, 1, 2},                      // flags cut off
+		{0x85, 0x02, 1, 2, 3, 4},                // field 32, fixed32: unknown
+		{0x30, 0x80, 0x80, 0x01},                // a three-byte varint
+		{0x4a, 0x03, 0x0a, 0x05, 'k'},           // attribute with a key past its end
+		{0x7a, 0x02, 0x18, 0x80},                // status with a cut-off code
+		{0x8a, 0x00},                            // trace_id under a two-byte tag
+		{0x2a, 0x01, 'n', 0x2a, 0x02, 'n', 'm'}, // name twice
+		{0x0a, 0x00, 0x0a, 0x10, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+	}
+	b := enc(full)
+	for cut := 1; cut < len(b); cut += 7 {
+		seeds = append(seeds, b[:cut])
+	}
+	return seeds
+}
+
+// checkSpanFast fails t when span and the generic walk disagree on b as a
+// span's body: the error, or what they record for the item.
+func checkSpanFast(t *testing.T, b []byte) {
+	t.Helper()
+	run := func(fast bool) (string, Item, []Attr) {
+		ix := &Index{ItemsAt: []Item{{NameOff: -1, NameEnd: -1, TraceIDOff: -1}}}
+		p := parser{b: b, ix: ix, sig: Traces}
+		var err *WireError
+		if fast {
+			err = p.span(0, len(b), OwnerItem, 0)
+		} else {
+			err = p.walk(mSpan, 0, len(b), OwnerItem, 0, 0)
+		}
+		msg := ""
+		if err != nil {
+			msg = err.finish(Traces).Error()
+			return msg, Item{}, nil // the index is not to be used after an error
+		}
+		return msg, ix.ItemsAt[0], ix.Attrs
+	}
+	fe, fi, fa := run(true)
+	we, wi, wa := run(false)
+	if fe != we {
+		t.Fatalf("% x: span says %q, walk %q", b, fe, we)
+	}
+	if fi != wi || !slices.Equal(fa, wa) {
+		t.Fatalf("% x: span records %+v %+v, walk %+v %+v", b, fi, fa, wi, wa)
+	}
+	// Validation alone (CountItems) takes the same path.
+	p := parser{b: b, sig: Traces}
+	if err := p.span(0, len(b), 0, -1); (err == nil) != (fe == "") {
+		t.Fatalf("% x: span without an index says %v, with one %q", b, err, fe)
+	}
+}
+
+func TestSpanFastPathAgreesWithWalk(t *testing.T) {
+	for _, b := range spanFastSeeds(t) {
+		checkSpanFast(t, b)
+	}
+}
+
+// FuzzSpanFastPath: span accepts and rejects what the generic walk does,
+// with the same error and the same item and attributes recorded.
+func FuzzSpanFastPath(f *testing.F) {
+	for _, b := range spanFastSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkSpanFast(t, b)
 	})
 }
