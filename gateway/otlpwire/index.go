@@ -796,8 +796,11 @@ func (p *parser) scope(ri int32, off, s, e int) *WireError {
 func (p *parser) item(m msgID, ri, si, mi int32, off, s, e int) *WireError {
 	p.items++
 	if p.ix == nil {
-		if m == mSpan {
+		switch m {
+		case mSpan:
 			return p.span(s, e, 0, -1)
+		case mLogRecord:
+			return p.logRecord(s, e, 0, -1)
 		}
 		return p.walk(m, s, e, 0, -1, 0)
 	}
@@ -807,9 +810,12 @@ func (p *parser) item(m msgID, ri, si, mi int32, off, s, e int) *WireError {
 		Off: int32(off), End: int32(e), Resource: ri, Scope: si, Metric: mi, AttrStart: na, AttrEnd: na,
 	})
 	var err *WireError
-	if m == mSpan {
+	switch m {
+	case mSpan:
 		err = p.span(s, e, OwnerItem, ii)
-	} else {
+	case mLogRecord:
+		err = p.logRecord(s, e, OwnerItem, ii)
+	default:
 		err = p.walk(m, s, e, OwnerItem, ii, 0)
 	}
 	if err != nil {
@@ -1044,6 +1050,105 @@ fields:
 		return nil
 	}
 	return p.walkFrom(mSpan, s, i, e, owner, parent, 0)
+}
+
+// logRecord is span for log records: walk(mLogRecord, s, e, owner,
+// parent, 0) with the fields log records carry decoded inline, the rest
+// handed to walkFrom. FuzzLogRecordFastPath compares the two.
+func (p *parser) logRecord(s, e int, owner AttrOwner, parent int32) *WireError {
+	b := p.b
+	if e > len(b) {
+		return p.walk(mLogRecord, s, e, owner, parent, 0)
+	}
+	record := owner == OwnerItem && p.ix != nil
+	i := s
+fields:
+	for i < e {
+		switch b[i] {
+		case 1<<3 | 1, 11<<3 | 1: // time_unix_nano, observed_time_unix_nano
+			if i+9 > e {
+				break fields
+			}
+			i += 9
+		case 2<<3 | 0, 7<<3 | 0: // severity_number, dropped_attributes_count: a varint of one or two bytes
+			switch {
+			case i+1 < e && b[i+1] < 0x80:
+				i += 2
+			case i+2 < e && b[i+2] < 0x80:
+				i += 3
+			default:
+				break fields
+			}
+		case 3<<3 | 2, 12<<3 | 2: // severity_text, event_name
+			l, j, ok := len2(b, i+1, e)
+			if !ok || j+l > e {
+				break fields
+			}
+			if b[i] == 12<<3|2 && record {
+				it := &p.ix.ItemsAt[parent]
+				it.NameOff, it.NameEnd = int32(j), int32(j+l)
+			}
+			i = j + l
+		case 5<<3 | 2, 6<<3 | 2: // body, attributes
+			l, j, ok := len2(b, i+1, e)
+			if !ok || j+l > e {
+				break fields
+			}
+			var err *WireError
+			if b[i] == 5<<3|2 {
+				_, _, _, err = p.anyValue(j, j+l, 1)
+			} else {
+				err = p.keyValue(i, j, j+l, owner, parent, 0)
+			}
+			if err != nil {
+				// Nothing was recorded; walkFrom meets the same problem
+				// and names the field.
+				break fields
+			}
+			i = j + l
+		case 8<<3 | 5: // flags
+			if i+5 > e {
+				break fields
+			}
+			i += 5
+		case 9<<3 | 2: // trace_id: 0 or 16 bytes
+			if i+1 >= e {
+				break fields
+			}
+			switch n := b[i+1]; {
+			case n == 16 && i+18 <= e:
+				if record {
+					p.ix.ItemsAt[parent].TraceIDOff = int32(i + 2)
+				}
+				i += 18
+			case n == 0:
+				if record {
+					p.ix.ItemsAt[parent].TraceIDOff = 0
+				}
+				i += 2
+			default:
+				break fields
+			}
+		case 10<<3 | 2: // span_id: 0 or 8 bytes
+			if i+1 >= e {
+				break fields
+			}
+			switch n := b[i+1]; {
+			case n == 8 && i+10 <= e:
+				i += 10
+			case n == 0:
+				i += 2
+			default:
+				break fields
+			}
+		default:
+			break fields
+		}
+	}
+	if i >= e {
+		return nil
+	}
+	return p.walkFrom(mLogRecord, s, i, e, owner, parent, 0)
 }
 
 // walk validates the message m in b[s:e] against its schema. Attributes

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -143,7 +144,18 @@ func spanFastSeeds(tb testing.TB) [][]byte {
 		Flags:              0x301,
 	}
 	long := &tracepb.Span{Name: string(make([]byte, 300)), Kind: 1 << 20}
+	// Attribute values nested to the limit and one past it (depth 1 is
+	// the attribute's value).
+	deep := func(levels int) *tracepb.Span {
+		v := str("x")
+		for range levels - 1 {
+			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{v}}}}
+		}
+		return &tracepb.Span{Attributes: []*commonpb.KeyValue{kv("k", v)}}
+	}
 	seeds := [][]byte{
+		enc(deep(MaxAnyValueDepth)),
+		enc(deep(MaxAnyValueDepth + 1)),
 		enc(full),
 		enc(&tracepb.Span{TraceId: id(16, 1), SpanId: id(8, 2), Name: "n", Attributes: attrs[:2]}),
 		enc(long),
@@ -172,14 +184,21 @@ func spanFastSeeds(tb testing.TB) [][]byte {
 // span's body: the error, or what they record for the item.
 func checkSpanFast(t *testing.T, b []byte) {
 	t.Helper()
+	checkItemFast(t, mSpan, (*parser).span, b)
+}
+
+// checkItemFast fails t when fast and the generic walk disagree on b as the
+// body of an item of message type m.
+func checkItemFast(t *testing.T, m msgID, fastWalk func(p *parser, s, e int, owner AttrOwner, parent int32) *WireError, b []byte) {
+	t.Helper()
 	run := func(fast bool) (string, Item, []Attr) {
 		ix := &Index{ItemsAt: []Item{{NameOff: -1, NameEnd: -1, TraceIDOff: -1}}}
 		p := parser{b: b, ix: ix, sig: Traces}
 		var err *WireError
 		if fast {
-			err = p.span(0, len(b), OwnerItem, 0)
+			err = fastWalk(&p, 0, len(b), OwnerItem, 0)
 		} else {
-			err = p.walk(mSpan, 0, len(b), OwnerItem, 0, 0)
+			err = p.walk(m, 0, len(b), OwnerItem, 0, 0)
 		}
 		msg := ""
 		if err != nil {
@@ -191,15 +210,15 @@ func checkSpanFast(t *testing.T, b []byte) {
 	fe, fi, fa := run(true)
 	we, wi, wa := run(false)
 	if fe != we {
-		t.Fatalf("% x: span says %q, walk %q", b, fe, we)
+		t.Fatalf("% x: fast path says %q, walk %q", b, fe, we)
 	}
 	if fi != wi || !slices.Equal(fa, wa) {
-		t.Fatalf("% x: span records %+v %+v, walk %+v %+v", b, fi, fa, wi, wa)
+		t.Fatalf("% x: fast path records %+v %+v, walk %+v %+v", b, fi, fa, wi, wa)
 	}
 	// Validation alone (CountItems) takes the same path.
 	p := parser{b: b, sig: Traces}
-	if err := p.span(0, len(b), 0, -1); (err == nil) != (fe == "") {
-		t.Fatalf("% x: span without an index says %v, with one %q", b, err, fe)
+	if err := fastWalk(&p, 0, len(b), 0, -1); (err == nil) != (fe == "") {
+		t.Fatalf("% x: fast path without an index says %v, with one %q", b, err, fe)
 	}
 }
 
@@ -217,5 +236,74 @@ func FuzzSpanFastPath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkSpanFast(t, b)
+	})
+}
+
+// logFastSeeds are encoded LogRecord bodies, as spanFastSeeds.
+func logFastSeeds(tb testing.TB) [][]byte {
+	enc := func(lr *logspb.LogRecord) []byte {
+		b, err := proto.Marshal(lr)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+	attrs := []*commonpb.KeyValue{
+		kv("http.method", str("GET")),
+		{Key: "size", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 4000}}},
+	}
+	full := &logspb.LogRecord{
+		TimeUnixNano: 1700000000000000000, ObservedTimeUnixNano: 1700000000000000001,
+		SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_WARN, SeverityText: "WARN",
+		Body:       &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "GET /healthz 200"}},
+		Attributes: attrs, DroppedAttributesCount: 200, Flags: 1,
+		TraceId: id(16, 1), SpanId: id(8, 2), EventName: "access",
+	}
+	nested := &logspb.LogRecord{Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: attrs}}}}
+	// Bodies nested to the limit and one past it: the body is at depth 1.
+	deep := func(levels int) *logspb.LogRecord {
+		v := str("x")
+		for range levels - 1 {
+			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{v}}}}
+		}
+		return &logspb.LogRecord{Body: v}
+	}
+	seeds := [][]byte{
+		enc(full),
+		enc(nested),
+		enc(deep(MaxAnyValueDepth)),
+		enc(deep(MaxAnyValueDepth + 1)),
+		enc(&logspb.LogRecord{Body: str(string(make([]byte, 300)))}),
+		{},
+		{0x4a, 0x07, 1, 2, 3, 4, 5, 6, 7}, // trace_id of 7 bytes
+		{0x52, 0x03, 1, 2, 3},             // span_id of 3 bytes
+		{0x09, 1, 2, 3},                   // fixed64 cut off
+		{0x45, 1, 2},                      // flags cut off
+		{0x2a, 0x02, 0x18, 0x80},          // body with a cut-off int
+		{0x2a, 0x02, 0x0a, 0x05},          // body with a string past its end
+		{0x10, 0x80, 0x80, 0x01},          // a three-byte varint
+		{0x62, 0x01, 'e', 0x62, 0x02, 'e', 'v'},
+	}
+	b := enc(full)
+	for cut := 1; cut < len(b); cut += 5 {
+		seeds = append(seeds, b[:cut])
+	}
+	return seeds
+}
+
+func TestLogRecordFastPathAgreesWithWalk(t *testing.T) {
+	for _, b := range logFastSeeds(t) {
+		checkItemFast(t, mLogRecord, (*parser).logRecord, b)
+	}
+}
+
+// FuzzLogRecordFastPath: logRecord accepts and rejects what the generic
+// walk does, with the same error and the same item and attributes recorded.
+func FuzzLogRecordFastPath(f *testing.F) {
+	for _, b := range logFastSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkItemFast(t, mLogRecord, (*parser).logRecord, b)
 	})
 }
