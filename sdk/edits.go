@@ -21,6 +21,7 @@ const (
 	opTruncateVals uint8 = 12
 	opDropNamed    uint8 = 13
 	opSetDefault   uint8 = 14
+	opCapAttrs     uint8 = 15
 )
 
 // dropNamedBody is DROP_NAMED's arg flag that matches log bodies.
@@ -174,6 +175,13 @@ func (b *batch) deleteKey(key string, where Owners, fold bool) {
 		arg = 1
 	}
 	b.ed.add(opDeleteKey, uint8(where.mask()), 0, arg, key)
+}
+
+func (b *batch) capAttributes(n int, where Owners) {
+	if n < 0 {
+		n = 0
+	}
+	b.ed.add(opCapAttrs, uint8(where.mask()), 0, uint32(min(n, 1<<31-1)), "")
 }
 
 func (b *batch) truncateValues(n int, where Owners) {

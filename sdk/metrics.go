@@ -68,6 +68,12 @@ func (m *Metrics) DeleteKey(key string, where Owners, fold bool) { m.b.deleteKey
 // gateway applies natively (strings are cut at a UTF-8 character start).
 func (m *Metrics) TruncateValues(n int, where Owners) { m.b.truncateValues(n, where) }
 
+// CapAttributes keeps the first n attributes of every owner where says
+// (as earlier edits of this call leave them; attributes set by this call
+// count after the others) and deletes the rest, across the whole batch, in
+// one edit the gateway applies natively.
+func (m *Metrics) CapAttributes(n int, where Owners) { m.b.capAttributes(n, where) }
+
 // SetDefaultStr sets attribute key to the string value on every owner
 // where says that has no attribute key, or has it with an empty value (no
 // value, or ""), as earlier edits of this call leave it, across the whole

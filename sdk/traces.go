@@ -44,6 +44,12 @@ func (t *Traces) DeleteKey(key string, where Owners, fold bool) { t.b.deleteKey(
 // gateway applies natively (strings are cut at a UTF-8 character start).
 func (t *Traces) TruncateValues(n int, where Owners) { t.b.truncateValues(n, where) }
 
+// CapAttributes keeps the first n attributes of every owner where says
+// (as earlier edits of this call leave them; attributes set by this call
+// count after the others) and deletes the rest, across the whole batch, in
+// one edit the gateway applies natively.
+func (t *Traces) CapAttributes(n int, where Owners) { t.b.capAttributes(n, where) }
+
 // SetDefaultStr sets attribute key to the string value on every owner
 // where says that has no attribute key, or has it with an empty value (no
 // value, or ""), as earlier edits of this call leave it, across the whole

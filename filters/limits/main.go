@@ -52,10 +52,7 @@ func init() {
 				return err
 			}
 			cfg = c
-			if c.MaxAttributes == 0 {
-				// Only batch-wide truncation: see bulk.
-				sdk.BulkOnly()
-			}
+			sdk.BulkOnly() // every limit is a batch-wide edit: see limit
 			return nil
 		},
 		Traces:  limitTraces,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/otlpgw/otlpgw/filters/internal/filtertest"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/sdk"
 	"github.com/otlpgw/otlpgw/sdk/sdktest"
 )
@@ -27,6 +28,45 @@ func attrs(n int) []sdktest.KV {
 	return out
 }
 
+// applied runs the filter natively over a batch of sig built from rs,
+// applies its edits as the gateway does, and returns the result's
+// attribute values as "owner.key=value" lines (owners r, s and i0, i1...
+// for items, in order) and its edits as sdktest.Describe renders them.
+func applied(t *testing.T, sig sdk.Signal, rs ...sdktest.Resource) (attrs []string, edits []string) {
+	t.Helper()
+	req, idx := sdktest.Batch(sig, rs...)
+	list, _ := sdktest.Run(sig, req, idx)
+	var ix otlpwire.Index
+	if err := ix.Parse(otlpwire.Signal(sig), req); err != nil {
+		t.Fatal(err)
+	}
+	var e otlpwire.Edits
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := otlpwire.Apply(&ix, req, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Parse(otlpwire.Signal(sig), out); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range ix.Attrs {
+		owner := map[otlpwire.AttrOwner]string{otlpwire.OwnerResource: "r", otlpwire.OwnerScope: "s"}[a.Owner]
+		if a.Owner == otlpwire.OwnerItem {
+			owner = "i" + strconv.Itoa(int(a.Parent))
+		}
+		v := string(out[a.ValOff:a.ValEnd])
+		if a.ValType != otlpwire.ValueString && a.ValType != otlpwire.ValueBytes {
+			v = "(" + strconv.Itoa(len(v)) + " bytes)"
+		} else if len(v) > 8 {
+			v = v[:1] + "*" + strconv.Itoa(len(v))
+		}
+		attrs = append(attrs, owner+"."+string(out[a.KeyOff:a.KeyEnd])+"="+v)
+	}
+	return attrs, sdktest.Describe(list)
+}
+
 func TestLimits(t *testing.T) {
 	long := strings.Repeat("x", 300)
 	cases := []struct {
@@ -34,54 +74,53 @@ func TestLimits(t *testing.T) {
 		config string
 		res    sdktest.Resource
 		want   []string
+		edits  []string
 	}{
-		{"bench S2: every value to 256 bytes, on every owner", `{"max_value_length": 256}`, sdktest.Resource{
-			Attrs: []sdktest.KV{kv("r", long), kv("short", "s")}, // attrs 0, 1
-			Scopes: []sdktest.Scope{{Attrs: []sdktest.KV{kv("s", long)}, // 2
+		{"bench S2: every value to 256 bytes, on every owner", `{"max_value_length": 256, "max_attributes": 0}`, sdktest.Resource{
+			Attrs: []sdktest.KV{kv("r", long), kv("short", "s")},
+			Scopes: []sdktest.Scope{{Attrs: []sdktest.KV{kv("s", long)},
 				Spans: []sdktest.Span{{Name: "a", Attrs: []sdktest.KV{
-					kv("exact", strings.Repeat("y", 256)), kv("b", []byte(long)), kv("n", 123456789), kv("arr", []any{long}), kv("c", long), // 3..7
+					kv("exact", strings.Repeat("y", 256)), kv("b", []byte(long)), kv("n", 123456789), kv("arr", []any{long}), kv("c", long),
 				}}}}},
-		}, []string{"TRUNCATE_ATTR attr 0 to 256", "TRUNCATE_ATTR attr 2 to 256", "TRUNCATE_ATTR attr 4 to 256", "TRUNCATE_ATTR attr 7 to 256"}},
-		{"defaults: 4096 bytes", `{}`, filtertest.Spans(sdktest.Span{Name: "a", Attrs: []sdktest.KV{kv("a", long), kv("b", strings.Repeat("z", 5000))}}),
-			[]string{"TRUNCATE_ATTR attr 1 to 4096"}},
-		{"value limit off", `{"max_value_length": 0}`, filtertest.Spans(sdktest.Span{Name: "a", Attrs: []sdktest.KV{kv("b", strings.Repeat("z", 5000))}}), nil},
-		{"attribute cap keeps the first", `{"max_attributes": 3}`, filtertest.Spans(
+		}, []string{"r.r=x*256", "r.short=s", "s.s=x*256", "i0.exact=y*256", "i0.b=x*256", "i0.n=(4 bytes)", "i0.arr=(306 bytes)", "i0.c=x*256"},
+			[]string{"TRUNCATE_VALUES to 256 on resources,scopes,items"}},
+		{"defaults: 4096 bytes and 128 attributes", `{}`, filtertest.Spans(sdktest.Span{Name: "a", Attrs: []sdktest.KV{kv("a", long), kv("b", strings.Repeat("z", 5000))}}),
+			[]string{"i0.a=x*300", "i0.b=z*4096"}, []string{"TRUNCATE_VALUES to 4096 on resources,scopes,items", "CAP_ATTRS to 128 on items"}},
+		{"both limits off", `{"max_value_length": 0, "max_attributes": 0}`, filtertest.Spans(sdktest.Span{Name: "a", Attrs: []sdktest.KV{kv("b", strings.Repeat("z", 5000))}}),
+			[]string{"i0.b=z*5000"}, nil},
+		{"attribute cap keeps the first", `{"max_attributes": 3, "max_value_length": 0}`, filtertest.Spans(
 			sdktest.Span{Name: "a", Attrs: attrs(3)},
-			sdktest.Span{Name: "b", Attrs: attrs(5)}, // attrs 3..7
-		), []string{"DELETE_ATTR attr 6", "DELETE_ATTR attr 7"}},
+			sdktest.Span{Name: "b", Attrs: attrs(5)},
+		), []string{"i0.k0=v", "i0.k1=v", "i0.k2=v", "i1.k0=v", "i1.k1=v", "i1.k2=v"}, []string{"CAP_ATTRS to 3 on items"}},
 		{"cap and truncate together", `{"max_attributes": 1, "max_value_length": 2}`, filtertest.Spans(
 			sdktest.Span{Name: "a", Attrs: []sdktest.KV{kv("a", "long"), kv("b", "long")}},
-		), []string{"TRUNCATE_ATTR attr 0 to 2", "DELETE_ATTR attr 1"}},
-		{"a repeated extra key is deleted once", `{"max_attributes": 1}`, filtertest.Spans(
-			sdktest.Span{Name: "a", Attrs: []sdktest.KV{kv("a", "1"), kv("b", "2"), kv("b", "3")}},
-		), []string{"DELETE_ATTR attr 1", "DELETE_ATTR attr 2"}},
-		{"resource attributes are not capped", `{"max_attributes": 1}`, sdktest.Resource{Attrs: attrs(3), Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "a"}}}}}, nil},
+		), []string{"i0.a=lo"}, []string{"TRUNCATE_VALUES to 2 on resources,scopes,items", "CAP_ATTRS to 1 on items"}},
+		{"resource attributes are not capped", `{"max_attributes": 1}`, sdktest.Resource{Attrs: attrs(3), Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "a"}}}}},
+			[]string{"r.k0=v", "r.k1=v", "r.k2=v"}, []string{"TRUNCATE_VALUES to 4096 on resources,scopes,items", "CAP_ATTRS to 1 on items"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			setup(t, c.config)
-			got, _ := filtertest.Run(sdk.SignalTraces, c.res)
+			got, edits := applied(t, sdk.SignalTraces, c.res)
 			if d := filtertest.Diff(got, c.want); d != "" {
-				t.Error(d)
+				t.Errorf("attributes: %s", d)
+			}
+			if d := filtertest.Diff(edits, c.edits); d != "" {
+				t.Errorf("edits: %s", d)
 			}
 		})
 	}
 }
 
-func TestLimitsLogsMetricsAndCounters(t *testing.T) {
+func TestLimitsLogsAndMetrics(t *testing.T) {
 	setup(t, `{"max_attributes": 2, "max_value_length": 4}`)
-	got, rec := filtertest.Run(sdk.SignalLogs, filtertest.Logs(sdktest.LogRecord{Attrs: []sdktest.KV{kv("a", "12345"), kv("b", "x"), kv("c", "y"), kv("d", "z")}}))
-	want := []string{"TRUNCATE_ATTR attr 0 to 4", "DELETE_ATTR attr 2", "DELETE_ATTR attr 3"}
-	if d := filtertest.Diff(got, want); d != "" {
+	got, _ := applied(t, sdk.SignalLogs, filtertest.Logs(sdktest.LogRecord{Attrs: []sdktest.KV{kv("a", "12345"), kv("b", "x"), kv("c", "y"), kv("d", "z")}}))
+	if d := filtertest.Diff(got, []string{"i0.a=1234", "i0.b=x"}); d != "" {
 		t.Errorf("logs: %s", d)
 	}
-	counts := filtertest.MetricTotals(rec)
-	if counts["limits_values_truncated_total"] != 1 || counts["limits_attributes_dropped_total"] != 2 {
-		t.Errorf("counters %v, want 1 truncated and 2 dropped", counts)
-	}
-	got, _ = filtertest.Run(sdk.SignalMetrics, filtertest.Metrics(sdktest.Metric{Name: "m", Type: sdk.MetricGauge,
-		Points: []sdktest.DataPoint{{Time: 1, Value: 1, Attrs: []sdktest.KV{kv("a", "12345")}}}}))
-	if d := filtertest.Diff(got, []string{"TRUNCATE_ATTR attr 0 to 4"}); d != "" {
+	got, _ = applied(t, sdk.SignalMetrics, filtertest.Metrics(sdktest.Metric{Name: "m", Type: sdk.MetricGauge,
+		Points: []sdktest.DataPoint{{Time: 1, Value: 1, Attrs: []sdktest.KV{kv("a", "12345"), kv("b", "x"), kv("c", "y")}}}}))
+	if d := filtertest.Diff(got, []string{"i0.a=1234", "i0.b=x"}); d != "" {
 		t.Errorf("metrics: %s", d)
 	}
 }
@@ -138,10 +177,11 @@ func TestBulkTruncateWithoutAttributeCap(t *testing.T) {
 	}
 }
 
-// Without an attribute cap the filter only truncates, batch-wide.
+// Every config is bulk-only: both limits are batch-wide edits.
 func TestBulkOnly(t *testing.T) {
 	filtertest.BulkOnlyConfigs(t, setup, map[string]bool{
 		`{"max_value_length": 256, "max_attributes": 0}`: true,
-		`{"max_value_length": 256}`:                      false, // the default cap of 128
+		`{"max_value_length": 256}`:                      true, // with the default cap of 128
+		`{"max_value_length": 0, "max_attributes": 0}`:   true,
 	})
 }

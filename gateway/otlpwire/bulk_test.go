@@ -232,7 +232,9 @@ func TestDecodeMoreMatchesSequential(t *testing.T) {
 	names := []string{"span-0", "span-1", "span-101", "span-1002", "x"}
 	values := []string{"d", ""}
 	randomBulk := func() Edit {
-		switch r.IntN(4) {
+		switch r.IntN(5) {
+		case 4:
+			return Edit{Op: OpCapAttrs, Owner: uint8(1 + r.IntN(7)), Arg: uint32(r.IntN(4))}
 		case 0:
 			return Edit{Op: OpDeleteKey, Owner: uint8(1 + r.IntN(7)), A: []byte(keys[r.IntN(len(keys))])}
 		case 1:
@@ -385,5 +387,48 @@ func TestDropNamedBodyFreshPerRequest(t *testing.T) {
 				t.Fatalf("round %d: a record with body a survived (want %s kept only)", round, want)
 			}
 		}
+	}
+}
+
+// TestCapAttrs: CAP_ATTRS keeps each owner's first n live attributes, the
+// indexed ones before appended ones, and deletes the rest.
+func TestCapAttrs(t *testing.T) {
+	req := makeTraces(1, 1, 2, 0)
+	sp := req.ResourceSpans[0].ScopeSpans[0].Spans
+	sp[0].Attributes = []*commonpb.KeyValue{kv("a", str("1")), kv("b", str("2")), kv("c", str("3")), kv("d", str("4"))}
+	sp[1].Attributes = []*commonpb.KeyValue{kv("a", str("1"))}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	var e Edits
+	list := encodeEdits(
+		Edit{Op: OpDeleteKey, Owner: EditOwnersItem, A: []byte("a")},
+		Edit{Op: OpSetDefault, Owner: EditOwnersItem, A: []byte("z"), B: anyBody(t, str("x"))},
+		Edit{Op: OpCapAttrs, Owner: EditOwnersItem, Arg: 2},
+	)
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := Apply(&ix, b, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &coltrace.ExportTraceServiceRequest{}
+	if err := proto.Unmarshal(out, got); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(i int) string {
+		var ks []string
+		for _, a := range got.ResourceSpans[0].ScopeSpans[0].Spans[i].Attributes {
+			ks = append(ks, a.Key)
+		}
+		return strings.Join(ks, ",")
+	}
+	// Span 0: a deleted, b and c kept, d and the appended z cut. Span 1:
+	// a deleted, the appended z kept.
+	if k0, k1 := keys(0), keys(1); k0 != "b,c" || k1 != "z" {
+		t.Errorf("keys after DELETE_KEY a, SET_DEFAULT z, CAP_ATTRS 2: span 0 %q, span 1 %q; want \"b,c\" and \"z\"", k0, k1)
 	}
 }

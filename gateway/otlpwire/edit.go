@@ -38,6 +38,7 @@ const (
 	OpTruncateValues Op = 12 // Owner mask; Arg = max bytes of string and bytes values
 	OpDropNamed      Op = 13 // A = name; B = reason; Arg bit 0 = match a log record's string body instead: drop every item so named
 	OpSetDefault     Op = 14 // Owner mask; A = key; B = AnyValue body: set the attribute on every owner that lacks the key or has it empty
+	OpCapAttrs       Op = 15 // Owner mask; Arg = n: every owner keeps its first n attributes and loses the rest
 )
 
 // DropNamedBody is DROP_NAMED's Arg bit that matches a log record's body
@@ -51,7 +52,7 @@ const (
 	EditOwnersItem     = 4
 )
 
-var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT"}
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS"}
 
 // String returns the ABI name, e.g. "SET_ATTR".
 func (o Op) String() string {
@@ -91,7 +92,7 @@ type Edit struct {
 // IsBulk says whether the op is a bulk edit: one that names no target and
 // so means the same on any batch of its signal.
 func (o Op) IsBulk() bool {
-	return o == OpDeleteKey || o == OpTruncateValues || o == OpDropNamed || o == OpSetDefault
+	return o == OpDeleteKey || o == OpTruncateValues || o == OpDropNamed || o == OpSetDefault || o == OpCapAttrs
 }
 
 // AppendEdit appends e in the ABI's binary record format, zero padding
@@ -403,7 +404,7 @@ func (e *Edits) check(ed *Edit, ix *Index, n int) string {
 		return ""
 	case OpDeleteKey:
 		return firstOf(ownerMask(ed), unused(ed.Target, nil, ed.B), flags(ed.Arg, 1), validKey(ed.A))
-	case OpTruncateValues:
+	case OpTruncateValues, OpCapAttrs:
 		return firstOf(ownerMask(ed), unused(ed.Target, ed.A, ed.B))
 	case OpDropNamed:
 		if len(ed.A) == 0 {
@@ -890,6 +891,26 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 					segDrops[ed.seg]++
 				}
 			}
+		case OpCapAttrs:
+			n := int(ed.Arg)
+			if ed.Owner&EditOwnersResource != 0 {
+				for r := range ix.Resources {
+					s.capAttrs(ix, OwnerResource, int32(r), n)
+				}
+			}
+			if ed.Owner&EditOwnersScope != 0 {
+				for sc := range ix.Scopes {
+					s.capAttrs(ix, OwnerScope, int32(sc), n)
+				}
+			}
+			if ed.Owner&EditOwnersItem != 0 {
+				for i := range ix.ItemsAt {
+					if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
+						continue
+					}
+					s.capAttrs(ix, OwnerItem, int32(i), n)
+				}
+			}
 		case OpSetDefault:
 			if ed.Owner&EditOwnersResource != 0 {
 				for r := range ix.Resources {
@@ -1103,22 +1124,7 @@ func (s *editScratch) needsDefault(ix *Index, req []byte, owner AttrOwner, t int
 			return emptyValue(vt, p)
 		}
 	}
-	head := int32(-1)
-	switch owner {
-	case OwnerResource:
-		if m := s.resMark[t]; m != 0 {
-			head = s.owners[m-1].addHead
-		}
-	case OwnerScope:
-		if m := s.scopeMark[t]; m != 0 {
-			head = s.owners[m-1].addHead
-		}
-	default:
-		if m := s.itemMark[t]; m != 0 {
-			head = s.items[m-1].addHead
-		}
-	}
-	for k := head; k >= 0; k = s.adds[k].next {
+	for k := s.addHead(owner, t); k >= 0; k = s.adds[k].next {
 		if ad := &s.adds[k]; !ad.deleted && string(ad.key) == string(key) {
 			vt, p := ad.val.vt, ad.val.data
 			if !ad.val.cut {
@@ -1130,6 +1136,52 @@ func (s *editScratch) needsDefault(ix *Index, req []byte, owner AttrOwner, t int
 		}
 	}
 	return true
+}
+
+// addHead is the first attribute edits appended to owner t, -1 if none.
+func (s *editScratch) addHead(owner AttrOwner, t int32) int32 {
+	var m int32
+	switch owner {
+	case OwnerResource:
+		if m = s.resMark[t]; m != 0 {
+			return s.owners[m-1].addHead
+		}
+	case OwnerScope:
+		if m = s.scopeMark[t]; m != 0 {
+			return s.owners[m-1].addHead
+		}
+	default:
+		if m = s.itemMark[t]; m != 0 {
+			return s.items[m-1].addHead
+		}
+	}
+	return -1
+}
+
+// capAttrs deletes owner t's attributes beyond its first n live ones: the
+// indexed ones in order, then the ones edits appended.
+func (s *editScratch) capAttrs(ix *Index, owner AttrOwner, t int32, n int) {
+	a0, a1 := attrRange(ix, owner, t)
+	live := 0
+	for a := a0; a < a1; a++ {
+		at := &ix.Attrs[a]
+		if at.Owner != owner || at.Parent != t {
+			continue
+		}
+		if m := s.attrMark[a]; m != 0 && s.attrs[m-1].deleted {
+			continue
+		}
+		if live++; live > n {
+			s.attrs[s.touchAttr(ix, a)].deleted = true
+		}
+	}
+	for k := s.addHead(owner, t); k >= 0; k = s.adds[k].next {
+		if ad := &s.adds[k]; !ad.deleted {
+			if live++; live > n {
+				ad.deleted = true
+			}
+		}
+	}
 }
 
 func emptyValue(vt ValueType, payload []byte) bool {

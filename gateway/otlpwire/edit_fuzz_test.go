@@ -144,7 +144,9 @@ func fuzzEdits(ix *Index, req []byte, ops []byte, values [][]byte) []Edit {
 			key = names[0]
 		}
 		n := len(ix.ItemsAt)
-		switch op := Op(sel%14 + 1); op {
+		switch op := Op(sel%15 + 1); op {
+		case OpCapAttrs:
+			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, Arg: uint32(t16 % 5)})
 		case OpDeleteKey:
 			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, Arg: uint32(arg>>3) & 1, A: key})
 		case OpTruncateValues:

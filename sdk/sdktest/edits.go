@@ -28,10 +28,11 @@ const (
 	OpTruncateValues Op = 12 // Arg = max bytes
 	OpDropNamed      Op = 13 // A = name, B = reason; Arg bit 0 = match log bodies
 	OpSetDefault     Op = 14 // A = key, B = AnyValue body
+	OpCapAttrs       Op = 15 // Arg = attributes kept per owner
 )
 
 var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR",
-	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT"}
+	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS"}
 
 // String returns the ABI's name for op, e.g. "DROP_ITEM".
 func (op Op) String() string {
@@ -112,6 +113,8 @@ func (e Edit) String() string {
 			return fmt.Sprintf("DROP_NAMED body %q %q", e.A, e.B)
 		}
 		return fmt.Sprintf("DROP_NAMED %q %q", e.A, e.B)
+	case OpCapAttrs:
+		return fmt.Sprintf("CAP_ATTRS to %d on %s", e.Arg, ownerMask(e.Owner))
 	case OpSetDefault:
 		return fmt.Sprintf("SET_DEFAULT %q = %s on %s", e.A, anyValueString(e.B), ownerMask(e.Owner))
 	}
