@@ -12,7 +12,8 @@
 //   - a module is compiled and checked at Load (imports, exports, ABI
 //     version, its init accepting its config), never on the data path;
 //   - a call is bounded by the filter's timeout (the guest is stopped, even
-//     in a tight loop) and each instance by its memory limit;
+//     in a tight loop: Load instruments its code with a fuel counter that
+//     calls the host regularly) and each instance by its memory limit;
 //   - every pointer and length the guest hands the host is bounds-checked;
 //     a bad one fails that call, never the host;
 //   - an instance that fails in any way is thrown away and replaced in the

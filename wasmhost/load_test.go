@@ -36,7 +36,7 @@ func TestLoadRefuses(t *testing.T) {
 		{"sock_accept", "sockaccept", LoadConfig{}, "filter[sock_accept]: import wasi_snapshot_preview1.sock_accept: not allowed"},
 		{"init refuses", "initfail", LoadConfig{}, `filter[init refuses]: init: the module refused its config (otlpgw_init returned 1): config: missing required key "patterns"`},
 		{"not wasm", garbage, LoadConfig{}, "filter[not wasm]: instrument: " + garbage + ": "},
-		{"SIMD", simd, LoadConfig{}, "filter[SIMD]: instrument: " + simd + ": code section: function 0: byte 3: opcode 0xfd not supported (SIMD)"},
+		{"SIMD", simd, LoadConfig{}, "filter[SIMD]: instrument: " + simd + ": code section: function 0: body byte 3: opcode 0xfd not supported (SIMD)"},
 		{"no such file", "/nonexistent/x.wasm", LoadConfig{}, "filter[no such file]: module: open /nonexistent/x.wasm: no such file or directory"},
 		{"no such builtin", "builtin:nope", LoadConfig{}, "filter[no such builtin]: module builtin:nope: no such builtin filter"},
 		{"signal not exported", "noop", LoadConfig{Signals: []otlpwire.Signal{otlpwire.Traces, otlpwire.Logs}}, "filter[signal not exported]: signals: logs: the module does not export otlpgw_process_logs"},

@@ -28,7 +28,7 @@ func (m *module) code(p []byte, ids ids) ([]byte, error) {
 		var err error
 		body, err = m.body(body[:0], src, ids)
 		if err != nil {
-			return nil, fmt.Errorf("function %d: %w", m.funcImports+i, err)
+			return nil, fmt.Errorf("function %d: body %w", m.funcImports+i, err)
 		}
 		if uint64(len(body)) > 1<<32-1 {
 			return nil, fmt.Errorf("function %d: too large", m.funcImports+i)
@@ -103,7 +103,7 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 		return nil, fmt.Errorf("locals: %w", r.err)
 	}
 	if locals > maxLocals {
-		return nil, fmt.Errorf("%d locals: more than the %d supported", locals, maxLocals)
+		return nil, fmt.Errorf("declares %d locals, more than the %d supported", locals, maxLocals)
 	}
 	out = append(out, src[:r.off]...)
 	if r.off >= len(src) || src[r.off] != 0x03 {
@@ -222,7 +222,7 @@ func (m *module) body(out, src []byte, ids ids) ([]byte, error) {
 	}
 	out = append(out, src[from:]...)
 	if len(src) == 0 || src[len(src)-1] != 0x0b {
-		return nil, errors.New("body does not end with end")
+		return nil, errors.New("does not end with end")
 	}
 	return out, nil
 }

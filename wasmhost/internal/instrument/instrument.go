@@ -636,6 +636,7 @@ func (m *module) names(p []byte) ([]byte, error) {
 	r := &reader{b: p}
 	out := append([]byte(nil), r.vecRaw()...) // "name"
 	for !r.done() && r.err == nil {
+		start := r.off
 		id := r.byte()
 		sub := r.vec()
 		if r.err != nil {
@@ -649,7 +650,10 @@ func (m *module) names(p []byte) ([]byte, error) {
 		case 2, 3:
 			body, err = m.nameMap(sub, true)
 		default:
-			body = sub
+			// Byte for byte, header included: wazero reads some
+			// subsections without regard to their declared size.
+			out = append(out, r.b[start:r.off]...)
+			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("subsection %d: %w", id, err)

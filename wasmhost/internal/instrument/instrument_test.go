@@ -369,7 +369,7 @@ func TestRefuses(t *testing.T) {
 		{"the fuel global", base(0x41, 0x00, 0x24, 0x01, end), "global index 1 out of range"},
 		{"a global past the fuel", base(0x23, 0x02, 0x1a, end), "global index 2 out of range"},
 		{"call out of range", base(0x10, 0x05, end), "function index 5 out of range"},
-		{"no end", base(0x01), "body does not end with end"},
+		{"no end", base(0x01), "function 0: body does not end with end"},
 		// Type 1 does not exist, but would once () -> i32 is appended.
 		{"block type out of range", base(0x02, 0x01, end, end), "block type index 1 out of range"},
 		{"call_indirect type out of range", base(0x41, 0x00, 0x11, 0x01, 0x00, end), "type index 1 out of range"},
