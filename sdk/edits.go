@@ -22,6 +22,7 @@ const (
 	opDropNamed    uint8 = 13
 	opSetDefault   uint8 = 14
 	opCapAttrs     uint8 = 15
+	opClampFuture  uint8 = 16
 )
 
 // dropNamedBody is DROP_NAMED's arg flag that matches log bodies.
@@ -175,6 +176,13 @@ func (b *batch) deleteKey(key string, where Owners, fold bool) {
 		arg = 1
 	}
 	b.ed.add(opDeleteKey, uint8(where.mask()), 0, arg, key)
+}
+
+func (b *batch) clampFuture(limit, now uint64) {
+	if w := b.ed.record(opClampFuture, 0, 0, 0, 16, 0); w != nil {
+		putLE64(w, limit)
+		putLE64(w[8:], now)
+	}
 }
 
 func (b *batch) capAttributes(n int, where Owners) {

@@ -56,6 +56,11 @@ func (l *Logs) TruncateValues(n int, where Owners) { l.b.truncateValues(n, where
 // one edit the gateway applies natively.
 func (l *Logs) CapAttributes(n int, where Owners) { l.b.capAttributes(n, where) }
 
+// ClampFuture sets every timestamp (a log record's time or observed time) later than limit to now,
+// Unix nanoseconds, across the whole batch, in one edit the gateway
+// applies natively.
+func (l *Logs) ClampFuture(limit, now uint64) { l.b.clampFuture(limit, now) }
+
 // SetDefaultStr sets attribute key to the string value on every owner
 // where says that has no attribute key, or has it with an empty value (no
 // value, or ""), as earlier edits of this call leave it, across the whole

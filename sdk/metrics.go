@@ -74,6 +74,11 @@ func (m *Metrics) TruncateValues(n int, where Owners) { m.b.truncateValues(n, wh
 // one edit the gateway applies natively.
 func (m *Metrics) CapAttributes(n int, where Owners) { m.b.capAttributes(n, where) }
 
+// ClampFuture sets every timestamp (a data point's start or time) later than limit to now,
+// Unix nanoseconds, across the whole batch, in one edit the gateway
+// applies natively. A data point's start is never set after its time.
+func (m *Metrics) ClampFuture(limit, now uint64) { m.b.clampFuture(limit, now) }
+
 // SetDefaultStr sets attribute key to the string value on every owner
 // where says that has no attribute key, or has it with an empty value (no
 // value, or ""), as earlier edits of this call leave it, across the whole

@@ -50,6 +50,11 @@ func (t *Traces) TruncateValues(n int, where Owners) { t.b.truncateValues(n, whe
 // one edit the gateway applies natively.
 func (t *Traces) CapAttributes(n int, where Owners) { t.b.capAttributes(n, where) }
 
+// ClampFuture sets every timestamp (a span's start or end) later than limit to now,
+// Unix nanoseconds, across the whole batch, in one edit the gateway
+// applies natively. A span's end is never set before its start.
+func (t *Traces) ClampFuture(limit, now uint64) { t.b.clampFuture(limit, now) }
+
 // SetDefaultStr sets attribute key to the string value on every owner
 // where says that has no attribute key, or has it with an empty value (no
 // value, or ""), as earlier edits of this call leave it, across the whole

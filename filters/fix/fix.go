@@ -9,8 +9,8 @@ import (
 )
 
 var (
-	defaultsSet = sdk.NewCounter("fix_resource_attributes_set_total", "Default resource attributes the filter set where a resource lacked them. When fix has only string resource_defaults (max_future 0, no lowercase_keys) the gateway sets them in one batch-wide edit and they are not counted here.")
-	clamped     = sdk.NewCounter("fix_timestamps_clamped_total", "Timestamps more than max_future past the gateway's clock, set to the clock.")
+	defaultsSet = sdk.NewCounter("fix_resource_attributes_set_total", "Default resource attributes the filter set where a resource lacked them. Without lowercase_keys and with only string defaults, the gateway sets them in batch-wide edits and they are not counted here.")
+	clamped     = sdk.NewCounter("fix_timestamps_clamped_total", "Timestamps more than max_future past the gateway's clock, set to the clock by the filter itself (with lowercase_keys or a non-string default; otherwise the gateway clamps in a batch-wide edit and they are not counted here).")
 	lowercased  = sdk.NewCounter("fix_keys_lowercased_total", "Attribute keys renamed to their lower-case spelling (or deleted when that spelling was already there).")
 )
 
@@ -40,7 +40,7 @@ func newClock() clock {
 // costs a few hundred nanoseconds in the guest.
 
 func fixTraces(t *sdk.Traces) {
-	if setDefaults(t.SetDefaultStr) {
+	if fixBulk(t.SetDefaultStr, t.ClampFuture) {
 		return
 	}
 	fixResources(t.Resources())
@@ -70,7 +70,7 @@ func fixTraces(t *sdk.Traces) {
 }
 
 func fixMetrics(m *sdk.Metrics) {
-	if setDefaults(m.SetDefaultStr) {
+	if fixBulk(m.SetDefaultStr, m.ClampFuture) {
 		return
 	}
 	fixResources(m.Resources())
@@ -100,7 +100,7 @@ func fixMetrics(m *sdk.Metrics) {
 }
 
 func fixLogs(l *sdk.Logs) {
-	if setDefaults(l.SetDefaultStr) {
+	if fixBulk(l.SetDefaultStr, l.ClampFuture) {
 		return
 	}
 	fixResources(l.Resources())
@@ -125,13 +125,14 @@ func fixLogs(l *sdk.Logs) {
 	}
 }
 
-// bulkDefaults says whether c asks only for string resource defaults: the
-// gateway can then set them in one batch-wide edit each (SetDefaultStr,
-// which treats an empty value as missing, as fixResources does) and the
-// filter reads no batch. defaults_set is then not counted here; the
-// gateway counts the batches it changed.
-func bulkDefaults(c config) bool {
-	if c.MaxFuture != 0 || len(c.LowercaseKeys) > 0 {
+// bulk says whether c can be done entirely in batch-wide edits: string
+// resource defaults (SetDefaultStr, which treats an empty value as
+// missing, as fixResources does) and clamping (ClampFuture, the same rules
+// as the walk below), with no lowercase_keys. The filter then reads no
+// batch; its counters stay 0 and the gateway counts the batches it
+// changed.
+func bulk(c config) bool {
+	if len(c.LowercaseKeys) > 0 {
 		return false
 	}
 	for _, d := range c.ResourceDefaults {
@@ -142,13 +143,16 @@ func bulkDefaults(c config) bool {
 	return true
 }
 
-// setDefaults is fixResources for bulkDefaults configs.
-func setDefaults(set func(key, value string, where sdk.Owners)) bool {
-	if !bulkDefaults(cfg) {
+// fixBulk is the whole filter for bulk configs.
+func fixBulk(set func(key, value string, where sdk.Owners), clamp func(limit, now uint64)) bool {
+	if !bulk(cfg) {
 		return false
 	}
 	for _, d := range cfg.ResourceDefaults {
 		set(d.key, d.s, sdk.OnResources)
+	}
+	if c := newClock(); c.on {
+		clamp(c.limit, c.now)
 	}
 	return true
 }

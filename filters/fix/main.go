@@ -108,7 +108,7 @@ func init() {
 				return err
 			}
 			cfg = c
-			if bulkDefaults(c) {
+			if bulk(c) {
 				sdk.BulkOnly()
 			}
 			return nil

@@ -1,8 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+
+	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/otlpgw/otlpgw/filters/internal/filtertest"
 	"github.com/otlpgw/otlpgw/sdk"
@@ -26,120 +34,207 @@ func setup(t testing.TB, config string) {
 
 const s2 = `{"resource_defaults": {"deployment.environment": "unknown"}}`
 
+// walking turns a config into one that takes the filter's per-item walk
+// (an unused lowercase_keys entry) instead of its batch-wide edits: every
+// outcome test runs both ways and must see the same result.
+func walking(config string) string {
+	if config == "{}" {
+		return `{"lowercase_keys": ["zz.unused"]}`
+	}
+	return config[:len(config)-1] + `, "lowercase_keys": ["zz.unused"]}`
+}
+
+// paths runs check under config the batch-wide way and the walking way.
+func paths(t *testing.T, config string, check func(t *testing.T, walk bool)) {
+	t.Helper()
+	for _, walk := range []bool{false, true} {
+		name, cfg := "bulk", config
+		if walk {
+			name, cfg = "walk", walking(config)
+		}
+		t.Run(name, func(t *testing.T) {
+			setup(t, cfg)
+			if got := sdktest.BulkOnly(); got == walk {
+				t.Fatalf("config %s: bulk-only %v", cfg, got)
+			}
+			check(t, walk)
+		})
+	}
+}
+
+// resourceAttrs decodes a traces, metrics or logs request's resource
+// attributes as "key=value" per resource.
+func resourceAttrs(t *testing.T, sig sdk.Signal, b []byte) []string {
+	t.Helper()
+	var rs []*resourcepb.Resource
+	switch sig {
+	case sdk.SignalTraces:
+		m := &coltrace.ExportTraceServiceRequest{}
+		unmarshal(t, b, m)
+		for _, r := range m.ResourceSpans {
+			rs = append(rs, r.Resource)
+		}
+	case sdk.SignalLogs:
+		m := &collogs.ExportLogsServiceRequest{}
+		unmarshal(t, b, m)
+		for _, r := range m.ResourceLogs {
+			rs = append(rs, r.Resource)
+		}
+	default:
+		m := &colmetrics.ExportMetricsServiceRequest{}
+		unmarshal(t, b, m)
+		for _, r := range m.ResourceMetrics {
+			rs = append(rs, r.Resource)
+		}
+	}
+	var out []string
+	for _, r := range rs {
+		var kvs []string
+		for _, a := range r.GetAttributes() {
+			kvs = append(kvs, a.Key+"="+fmt.Sprint(a.Value.GetValue()))
+		}
+		out = append(out, strings.Join(kvs, ","))
+	}
+	return out
+}
+
+func unmarshal(t *testing.T, b []byte, m proto.Message) {
+	t.Helper()
+	if err := proto.Unmarshal(b, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestResourceDefaults(t *testing.T) {
 	sp := []sdktest.Span{{Name: "op", StartTime: past, EndTime: past}}
 	cases := []struct {
 		name   string
 		config string
 		res    []sdktest.Resource
-		want   []string
+		want   []string // per resource
+		set    int      // defaults set, as the walk counts them
 	}{
 		{"service.name by default", `{}`, []sdktest.Resource{{Scopes: []sdktest.Scope{{Spans: sp}}}},
-			[]string{`SET_ATTR resource 0 "service.name"=string("unknown_service")`}},
-		{"present is kept", `{}`, []sdktest.Resource{{Attrs: []sdktest.KV{sdktest.Attr("service.name", "cart")}, Scopes: []sdktest.Scope{{Spans: sp}}}}, nil},
+			[]string{`service.name=&{unknown_service}`}, 1},
+		{"present is kept", `{}`, []sdktest.Resource{{Attrs: []sdktest.KV{sdktest.Attr("service.name", "cart")}, Scopes: []sdktest.Scope{{Spans: sp}}}},
+			[]string{`service.name=&{cart}`}, 0},
 		{"empty string counts as missing", `{}`, []sdktest.Resource{{Attrs: []sdktest.KV{sdktest.Attr("service.name", "")}, Scopes: []sdktest.Scope{{Spans: sp}}}},
-			[]string{`SET_ATTR resource 0 "service.name"=string("unknown_service")`}},
+			[]string{`service.name=&{unknown_service}`}, 1},
 		{"no resource message at all", `{}`, []sdktest.Resource{{NoResource: true, Scopes: []sdktest.Scope{{Spans: sp}}}},
-			[]string{`SET_ATTR resource 0 "service.name"=string("unknown_service")`}},
+			[]string{`service.name=&{unknown_service}`}, 1},
 		{"bench S2: deployment.environment where missing", s2, []sdktest.Resource{
 			{Attrs: []sdktest.KV{sdktest.Attr("deployment.environment", "prod")}, Scopes: []sdktest.Scope{{Spans: sp}}},
 			{Attrs: []sdktest.KV{sdktest.Attr("service.name", "x")}, Scopes: []sdktest.Scope{{Spans: sp}}},
-		}, []string{`SET_ATTR resource 1 "deployment.environment"=string("unknown")`}},
-		{"typed defaults in order", `{"resource_defaults": {"b": true, "i": 3, "f": 0.5, "s": "x"}}`, []sdktest.Resource{{Scopes: []sdktest.Scope{{Spans: sp}}}},
-			[]string{`SET_ATTR resource 0 "b"=bool(true)`, `SET_ATTR resource 0 "i"=int(3)`, `SET_ATTR resource 0 "f"=double(0.5)`, `SET_ATTR resource 0 "s"=string("x")`}},
-		{"none", `{"resource_defaults": {}}`, []sdktest.Resource{{Scopes: []sdktest.Scope{{Spans: sp}}}}, nil},
+		}, []string{`deployment.environment=&{prod}`, `service.name=&{x},deployment.environment=&{unknown}`}, 1},
+		{"none", `{"resource_defaults": {}}`, []sdktest.Resource{{Scopes: []sdktest.Scope{{Spans: sp}}}}, []string{""}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			setup(t, c.config)
-			got, rec := filtertest.Run(sdk.SignalTraces, c.res...)
-			if d := filtertest.Diff(got, c.want); d != "" {
-				t.Error(d)
-			}
-			if n := filtertest.MetricTotals(rec)["fix_resource_attributes_set_total"]; n != float64(len(c.want)) {
-				t.Errorf("fix_resource_attributes_set_total += %v, want %d", n, len(c.want))
-			}
+			paths(t, c.config, func(t *testing.T, walk bool) {
+				out, rec := filtertest.ApplyNative(t, sdk.SignalTraces, c.res...)
+				if d := filtertest.Diff(resourceAttrs(t, sdk.SignalTraces, out), c.want); d != "" {
+					t.Error(d)
+				}
+				if n := filtertest.MetricTotals(rec)["fix_resource_attributes_set_total"]; walk && n != float64(c.set) {
+					t.Errorf("fix_resource_attributes_set_total += %v, want %d", n, c.set)
+				}
+			})
 		})
 	}
 }
 
+// Typed defaults take the walk: only string defaults are batch-wide.
+func TestTypedDefaults(t *testing.T) {
+	setup(t, `{"resource_defaults": {"b": true, "i": 3, "f": 0.5, "s": "x"}}`)
+	if sdktest.BulkOnly() {
+		t.Fatal("typed defaults: bulk-only, want the walk")
+	}
+	got, _ := filtertest.Run(sdk.SignalTraces, sdktest.Resource{Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "op", StartTime: past, EndTime: past}}}}})
+	want := []string{`SET_ATTR resource 0 "b"=bool(true)`, `SET_ATTR resource 0 "i"=int(3)`, `SET_ATTR resource 0 "f"=double(0.5)`, `SET_ATTR resource 0 "s"=string("x")`}
+	if d := filtertest.Diff(got, want); d != "" {
+		t.Error(d)
+	}
+}
+
 func TestResourceDefaultsOnEverySignal(t *testing.T) {
-	setup(t, s2)
-	want := []string{`SET_ATTR resource 0 "deployment.environment"=string("unknown")`}
-	got, _ := filtertest.Run(sdk.SignalLogs, filtertest.Logs(sdktest.LogRecord{Time: past}))
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Errorf("logs: %s", d)
-	}
-	got, _ = filtertest.Run(sdk.SignalMetrics, filtertest.Metrics(sdktest.Metric{Name: "m", Type: sdk.MetricGauge, Points: []sdktest.DataPoint{{Time: past, Value: 1}}}))
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Errorf("metrics: %s", d)
-	}
+	paths(t, s2, func(t *testing.T, _ bool) {
+		want := []string{`deployment.environment=&{unknown}`}
+		out, _ := filtertest.ApplyNative(t, sdk.SignalLogs, filtertest.Logs(sdktest.LogRecord{Time: past}))
+		if d := filtertest.Diff(resourceAttrs(t, sdk.SignalLogs, out), want); d != "" {
+			t.Errorf("logs: %s", d)
+		}
+		out, _ = filtertest.ApplyNative(t, sdk.SignalMetrics, filtertest.Metrics(sdktest.Metric{Name: "m", Type: sdk.MetricGauge, Points: []sdktest.DataPoint{{Time: past, Value: 1}}}))
+		if d := filtertest.Diff(resourceAttrs(t, sdk.SignalMetrics, out), want); d != "" {
+			t.Errorf("metrics: %s", d)
+		}
+	})
 }
 
 func TestClampSpans(t *testing.T) {
 	far := now + 2*24*hourNs
 	cases := []struct {
-		name       string
-		config     string
-		start, end uint64
-		want       []string
+		name               string
+		config             string
+		start, end         uint64
+		wantStart, wantEnd uint64
 	}{
-		{"in the past", `{}`, past, past, nil},
-		{"an hour ahead is tolerated", `{}`, now + hourNs, now + hourNs, nil},
-		{"end far ahead", `{}`, past, far, []string{"SET_FIXED64 item 0 field 8 = 1760000000000000000"}},
-		{"both far ahead", `{}`, far, far, []string{"SET_FIXED64 item 0 field 7 = 1760000000000000000", "SET_FIXED64 item 0 field 8 = 1760000000000000000"}},
-		{"end never before a tolerated start", `{}`, now + hourNs, far, []string{"SET_FIXED64 item 0 field 8 = 1760003600000000000"}},
-		{"max_future 30m", `{"max_future": "30m"}`, past, now + hourNs, []string{"SET_FIXED64 item 0 field 8 = 1760000000000000000"}},
-		// With clamping off only the resource default is left: one
-		// batch-wide edit, which this resource (it has service.name)
-		// does not need; the span is not touched.
-		{"max_future 0 turns clamping off", `{"max_future": "0"}`, far, far, []string{`SET_DEFAULT "service.name" = string("unknown_service") on resources`}},
+		{"in the past", `{}`, past, past, past, past},
+		{"an hour ahead is tolerated", `{}`, now + hourNs, now + hourNs, now + hourNs, now + hourNs},
+		{"end far ahead", `{}`, past, far, past, now},
+		{"both far ahead", `{}`, far, far, now, now},
+		{"end never before a tolerated start", `{}`, now + hourNs, far, now + hourNs, now + hourNs},
+		{"max_future 30m", `{"max_future": "30m"}`, past, now + hourNs, past, now},
+		{"max_future 0 turns clamping off", `{"max_future": "0"}`, far, far, far, far},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			setup(t, c.config)
-			got, _ := filtertest.Run(sdk.SignalTraces, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
-				Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "op", StartTime: c.start, EndTime: c.end}}}}})
-			if d := filtertest.Diff(got, c.want); d != "" {
-				t.Error(d)
-			}
+			paths(t, c.config, func(t *testing.T, _ bool) {
+				out, _ := filtertest.ApplyNative(t, sdk.SignalTraces, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
+					Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "op", StartTime: c.start, EndTime: c.end}}}}})
+				m := &coltrace.ExportTraceServiceRequest{}
+				unmarshal(t, out, m)
+				sp := m.ResourceSpans[0].ScopeSpans[0].Spans[0]
+				if sp.StartTimeUnixNano != c.wantStart || sp.EndTimeUnixNano != c.wantEnd {
+					t.Errorf("start, end = %d, %d; want %d, %d", sp.StartTimeUnixNano, sp.EndTimeUnixNano, c.wantStart, c.wantEnd)
+				}
+			})
 		})
 	}
 }
 
 func TestClampPointsAndLogs(t *testing.T) {
-	setup(t, `{}`)
 	far := now + 2*24*hourNs
-	got, rec := filtertest.Run(sdk.SignalMetrics, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
-		Scopes: []sdktest.Scope{{Metrics: []sdktest.Metric{{Name: "m", Type: sdk.MetricSum, Points: []sdktest.DataPoint{
-			{StartTime: past, Time: far, Value: 1},          // time clamped, start kept
-			{StartTime: now + hourNs, Time: far, Value: 1},  // time clamped, start pulled back to it
-			{StartTime: far, Time: past, Value: 1},          // start alone in the future: set to time
-			{StartTime: past, Time: now + hourNs, Value: 1}, // tolerated
-		}}}}}})
-	want := []string{
-		"SET_FIXED64 item 0 field 3 = 1760000000000000000",
-		"SET_FIXED64 item 1 field 3 = 1760000000000000000",
-		"SET_FIXED64 item 1 field 2 = 1760000000000000000",
-		"SET_FIXED64 item 2 field 2 = 1759999999000000000",
-	}
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Errorf("metrics: %s", d)
-	}
-	if n := filtertest.MetricTotals(rec)["fix_timestamps_clamped_total"]; n != 4 {
-		t.Errorf("fix_timestamps_clamped_total += %v, want 4", n)
-	}
+	paths(t, `{}`, func(t *testing.T, walk bool) {
+		out, rec := filtertest.ApplyNative(t, sdk.SignalMetrics, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
+			Scopes: []sdktest.Scope{{Metrics: []sdktest.Metric{{Name: "m", Type: sdk.MetricSum, Points: []sdktest.DataPoint{
+				{StartTime: past, Time: far, Value: 1},          // time clamped, start kept
+				{StartTime: now + hourNs, Time: far, Value: 1},  // time clamped, start pulled back to it
+				{StartTime: far, Time: past, Value: 1},          // start alone in the future: set to time
+				{StartTime: past, Time: now + hourNs, Value: 1}, // tolerated
+			}}}}}})
+		m := &colmetrics.ExportMetricsServiceRequest{}
+		unmarshal(t, out, m)
+		want := [][2]uint64{{past, now}, {now, now}, {past, past}, {past, now + hourNs}}
+		for i, p := range m.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].GetSum().DataPoints {
+			if g := [2]uint64{p.StartTimeUnixNano, p.TimeUnixNano}; g != want[i] {
+				t.Errorf("point %d: start, time %v, want %v", i, g, want[i])
+			}
+		}
+		if n := filtertest.MetricTotals(rec)["fix_timestamps_clamped_total"]; walk && n != 4 {
+			t.Errorf("fix_timestamps_clamped_total += %v, want 4", n)
+		}
 
-	got, _ = filtertest.Run(sdk.SignalLogs, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
-		Scopes: []sdktest.Scope{{LogRecords: []sdktest.LogRecord{{Time: far, ObservedTime: far}, {ObservedTime: far}, {Time: past, ObservedTime: past}}}}})
-	want = []string{
-		"SET_FIXED64 item 0 field 1 = 1760000000000000000",
-		"SET_FIXED64 item 0 field 11 = 1760000000000000000",
-		"SET_FIXED64 item 1 field 11 = 1760000000000000000",
-	}
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Errorf("logs: %s", d)
-	}
+		out, _ = filtertest.ApplyNative(t, sdk.SignalLogs, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
+			Scopes: []sdktest.Scope{{LogRecords: []sdktest.LogRecord{{Time: far, ObservedTime: far}, {ObservedTime: far}, {Time: past, ObservedTime: past}}}}})
+		l := &collogs.ExportLogsServiceRequest{}
+		unmarshal(t, out, l)
+		wantL := [][2]uint64{{now, now}, {0, now}, {past, past}}
+		for i, r := range l.ResourceLogs[0].ScopeLogs[0].LogRecords {
+			if g := [2]uint64{r.TimeUnixNano, r.ObservedTimeUnixNano}; g != wantL[i] {
+				t.Errorf("log %d: time, observed %v, want %v", i, g, wantL[i])
+			}
+		}
+	})
 }
 
 func TestLowercaseKeys(t *testing.T) {
@@ -228,13 +323,14 @@ func TestModuleImportsOnlyTheABI(t *testing.T) {
 	t.Logf("imports: %v", filtertest.CheckModule(t))
 }
 
-// String resource defaults with clamping and lowercase_keys off make the
-// filter bulk-only.
+// Without lowercase_keys and with only string resource defaults the
+// filter is bulk-only, clamping included.
 func TestBulkOnly(t *testing.T) {
 	filtertest.BulkOnlyConfigs(t, setup, map[string]bool{
 		`{"resource_defaults": {"deployment.environment": "unknown"}, "max_future": "0"}`: true,
-		`{"resource_defaults": {"deployment.environment": "unknown"}}`:                    false, // clamping on
-		`{"resource_defaults": {"replicas": 3}, "max_future": "0"}`:                       false, // not a string
-		`{"max_future": "0", "lowercase_keys": ["http.method"]}`:                          false,
+		`{"resource_defaults": {"deployment.environment": "unknown"}}`:                    true, // clamping on
+		`{}`: true, // the defaults: service.name and a 24h clamp
+		`{"resource_defaults": {"replicas": 3}, "max_future": "0"}`: false, // not a string
+		`{"max_future": "0", "lowercase_keys": ["http.method"]}`:    false,
 	})
 }

@@ -39,6 +39,7 @@ const (
 	OpDropNamed      Op = 13 // A = name; B = reason; Arg bit 0 = match a log record's string body instead: drop every item so named
 	OpSetDefault     Op = 14 // Owner mask; A = key; B = AnyValue body: set the attribute on every owner that lacks the key or has it empty
 	OpCapAttrs       Op = 15 // Owner mask; Arg = n: every owner keeps its first n attributes and loses the rest
+	OpClampFuture    Op = 16 // A = limit, now (2 × u64): timestamps after limit become now
 )
 
 // DropNamedBody is DROP_NAMED's Arg bit that matches a log record's body
@@ -52,7 +53,7 @@ const (
 	EditOwnersItem     = 4
 )
 
-var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS"}
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE"}
 
 // String returns the ABI name, e.g. "SET_ATTR".
 func (o Op) String() string {
@@ -92,7 +93,7 @@ type Edit struct {
 // IsBulk says whether the op is a bulk edit: one that names no target and
 // so means the same on any batch of its signal.
 func (o Op) IsBulk() bool {
-	return o == OpDeleteKey || o == OpTruncateValues || o == OpDropNamed || o == OpSetDefault || o == OpCapAttrs
+	return o == OpDeleteKey || o == OpTruncateValues || o == OpDropNamed || o == OpSetDefault || o == OpCapAttrs || o == OpClampFuture
 }
 
 // AppendEdit appends e in the ABI's binary record format, zero padding
@@ -406,6 +407,11 @@ func (e *Edits) check(ed *Edit, ix *Index, n int) string {
 		return firstOf(ownerMask(ed), unused(ed.Target, nil, ed.B), flags(ed.Arg, 1), validKey(ed.A))
 	case OpTruncateValues, OpCapAttrs:
 		return firstOf(ownerMask(ed), unused(ed.Target, ed.A, ed.B))
+	case OpClampFuture:
+		if len(ed.A) != 16 {
+			return fmt.Sprintf("a is %d bytes, want 16 (limit and now)", len(ed.A))
+		}
+		return firstOf(noOwner(ed), unused(ed.Target, nil, ed.B), unused(ed.Arg, nil, nil))
 	case OpDropNamed:
 		if len(ed.A) == 0 {
 			return "empty name"
@@ -663,6 +669,10 @@ type editScratch struct {
 	adds    []addedAttr
 	fixes   []fixedSet
 
+	// times holds the 8-byte values CLAMP_FUTURE sets, for the writer;
+	// it only ever grows into a new array, so earlier values stay put.
+	times []byte
+
 	// bodies caches each log record's string body (DROP_NAMED by body)
 	// for one Apply: bodyOK[i] is 0 unknown, 1 a string at
 	// bodies[i], 2 none or not a string.
@@ -745,6 +755,7 @@ func growMarks(m []int32, n int) []int32 {
 
 func (s *editScratch) prepare(ix *Index) {
 	s.bodyOK = s.bodyOK[:0] // bodies are found again for each request
+	s.times = s.times[:0]
 	s.resMark = growMarks(s.resMark, len(ix.Resources))
 	s.scopeMark = growMarks(s.scopeMark, len(ix.Scopes))
 	s.metricMark = growMarks(s.metricMark, len(ix.Metrics))
@@ -891,6 +902,8 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 					segDrops[ed.seg]++
 				}
 			}
+		case OpClampFuture:
+			s.clampFuture(ix, req, binary.LittleEndian.Uint64(ed.A), binary.LittleEndian.Uint64(ed.A[8:]))
 		case OpCapAttrs:
 			n := int(ed.Arg)
 			if ed.Owner&EditOwnersResource != 0 {
@@ -1136,6 +1149,143 @@ func (s *editScratch) needsDefault(ix *Index, req []byte, owner AttrOwner, t int
 		}
 	}
 	return true
+}
+
+// Timestamp fields CLAMP_FUTURE looks at.
+const (
+	spanStartField, spanEndField    = 7, 8
+	logTimeField, logObservedField  = 1, 11
+	pointStartField, pointTimeField = 2, 3
+)
+
+// clampFuture sets every timestamp of the live items after limit to now,
+// as the stock fix filter does: a span's end never before its (new)
+// start; a data point's start never after its (new) time.
+func (s *editScratch) clampFuture(ix *Index, req []byte, limit, now uint64) {
+	for i := range ix.ItemsAt {
+		if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
+			continue
+		}
+		it := int32(i)
+		switch ix.Signal {
+		case Traces:
+			start, end := s.fixed64Pair(ix, req, it, spanStartField, spanEndField)
+			if start > limit {
+				start = now
+				s.setTime(ix, it, spanStartField, start)
+			}
+			if end > limit {
+				s.setTime(ix, it, spanEndField, max(now, start))
+			}
+		case Logs:
+			t, observed := s.fixed64Pair(ix, req, it, logTimeField, logObservedField)
+			if t > limit {
+				s.setTime(ix, it, logTimeField, now)
+			}
+			if observed > limit {
+				s.setTime(ix, it, logObservedField, now)
+			}
+		default:
+			start, t := s.fixed64Pair(ix, req, it, pointStartField, pointTimeField)
+			moved := t > limit
+			if moved {
+				t = now
+				s.setTime(ix, it, pointTimeField, t)
+			}
+			if start > limit || moved && start > t {
+				s.setTime(ix, it, pointStartField, min(now, t))
+			}
+		}
+	}
+}
+
+// fixed64Pair returns fixed64 fields f1 and f2 of item i as the edits so
+// far leave them (0 when absent, as a decoder reads it), in one walk.
+func (s *editScratch) fixed64Pair(ix *Index, req []byte, i int32, f1, f2 protowire.Number) (v1, v2 uint64) {
+	it := &ix.ItemsAt[i]
+	b := req[:it.End]
+	j := int(it.Off)
+	_, j = skipVarint(b, j)
+	_, j = skipVarint(b, j)
+	for j >= 0 && j < len(b) {
+		tag := uint64(b[j])
+		if tag < 0x80 {
+			j++
+		} else if tag, j = skipVarint(b, j); j < 0 {
+			break
+		}
+		switch tag & 7 {
+		case 0:
+			if j < len(b) && b[j] < 0x80 {
+				j++
+			} else {
+				_, j = skipVarint(b, j)
+			}
+		case 1:
+			if j+8 > len(b) {
+				j = -1
+				break
+			}
+			// The last occurrence wins, as a decoder reads it.
+			switch protowire.Number(tag >> 3) {
+			case f1:
+				v1 = binary.LittleEndian.Uint64(b[j:])
+			case f2:
+				v2 = binary.LittleEndian.Uint64(b[j:])
+			}
+			j += 8
+		case 2:
+			l := uint64(0)
+			if j < len(b) && b[j] < 0x80 {
+				l, j = uint64(b[j]), j+1
+			} else if l, j = skipVarint(b, j); j < 0 {
+				break
+			}
+			if l > uint64(len(b)-j) {
+				j = -1
+				break
+			}
+			j += int(l)
+		case 5:
+			j += 4
+		default: // groups, which Parse accepts: the general walk
+			n := protowire.ConsumeFieldValue(protowire.Number(tag>>3), protowire.Type(tag&7), b[j:])
+			if n < 0 {
+				j = -1
+				break
+			}
+			j += n
+		}
+	}
+	if m := s.itemMark[i]; m != 0 {
+		for k := s.items[m-1].fixHead; k >= 0; k = s.fixes[k].next {
+			fx := &s.fixes[k]
+			v := uint64(0)
+			if !fx.clear && len(fx.val) == 8 {
+				v = binary.LittleEndian.Uint64(fx.val)
+			}
+			switch fx.field {
+			case f1:
+				v1 = v
+			case f2:
+				v2 = v
+			}
+		}
+	}
+	return v1, v2
+}
+
+// setTime sets fixed64 field f of item i to v.
+func (s *editScratch) setTime(ix *Index, i int32, f protowire.Number, v uint64) {
+	if cap(s.times)-len(s.times) < 8 {
+		// A new array: values already handed out keep pointing at the old.
+		s.times = make([]byte, 0, max(2*cap(s.times), 8*64))
+	}
+	n := len(s.times)
+	s.times = binary.LittleEndian.AppendUint64(s.times, v)
+	k := s.touchItem(ix, i)
+	s.items[k].self = true
+	s.setFixed(k, f, false, s.times[n:n+8:n+8])
 }
 
 // addHead is the first attribute edits appended to owner t, -1 if none.

@@ -144,7 +144,10 @@ func fuzzEdits(ix *Index, req []byte, ops []byte, values [][]byte) []Edit {
 			key = names[0]
 		}
 		n := len(ix.ItemsAt)
-		switch op := Op(sel%15 + 1); op {
+		switch op := Op(sel%16 + 1); op {
+		case OpClampFuture:
+			lim := uint64(t16) << 8
+			eds = append(eds, Edit{Op: op, A: append(binary.LittleEndian.AppendUint64(nil, lim), binary.LittleEndian.AppendUint64(nil, lim>>uint(arg%9))...)})
 		case OpCapAttrs:
 			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, Arg: uint32(t16 % 5)})
 		case OpDeleteKey:

@@ -29,10 +29,11 @@ const (
 	OpDropNamed      Op = 13 // A = name, B = reason; Arg bit 0 = match log bodies
 	OpSetDefault     Op = 14 // A = key, B = AnyValue body
 	OpCapAttrs       Op = 15 // Arg = attributes kept per owner
+	OpClampFuture    Op = 16 // A = limit and now, two u64
 )
 
 var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR",
-	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS"}
+	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE"}
 
 // String returns the ABI's name for op, e.g. "DROP_ITEM".
 func (op Op) String() string {
@@ -113,6 +114,10 @@ func (e Edit) String() string {
 			return fmt.Sprintf("DROP_NAMED body %q %q", e.A, e.B)
 		}
 		return fmt.Sprintf("DROP_NAMED %q %q", e.A, e.B)
+	case OpClampFuture:
+		if len(e.A) == 16 {
+			return fmt.Sprintf("CLAMP_FUTURE after %d to %d", binary.LittleEndian.Uint64(e.A), binary.LittleEndian.Uint64(e.A[8:]))
+		}
 	case OpCapAttrs:
 		return fmt.Sprintf("CAP_ATTRS to %d on %s", e.Arg, ownerMask(e.Owner))
 	case OpSetDefault:

@@ -281,3 +281,29 @@ func BenchCompare(b *testing.B, setup func(testing.TB, string), config string, s
 		report(b)
 	})
 }
+
+// ApplyNative runs the registered filter natively over a batch of sig
+// built from rs, applies its edit list as the gateway does, and returns
+// the resulting request (the input itself when nothing changed) and what
+// the filter recorded.
+func ApplyNative(t testing.TB, sig sdk.Signal, rs ...sdktest.Resource) ([]byte, sdktest.Recorded) {
+	t.Helper()
+	req, idx := sdktest.Batch(sig, rs...)
+	list, rec := sdktest.Run(sig, req, idx)
+	var ix otlpwire.Index
+	if err := ix.Parse(otlpwire.Signal(sig), req); err != nil {
+		t.Fatal(err)
+	}
+	var e otlpwire.Edits
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatalf("the filter's edit list: %v", err)
+	}
+	if e.Verdict != otlpwire.VerdictEdit {
+		t.Fatalf("the filter rejected or replaced the batch")
+	}
+	out, _, err := otlpwire.Apply(&ix, req, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, rec
+}
