@@ -1001,7 +1001,7 @@ fields:
 				it.NameOff, it.NameEnd = int32(j), int32(j+l)
 			}
 			i = j + l
-		case 6<<3 | 0, 10<<3 | 0, 12<<3 | 0, 14<<3 | 0: // kind, dropped_*_count: a varint of one or two bytes
+		case 6 << 3, 10 << 3, 12 << 3, 14 << 3: // kind, dropped_*_count (wire type 0): a varint of one or two bytes
 			switch {
 			case i+1 < e && b[i+1] < 0x80:
 				i += 2
@@ -1070,7 +1070,7 @@ fields:
 				break fields
 			}
 			i += 9
-		case 2<<3 | 0, 7<<3 | 0: // severity_number, dropped_attributes_count: a varint of one or two bytes
+		case 2 << 3, 7 << 3: // severity_number, dropped_attributes_count (wire type 0): a varint of one or two bytes
 			switch {
 			case i+1 < e && b[i+1] < 0x80:
 				i += 2
@@ -1353,7 +1353,7 @@ func (p *parser) keyValueFast(s, e, depth int) (keyOff, keyEnd int, vt ValueType
 		if sl, ss, lok := len2(b, a+1, e); lok && ss+sl == e {
 			return ks, k, ValueString, ss, e, true
 		}
-	case 2<<3 | 0, 3<<3 | 0: // bool_value, int_value: a varint ending at e
+	case 2 << 3, 3 << 3: // bool_value, int_value (wire type 0): a varint ending at e
 		if n := e - a - 1; n < 1 || n > 9 || b[e-1] >= 0x80 {
 			return
 		}
