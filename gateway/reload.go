@@ -321,6 +321,9 @@ func restartOnly(old, cfg *config.Config) error {
 	if old.Log != cfg.Log {
 		errs = append(errs, errors.New("log: changing it needs a restart"))
 	}
+	if old.Runtime != cfg.Runtime {
+		errs = append(errs, errors.New("runtime: changing it needs a restart"))
+	}
 	og, ng := old.Receivers.OTLP.GRPC, cfg.Receivers.OTLP.GRPC
 	if og.Endpoint == ng.Endpoint && og != ng {
 		errs = append(errs, errors.New("receivers.otlp.grpc: changing its settings on an unchanged endpoint needs a restart"))

@@ -20,6 +20,7 @@ import (
 	"github.com/otlpgw/otlpgw/filters"
 	"github.com/otlpgw/otlpgw/gateway"
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/procs"
 	"github.com/otlpgw/otlpgw/wasmhost"
 )
 
@@ -145,6 +146,14 @@ func runCmd(args []string, stderr io.Writer) int {
 	if err := gw.Start(context.Background()); err != nil {
 		log.Error("starting the gateway failed", "err", err)
 		return exitBadConfig
+	}
+	// GOMAXPROCS is process-wide, so the command, not the Gateway (tests
+	// run many in one process), adapts it. An explicit GOMAXPROCS wins.
+	if _, set := os.LookupEnv("GOMAXPROCS"); cfg.Runtime.Procs == "adaptive" && !set {
+		procsCtx, stopProcs := context.WithCancel(context.Background())
+		procsDone := make(chan struct{})
+		go func() { defer close(procsDone); procs.Run(procsCtx, procs.Default, log) }()
+		defer func() { stopProcs(); <-procsDone }()
 	}
 	for s := range sigs {
 		if s == syscall.SIGHUP {

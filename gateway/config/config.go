@@ -57,6 +57,19 @@ type Config struct {
 	Reload Reload `koanf:"reload"`
 	// Log configures the gateway's own log on stderr.
 	Log Log `koanf:"log"`
+	// Runtime tunes the Go runtime under the gateway.
+	Runtime Runtime `koanf:"runtime"`
+}
+
+// Runtime tunes the Go runtime. Changing it needs a restart.
+type Runtime struct {
+	// Procs is adaptive or fixed. adaptive runs on one P (GOMAXPROCS=1)
+	// while the gateway uses little CPU and on every core the runtime
+	// allows as soon as it needs more (gateway/internal/procs): cheaper per
+	// item at low load, no ceiling at high load. fixed leaves GOMAXPROCS to
+	// the Go runtime (the GOMAXPROCS variable, or the CPU quota). Setting
+	// the GOMAXPROCS variable also turns adapting off. Default adaptive.
+	Procs string `koanf:"procs"`
 }
 
 // Receivers holds the OTLP receivers.
@@ -310,6 +323,7 @@ func Default() Config {
 		ShutdownTimeout: 30 * time.Second,
 		Reload:          Reload{Watch: true, Probation: 30 * time.Second, FailureRatio: 0.5, MinCalls: 10, Rollback: true},
 		Log:             Log{Level: "info", Format: "text"},
+		Runtime:         Runtime{Procs: "adaptive"},
 	}
 }
 

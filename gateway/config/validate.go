@@ -144,6 +144,7 @@ func (c *Config) Validate() error {
 	v.listenAddr("admin.endpoint", c.Admin.Endpoint)
 	v.oneOf("log.level", "log level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", "log format", c.Log.Format, "text", "json")
+	v.oneOf("runtime.procs", "procs mode", c.Runtime.Procs, "adaptive", "fixed")
 	v.positiveDuration("shutdown_timeout", c.ShutdownTimeout)
 	if c.Reload.Probation < 0 {
 		v.add("reload.probation", "must be >= 0 (got %s, 0 disables probation)", c.Reload.Probation)
