@@ -8,9 +8,10 @@
 // is worth far more than that. So the controller runs on one P while the
 // process uses little CPU and on all of them as soon as it does not.
 //
-// Rules: it samples the process's CPU time (getrusage) every Interval. On
-// one P, a sample above Up cores (close to saturating it) switches to Max
-// at once: a burst must not wait. On Max, Down consecutive samples under
+// Rules: it starts on one P (a gateway starts idle) and samples the
+// process's CPU time (getrusage) every Interval. On one P, a sample above
+// Up cores (close to saturating it) switches to Max at once: a burst must
+// not wait more than one Interval. On Max, Down consecutive samples under
 // Low cores switch back to one: only a load that stays low does. The two
 // thresholds leave a gap, so a load near one of them does not flap.
 package procs
@@ -55,15 +56,17 @@ func (p Policy) next(s state, max int, cores float64) state {
 }
 
 // Run adapts GOMAXPROCS between 1 and the value the runtime chose at
-// start (which follows the CPU quota of the process's cgroup) until ctx
-// ends, then restores that value. It returns at once when that value is 1.
+// start (which follows the CPU quota of the process's cgroup), starting at
+// 1, until ctx ends, then restores that value. It returns at once when that
+// value is 1.
 func Run(ctx context.Context, p Policy, log *slog.Logger) {
 	max := runtime.GOMAXPROCS(0)
 	if max <= 1 {
 		return
 	}
 	defer runtime.GOMAXPROCS(max)
-	s := state{procs: max}
+	runtime.GOMAXPROCS(1)
+	s := state{procs: 1}
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
 	lastCPU, lastAt := cpuTime(), time.Now()

@@ -33,8 +33,8 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
-// TestRunRestores: Run switches an idle process down to one P and puts
-// the starting value back when it stops.
+// TestRunRestores: Run keeps an idle process on one P and puts the
+// starting value back when it stops.
 func TestRunRestores(t *testing.T) {
 	start := runtime.GOMAXPROCS(0)
 	if start < 2 {
@@ -46,7 +46,7 @@ func TestRunRestores(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// Up above any possible load: only the way down is exercised.
+		// Up above any possible load: it stays on one P.
 		Run(ctx, Policy{Interval: time.Millisecond, Up: 1e9, Low: 1e9, Down: 2}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	deadline := time.Now().Add(10 * time.Second)
