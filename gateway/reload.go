@@ -19,6 +19,7 @@ import (
 
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/exporter"
+	"github.com/otlpgw/otlpgw/gateway/internal/procs"
 	"github.com/otlpgw/otlpgw/gateway/receiver"
 )
 
@@ -160,6 +161,10 @@ type rollbackOf struct {
 // generation back: its outcome is then recorded as rolled_back, and the
 // restored configuration is not put on probation again.
 func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf) (ReloadSummary, error) {
+	// Building a generation is a burst of work (modules instantiated,
+	// listeners bound): with GOMAXPROCS adapted down to one P it would
+	// compete with traffic, so every core is used until it is done.
+	defer procs.Busy()()
 	start := time.Now()
 	old := g.cur.Load()
 	if err := restartOnly(old.cfg, cfg); err != nil {

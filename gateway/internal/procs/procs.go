@@ -20,9 +20,39 @@ import (
 	"context"
 	"log/slog"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 )
+
+// busy counts Busy holds; running is the controller's top, 0 when no
+// controller runs. mu orders GOMAXPROCS changes between Busy and Run.
+var (
+	mu      sync.Mutex
+	busy    int
+	running int
+)
+
+// Busy raises GOMAXPROCS to every core, if a controller is adapting it,
+// until release is called: for bursts of work that must not compete with
+// traffic on one P, such as building a new generation on reload. Without a
+// running controller it does nothing. Holds nest.
+func Busy() (release func()) {
+	mu.Lock()
+	defer mu.Unlock()
+	busy++
+	if running > 1 && runtime.GOMAXPROCS(0) != running {
+		runtime.GOMAXPROCS(running)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			mu.Lock()
+			busy--
+			mu.Unlock()
+		})
+	}
+}
 
 // Policy is when to switch; Default is what the gateway uses.
 type Policy struct {
@@ -64,9 +94,19 @@ func Run(ctx context.Context, p Policy, log *slog.Logger) {
 	if max <= 1 {
 		return
 	}
-	defer runtime.GOMAXPROCS(max)
-	runtime.GOMAXPROCS(1)
-	s := state{procs: 1}
+	mu.Lock()
+	running = max
+	if busy == 0 {
+		runtime.GOMAXPROCS(1)
+	}
+	s := state{procs: runtime.GOMAXPROCS(0)}
+	mu.Unlock()
+	defer func() {
+		mu.Lock()
+		running = 0
+		runtime.GOMAXPROCS(max)
+		mu.Unlock()
+	}()
 	t := time.NewTicker(p.Interval)
 	defer t.Stop()
 	lastCPU, lastAt := cpuTime(), time.Now()
@@ -78,11 +118,17 @@ func Run(ctx context.Context, p Policy, log *slog.Logger) {
 			cpu := cpuTime()
 			cores := (cpu - lastCPU).Seconds() / now.Sub(lastAt).Seconds()
 			lastCPU, lastAt = cpu, now
+			mu.Lock()
+			s.procs = runtime.GOMAXPROCS(0) // Busy may have raised it
 			n := p.next(s, max, cores)
+			if busy > 0 {
+				n = state{procs: max}
+			}
 			if n.procs != s.procs {
 				runtime.GOMAXPROCS(n.procs)
 				log.Debug("GOMAXPROCS adapted to load", "gomaxprocs", n.procs, "cores_used", cores)
 			}
+			mu.Unlock()
 			s = n
 		}
 	}

@@ -64,3 +64,54 @@ func TestRunRestores(t *testing.T) {
 		t.Fatalf("GOMAXPROCS %d after Run stopped, want %d restored", got, start)
 	}
 }
+
+// TestBusyRaises: while a Busy hold is out the controller keeps every
+// core, whatever the load; after release it may go down again.
+func TestBusyRaises(t *testing.T) {
+	start := runtime.GOMAXPROCS(0)
+	if start < 2 {
+		runtime.GOMAXPROCS(2)
+		defer runtime.GOMAXPROCS(start)
+		start = 2
+	}
+	// Without a controller, Busy leaves GOMAXPROCS alone.
+	release := Busy()
+	if got := runtime.GOMAXPROCS(0); got != start {
+		t.Fatalf("Busy without a controller set GOMAXPROCS %d, want %d", got, start)
+	}
+	release()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, Policy{Interval: time.Millisecond, Up: 1e9, Low: 1e9, Down: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	defer func() { cancel(); <-done }()
+	waitProcs(t, 1)
+	release = Busy()
+	if got := runtime.GOMAXPROCS(0); got != start {
+		t.Fatalf("GOMAXPROCS %d while busy, want %d", got, start)
+	}
+	// The controller's samples (idle load) must not lower it meanwhile:
+	// wait for some to pass.
+	for range 20 {
+		time.Sleep(time.Millisecond) // lets ticks fire; what is checked is the value after them
+		if got := runtime.GOMAXPROCS(0); got != start {
+			t.Fatalf("GOMAXPROCS %d while busy, after a sample; want %d", got, start)
+		}
+	}
+	release()
+	waitProcs(t, 1)
+}
+
+func waitProcs(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.GOMAXPROCS(0) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOMAXPROCS %d, never %d", runtime.GOMAXPROCS(0), want)
+		}
+		runtime.Gosched()
+	}
+}
