@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -23,6 +24,7 @@ const (
 	opSetDefault   uint8 = 14
 	opCapAttrs     uint8 = 15
 	opClampFuture  uint8 = 16
+	opDropInvalid  uint8 = 17
 )
 
 // dropNamedBody is DROP_NAMED's arg flag that matches log bodies.
@@ -176,6 +178,32 @@ func (b *batch) deleteKey(key string, where Owners, fold bool) {
 		arg = 1
 	}
 	b.ed.add(opDeleteKey, uint8(where.mask()), 0, arg, key)
+}
+
+func (b *batch) dropInvalid(c Validity) {
+	var checks uint32
+	for bit, on := range [...]bool{c.IDs, c.Timestamps, c.Names, c.Histograms, c.Severity} {
+		if on {
+			checks |= 1 << bit
+		}
+	}
+	r := &c.Reasons
+	reasons := [...]string{r.TraceID, r.SpanID, r.EmptyName, r.MissingTime, r.OldTime, r.FutureTime, r.StartAfterEnd, r.BucketCounts, r.HistogramCount, r.Severity}
+	n := 0
+	for i, s := range reasons {
+		reasons[i] = validUTF8(strings.ReplaceAll(s, "\x00", ""))
+		n += len(reasons[i]) + 1
+	}
+	if w := b.ed.record(opDropInvalid, 0, 0, checks, 16, n); w != nil {
+		putLE64(w, c.MinTime)
+		putLE64(w[8:], c.MaxTime)
+		k := 16
+		for _, s := range reasons {
+			k += put(w[k:], s)
+			w[k] = 0
+			k++
+		}
+	}
 }
 
 func (b *batch) clampFuture(limit, now uint64) {

@@ -61,6 +61,11 @@ func (l *Logs) CapAttributes(n int, where Owners) { l.b.capAttributes(n, where) 
 // applies natively.
 func (l *Logs) ClampFuture(limit, now uint64) { l.b.clampFuture(limit, now) }
 
+// DropInvalid drops every item that fails one of c's checks (see
+// Validity), with the reason of the first check it fails, across the whole
+// batch, in one edit the gateway applies natively.
+func (l *Logs) DropInvalid(c Validity) { l.b.dropInvalid(c) }
+
 // SetDefaultStr sets attribute key to the string value on every owner
 // where says that has no attribute key, or has it with an empty value (no
 // value, or ""), as earlier edits of this call leave it, across the whole

@@ -79,6 +79,11 @@ func (m *Metrics) CapAttributes(n int, where Owners) { m.b.capAttributes(n, wher
 // applies natively. A data point's start is never set after its time.
 func (m *Metrics) ClampFuture(limit, now uint64) { m.b.clampFuture(limit, now) }
 
+// DropInvalid drops every item that fails one of c's checks (see
+// Validity), with the reason of the first check it fails, across the whole
+// batch, in one edit the gateway applies natively.
+func (m *Metrics) DropInvalid(c Validity) { m.b.dropInvalid(c) }
+
 // SetDefaultStr sets attribute key to the string value on every owner
 // where says that has no attribute key, or has it with an empty value (no
 // value, or ""), as earlier edits of this call leave it, across the whole

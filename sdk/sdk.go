@@ -99,6 +99,29 @@ var (
 	bulkOnly   bool
 )
 
+// Validity is what DropInvalid checks, and the reason each failed check
+// gives the client. The checks, in the order they apply to one item:
+//
+//   - spans: IDs (trace_id present and not all zero), Names (name not
+//     empty), IDs (span_id), Timestamps (start and end present, within
+//     [MinTime, MaxTime], end not before start);
+//   - data points: Names (the metric's name not empty), Timestamps (time
+//     present and within the window; start_time, when present, within it
+//     and not after time), Histograms (a histogram point with buckets has
+//     one more than its bounds, and its count is their sum);
+//   - log records: Severity (severity_number in 0..24), Timestamps (time or
+//     observed time present, each present one within the window).
+type Validity struct {
+	IDs, Timestamps, Names, Histograms, Severity bool
+	MinTime, MaxTime                             uint64 // Unix ns
+	Reasons                                      ValidityReasons
+}
+
+// ValidityReasons are DropInvalid's drop reasons, one per failed check.
+type ValidityReasons struct {
+	TraceID, SpanID, EmptyName, MissingTime, OldTime, FutureTime, StartAfterEnd, BucketCounts, HistogramCount, Severity string
+}
+
 // BulkOnly declares, from Init, that with the config it was given the
 // filter never reads a batch: its callbacks only make batch-wide edits
 // (DeleteKey, TruncateValues, DropNamed, DropBody, SetDefaultStr), Reject,

@@ -55,6 +55,11 @@ func (t *Traces) CapAttributes(n int, where Owners) { t.b.capAttributes(n, where
 // applies natively. A span's end is never set before its start.
 func (t *Traces) ClampFuture(limit, now uint64) { t.b.clampFuture(limit, now) }
 
+// DropInvalid drops every item that fails one of c's checks (see
+// Validity), with the reason of the first check it fails, across the whole
+// batch, in one edit the gateway applies natively.
+func (t *Traces) DropInvalid(c Validity) { t.b.dropInvalid(c) }
+
 // SetDefaultStr sets attribute key to the string value on every owner
 // where says that has no attribute key, or has it with an empty value (no
 // value, or ""), as earlier edits of this call leave it, across the whole

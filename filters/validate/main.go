@@ -58,6 +58,7 @@ func init() {
 				return err
 			}
 			cfg = c
+			sdk.BulkOnly() // every check is a batch-wide edit: see validity
 			return nil
 		},
 		Traces:  validateTraces,

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/otlpgw/otlpgw/filters/internal/filtertest"
+	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/sdk"
 	"github.com/otlpgw/otlpgw/sdk/sdktest"
 )
@@ -29,6 +31,33 @@ func setup(t testing.TB, config string) {
 	if _, err := sdktest.Init([]byte(config)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// run runs the filter natively over a batch built from rs, applies its
+// edits as the gateway does and describes the drops the old way, one
+// DROP_ITEM line per dropped item with the reason the client sees. Every
+// case puts its valid items first, so the dropped ones are the last.
+func run(t *testing.T, sig sdk.Signal, rs ...sdktest.Resource) []string {
+	t.Helper()
+	req, idx := sdktest.Batch(sig, rs...)
+	list, _ := sdktest.Run(sig, req, idx)
+	var ix otlpwire.Index
+	if err := ix.Parse(otlpwire.Signal(sig), req); err != nil {
+		t.Fatal(err)
+	}
+	var e otlpwire.Edits
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatal(err)
+	}
+	_, dropped, err := otlpwire.Apply(&ix, req, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for k := ix.Items - dropped; k < ix.Items; k++ {
+		out = append(out, fmt.Sprintf("DROP_ITEM item %d %q", k, e.DropReason))
+	}
+	return out
 }
 
 func span(mod func(*sdktest.Span)) sdktest.Span {
@@ -66,16 +95,13 @@ func TestTraces(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			setup(t, c.config)
-			got, rec := filtertest.Run(sdk.SignalTraces, filtertest.Spans(span(nil), c.span))
+			got := run(t, sdk.SignalTraces, filtertest.Spans(span(nil), c.span))
 			want := make([]string, 0, len(c.want))
 			for _, w := range c.want { // the case's span is item 1, after a valid one
 				want = append(want, strings.Replace(w, "item 0", "item 1", 1))
 			}
 			if d := filtertest.Diff(got, want); d != "" {
 				t.Error(d)
-			}
-			if total := filtertest.MetricTotals(rec)["validate_dropped_total"]; total != float64(len(want)) {
-				t.Errorf("validate_dropped_total += %v, want %d", total, len(want))
 			}
 		})
 	}
@@ -126,12 +152,9 @@ func TestMetrics(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			setup(t, c.config)
 			ok := sdktest.Metric{Name: "ok", Type: sdk.MetricGauge, Points: []sdktest.DataPoint{pt(nil)}}
-			got, rec := filtertest.Run(sdk.SignalMetrics, filtertest.Metrics(ok, c.metric))
+			got := run(t, sdk.SignalMetrics, filtertest.Metrics(ok, c.metric))
 			if d := filtertest.Diff(got, c.want); d != "" {
 				t.Error(d)
-			}
-			if total := filtertest.MetricTotals(rec)["validate_dropped_total"]; total != float64(len(c.want)) {
-				t.Errorf("validate_dropped_total += %v, want %d", total, len(c.want))
 			}
 		})
 	}
@@ -165,7 +188,7 @@ func TestLogs(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			setup(t, c.config)
-			got, _ := filtertest.Run(sdk.SignalLogs, filtertest.Logs(rec(nil), c.rec))
+			got := run(t, sdk.SignalLogs, filtertest.Logs(rec(nil), c.rec))
 			if d := filtertest.Diff(got, c.want); d != "" {
 				t.Error(d)
 			}
@@ -173,23 +196,34 @@ func TestLogs(t *testing.T) {
 	}
 }
 
-func TestPerReasonCounters(t *testing.T) {
+// TestFirstReasonReported: every invalid item is dropped and the client
+// hears the reason of the first one, as with one DROP_ITEM per item.
+func TestFirstReasonReported(t *testing.T) {
 	setup(t, `{}`)
-	_, rec := filtertest.Run(sdk.SignalTraces, filtertest.Spans(
-		span(func(s *sdktest.Span) { s.TraceID = [16]byte{} }),
-		span(func(s *sdktest.Span) { s.TraceID = [16]byte{} }),
-		span(func(s *sdktest.Span) { s.Name = "" }),
+	req, idx := sdktest.Batch(sdk.SignalTraces, filtertest.Spans(
 		span(nil),
+		span(func(s *sdktest.Span) { s.Name = "" }),
+		span(func(s *sdktest.Span) { s.TraceID = [16]byte{} }),
+		span(func(s *sdktest.Span) { s.TraceID = [16]byte{} }),
 	))
-	got := filtertest.MetricTotals(rec)
-	want := map[string]float64{"validate_dropped_total": 3, "validate_dropped_trace_id_total": 2, "validate_dropped_empty_name_total": 1}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s += %v, want %v (all: %v)", k, got[k], v, got)
-		}
+	list, _ := sdktest.Run(sdk.SignalTraces, req, idx)
+	var ix otlpwire.Index
+	if err := ix.Parse(otlpwire.Traces, req); err != nil {
+		t.Fatal(err)
 	}
-	if len(got) != len(want) {
-		t.Errorf("metrics updated: %v, want only %v", got, want)
+	var e otlpwire.Edits
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatal(err)
+	}
+	out, dropped, err := otlpwire.Apply(&ix, req, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dropped != 3 || string(e.DropReason) != "empty name" {
+		t.Errorf("dropped %d with reason %q, want 3 with \"empty name\"", dropped, e.DropReason)
+	}
+	if err := ix.Parse(otlpwire.Traces, out); err != nil || ix.Items != 1 {
+		t.Errorf("%d spans left (%v), want the valid one", ix.Items, err)
 	}
 }
 

@@ -534,3 +534,28 @@ func TestClampFuture(t *testing.T) {
 		}
 	}
 }
+
+// TestDropInvalidDecode: DROP_INVALID needs the window and exactly ten
+// NUL-terminated reasons, and known check bits.
+func TestDropInvalidDecode(t *testing.T) {
+	var ix Index
+	if err := ix.Parse(Traces, mustMarshal(t, makeTraces(1, 1, 1, 0))); err != nil {
+		t.Fatal(err)
+	}
+	window := make([]byte, 16)
+	reasons := []byte(strings.Repeat("r\x00", numInvalidReasons))
+	var e Edits
+	if err := e.Decode(encodeEdits(Edit{Op: OpDropInvalid, Arg: 31, A: window, B: reasons}), &ix); err != nil {
+		t.Fatalf("a well-formed DROP_INVALID: %v", err)
+	}
+	for name, ed := range map[string]Edit{
+		"short window":   {Op: OpDropInvalid, A: window[:8], B: reasons},
+		"nine reasons":   {Op: OpDropInvalid, A: window, B: reasons[2:]},
+		"unterminated":   {Op: OpDropInvalid, A: window, B: append(append([]byte(nil), reasons...), 'x')},
+		"unknown checks": {Op: OpDropInvalid, Arg: 64, A: window, B: reasons},
+	} {
+		if err := e.Decode(encodeEdits(ed), &ix); err == nil {
+			t.Errorf("%s: decoded, want it refused", name)
+		}
+	}
+}

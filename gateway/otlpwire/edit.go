@@ -1,6 +1,7 @@
 package otlpwire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,6 +41,33 @@ const (
 	OpSetDefault     Op = 14 // Owner mask; A = key; B = AnyValue body: set the attribute on every owner that lacks the key or has it empty
 	OpCapAttrs       Op = 15 // Owner mask; Arg = n: every owner keeps its first n attributes and loses the rest
 	OpClampFuture    Op = 16 // A = limit, now (2 × u64): timestamps after limit become now
+	OpDropInvalid    Op = 17 // Arg = checks; A = min, max time (2 × u64); B = the reasons: drop items failing a check
+)
+
+// Checks of DROP_INVALID (its Arg).
+const (
+	CheckIDs        = 1
+	CheckTimestamps = 2
+	CheckNames      = 4
+	CheckHistograms = 8
+	CheckSeverity   = 16
+	allChecks       = 31
+)
+
+// Reasons of DROP_INVALID, in the order its B lists them, each ending in a
+// NUL byte.
+const (
+	reasonTraceID = iota
+	reasonSpanID
+	reasonEmptyName
+	reasonMissingTime
+	reasonOldTime
+	reasonFutureTime
+	reasonStartAfter
+	reasonBuckets
+	reasonCount
+	reasonSeverity
+	numInvalidReasons
 )
 
 // DropNamedBody is DROP_NAMED's Arg bit that matches a log record's body
@@ -53,7 +81,7 @@ const (
 	EditOwnersItem     = 4
 )
 
-var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE"}
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID"}
 
 // String returns the ABI name, e.g. "SET_ATTR".
 func (o Op) String() string {
@@ -93,7 +121,7 @@ type Edit struct {
 // IsBulk says whether the op is a bulk edit: one that names no target and
 // so means the same on any batch of its signal.
 func (o Op) IsBulk() bool {
-	return o == OpDeleteKey || o == OpTruncateValues || o == OpDropNamed || o == OpSetDefault || o == OpCapAttrs || o == OpClampFuture
+	return o == OpDeleteKey || o == OpTruncateValues || o == OpDropNamed || o == OpSetDefault || o == OpCapAttrs || o == OpClampFuture || o == OpDropInvalid
 }
 
 // AppendEdit appends e in the ABI's binary record format, zero padding
@@ -412,6 +440,14 @@ func (e *Edits) check(ed *Edit, ix *Index, n int) string {
 			return fmt.Sprintf("a is %d bytes, want 16 (limit and now)", len(ed.A))
 		}
 		return firstOf(noOwner(ed), unused(ed.Target, nil, ed.B), unused(ed.Arg, nil, nil))
+	case OpDropInvalid:
+		if len(ed.A) != 16 {
+			return fmt.Sprintf("a is %d bytes, want 16 (min and max time)", len(ed.A))
+		}
+		if n := bytes.Count(ed.B, []byte{0}); n != numInvalidReasons || len(ed.B) == 0 || ed.B[len(ed.B)-1] != 0 {
+			return fmt.Sprintf("b holds %d NUL-terminated reasons, want %d", n, numInvalidReasons)
+		}
+		return firstOf(noOwner(ed), unused(ed.Target, nil, nil), flags(ed.Arg, allChecks), validUTF8(ed.B, "reasons"))
 	case OpDropNamed:
 		if len(ed.A) == 0 {
 			return "empty name"
@@ -640,7 +676,16 @@ func applyTo(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (out []b
 	}
 	s := &e.sc
 	s.prepare(ix)
-	dropped = s.resolve(ix, req, e.List, e.SegmentDrops)
+	dropped = s.resolve(ix, req, e.List, e.SegmentDrops, e.SegmentReasons)
+	if e.DropReason == nil {
+		// DROP_INVALID's reasons are known only now.
+		for _, r := range e.SegmentReasons {
+			if r != nil {
+				e.DropReason = r
+				break
+			}
+		}
+	}
 	if len(s.owners) == 0 && len(s.metrics) == 0 && len(s.items) == 0 && len(s.attrs) == 0 {
 		// Every state is created by an edit that changes something.
 		return dst, 0, false, nil
@@ -852,7 +897,7 @@ func (s *editScratch) touchAttr(ix *Index, a int32) int32 {
 
 // resolve folds the edit list, in order, into per-target states and
 // returns the number of distinct items dropped.
-func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int) int {
+func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int, segReasons [][]byte) int {
 	dropped := 0
 	for k := range list {
 		ed := &list[k]
@@ -904,6 +949,29 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			}
 		case OpClampFuture:
 			s.clampFuture(ix, req, binary.LittleEndian.Uint64(ed.A), binary.LittleEndian.Uint64(ed.A[8:]))
+		case OpDropInvalid:
+			var reasons [numInvalidReasons][]byte
+			b := ed.B
+			for k := range reasons {
+				n := bytes.IndexByte(b, 0)
+				reasons[k], b = b[:n], b[n+1:]
+			}
+			min, max := binary.LittleEndian.Uint64(ed.A), binary.LittleEndian.Uint64(ed.A[8:])
+			for i := range ix.ItemsAt {
+				if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
+					continue
+				}
+				r := s.invalid(ix, req, int32(i), ed.Arg, min, max)
+				if r < 0 {
+					continue
+				}
+				s.items[s.touchItem(ix, int32(i))].drop = true
+				dropped++
+				segDrops[ed.seg]++
+				if segReasons[ed.seg] == nil && len(reasons[r]) > 0 {
+					segReasons[ed.seg] = reasons[r]
+				}
+			}
 		case OpCapAttrs:
 			n := int(ed.Arg)
 			if ed.Owner&EditOwnersResource != 0 {
@@ -1150,6 +1218,198 @@ func (s *editScratch) needsDefault(ix *Index, req []byte, owner AttrOwner, t int
 	}
 	return true
 }
+
+// itemFields is what DROP_INVALID reads of one item, walked once: the last
+// occurrence of each scalar, as a decoder reads it, and the lengths of the
+// repeated fixed64/double fields (packed or not).
+type itemFields struct {
+	fixed     [12]uint64 // fixed64 fields 1..11 by number
+	spanID    []byte     // field 2 of a span
+	severity  int64      // field 2 of a log record, as int32
+	buckets   int        // HistogramDataPoint.bucket_counts entries (field 6)
+	bucketSum uint64
+	bounds    int // HistogramDataPoint.explicit_bounds entries (field 7)
+}
+
+// scanItem walks item it's fields into f. It reports false when the item
+// does not decode (Parse validated it, so that does not happen).
+func scanItem(req []byte, it *Item, msg msgID, f *itemFields) bool {
+	*f = itemFields{}
+	b := req[:it.End]
+	j := int(it.Off)
+	_, j = skipVarint(b, j)
+	_, j = skipVarint(b, j)
+	histogram := msg == mHistogramDP
+	for j >= 0 && j < len(b) {
+		var tag uint64
+		tag, j = skipVarint(b, j)
+		if j < 0 {
+			return false
+		}
+		num := tag >> 3
+		switch tag & 7 {
+		case 0:
+			var v uint64
+			v, j = skipVarint(b, j)
+			if msg == mLogRecord && num == 2 {
+				f.severity = int64(int32(v))
+			}
+		case 1:
+			if j+8 > len(b) {
+				return false
+			}
+			v := binary.LittleEndian.Uint64(b[j:])
+			switch {
+			case histogram && num == 6:
+				f.buckets++
+				f.bucketSum += v
+			case histogram && num == 7:
+				f.bounds++
+			case num < uint64(len(f.fixed)):
+				f.fixed[num] = v
+			}
+			j += 8
+		case 2:
+			var l uint64
+			l, j = skipVarint(b, j)
+			if j < 0 || l > uint64(len(b)-j) {
+				return false
+			}
+			v := b[j : j+int(l)]
+			switch {
+			case msg == mSpan && num == 2:
+				f.spanID = v
+			case histogram && num == 6: // packed
+				f.buckets += len(v) / 8
+				for k := 0; k+8 <= len(v); k += 8 {
+					f.bucketSum += binary.LittleEndian.Uint64(v[k:])
+				}
+			case histogram && num == 7:
+				f.bounds += len(v) / 8
+			}
+			j += int(l)
+		case 5:
+			j += 4
+		default:
+			n := protowire.ConsumeFieldValue(protowire.Number(num), protowire.Type(tag&7), b[j:])
+			if n < 0 {
+				return false
+			}
+			j += n
+		}
+	}
+	return j == len(b)
+}
+
+// invalid returns the DROP_INVALID reason item i fails first, -1 for none,
+// with the stock validate filter's checks in its order.
+func (s *editScratch) invalid(ix *Index, req []byte, i int32, checks uint32, min, max uint64) int {
+	it := &ix.ItemsAt[i]
+	msg := ix.itemMsg(uint32(i))
+	var f itemFields
+	if !scanItem(req, it, msg, &f) {
+		return -1
+	}
+	window := func(ts uint64) int {
+		switch {
+		case ts < min:
+			return reasonOldTime
+		case ts > max:
+			return reasonFutureTime
+		}
+		return -1
+	}
+	ids, times, names := checks&CheckIDs != 0, checks&CheckTimestamps != 0, checks&CheckNames != 0
+	switch msg {
+	case mSpan:
+		if ids && (it.TraceIDOff == 0 || allZero(req[it.TraceIDOff:it.TraceIDOff+16])) {
+			return reasonTraceID
+		}
+		if names && it.NameOff == it.NameEnd {
+			return reasonEmptyName
+		}
+		if ids && (len(f.spanID) != 8 || allZero(f.spanID)) {
+			return reasonSpanID
+		}
+		if times {
+			start, end := f.fixed[spanStartField], f.fixed[spanEndField]
+			if start == 0 || end == 0 {
+				return reasonMissingTime
+			}
+			if r := window(start); r >= 0 {
+				return r
+			}
+			if r := window(end); r >= 0 {
+				return r
+			}
+			if end < start {
+				return reasonStartAfter
+			}
+		}
+	case mLogRecord:
+		if checks&CheckSeverity != 0 && (f.severity < 0 || f.severity > 24) {
+			return reasonSeverity
+		}
+		if times {
+			t, obs := f.fixed[logTimeField], f.fixed[logObservedField]
+			if t == 0 && obs == 0 {
+				return reasonMissingTime
+			}
+			if t != 0 {
+				if r := window(t); r >= 0 {
+					return r
+				}
+			}
+			if obs != 0 {
+				if r := window(obs); r >= 0 {
+					return r
+				}
+			}
+		}
+	default: // data points
+		if names && it.NameOff == it.NameEnd {
+			return reasonEmptyName
+		}
+		if times {
+			t := f.fixed[pointTimeField]
+			if t == 0 {
+				return reasonMissingTime
+			}
+			if r := window(t); r >= 0 {
+				return r
+			}
+			if st := f.fixed[pointStartField]; st != 0 {
+				if r := window(st); r >= 0 {
+					return r
+				}
+				if st > t {
+					return reasonStartAfter
+				}
+			}
+		}
+		if checks&CheckHistograms != 0 && msg == mHistogramDP && f.buckets > 0 {
+			if f.buckets != f.bounds+1 {
+				return reasonBuckets
+			}
+			if f.bucketSum != f.fixed[histogramCountField] {
+				return reasonCount
+			}
+		}
+	}
+	return -1
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// histogramCountField is HistogramDataPoint.count.
+const histogramCountField = 4
 
 // Timestamp fields CLAMP_FUTURE looks at.
 const (

@@ -144,7 +144,11 @@ func fuzzEdits(ix *Index, req []byte, ops []byte, values [][]byte) []Edit {
 			key = names[0]
 		}
 		n := len(ix.ItemsAt)
-		switch op := Op(sel%16 + 1); op {
+		switch op := Op(sel%17 + 1); op {
+		case OpDropInvalid:
+			lim := uint64(t16) << 40
+			eds = append(eds, Edit{Op: op, Arg: uint32(arg % 32), A: append(binary.LittleEndian.AppendUint64(nil, lim>>8), binary.LittleEndian.AppendUint64(nil, lim)...),
+				B: []byte("a\x00b\x00c\x00d\x00e\x00f\x00g\x00h\x00i\x00j\x00")})
 		case OpClampFuture:
 			lim := uint64(t16) << 8
 			eds = append(eds, Edit{Op: op, A: append(binary.LittleEndian.AppendUint64(nil, lim), binary.LittleEndian.AppendUint64(nil, lim>>uint(arg%9))...)})

@@ -912,7 +912,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"padding missing", tix, raw(header(1, 0, 0, 0, 0, 3, 0), []byte("abc")), 0, "runs past the list's end"},
 		{"padding not zero", tix, raw(header(1, 0, 0, 0, 0, 3, 0), []byte("abcX")), 0, "padding is not zero"},
 		{"op 0", tix, header(0, 0, 0, 0, 0, 0, 0), 0, "unknown op 0"},
-		{"op 17", tix, raw(encodeEdits(good), header(17, 0, 0, 0, 0, 0, 0)), 1, "unknown op 17"},
+		{"op 18", tix, raw(encodeEdits(good), header(18, 0, 0, 0, 0, 0, 0)), 1, "unknown op 18"},
 		{"DROP_NAMED without a name", tix, raw(encodeEdits(good), header(13, 0, 0, 0, 0, 0, 0)), 1, "empty name"},
 		{"DELETE_KEY without an owner mask", tix, raw(encodeEdits(good), header(11, 0, 0, 0, 0, 0, 0)), 1, "owner mask 0"},
 		{"TRUNCATE_VALUES with mask 8", tix, raw(encodeEdits(good), header(12, 8, 0, 0, 0, 0, 0)), 1, "owner mask 8"},

@@ -30,10 +30,11 @@ const (
 	OpSetDefault     Op = 14 // A = key, B = AnyValue body
 	OpCapAttrs       Op = 15 // Arg = attributes kept per owner
 	OpClampFuture    Op = 16 // A = limit and now, two u64
+	OpDropInvalid    Op = 17 // Arg = checks; A = min and max time; B = reasons
 )
 
 var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR",
-	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE"}
+	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID"}
 
 // String returns the ABI's name for op, e.g. "DROP_ITEM".
 func (op Op) String() string {
@@ -114,6 +115,10 @@ func (e Edit) String() string {
 			return fmt.Sprintf("DROP_NAMED body %q %q", e.A, e.B)
 		}
 		return fmt.Sprintf("DROP_NAMED %q %q", e.A, e.B)
+	case OpDropInvalid:
+		if len(e.A) == 16 {
+			return fmt.Sprintf("DROP_INVALID checks %#x within %d..%d", e.Arg, binary.LittleEndian.Uint64(e.A), binary.LittleEndian.Uint64(e.A[8:]))
+		}
 	case OpClampFuture:
 		if len(e.A) == 16 {
 			return fmt.Sprintf("CLAMP_FUTURE after %d to %d", binary.LittleEndian.Uint64(e.A), binary.LittleEndian.Uint64(e.A[8:]))
