@@ -131,11 +131,11 @@ func TestResourceDefaults(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			paths(t, c.config, func(t *testing.T, walk bool) {
-				out, rec := filtertest.ApplyNative(t, sdk.SignalTraces, c.res...)
-				if d := filtertest.Diff(resourceAttrs(t, sdk.SignalTraces, out), c.want); d != "" {
+				a := filtertest.ApplyNative(t, sdk.SignalTraces, c.res...)
+				if d := filtertest.Diff(resourceAttrs(t, sdk.SignalTraces, a.Out), c.want); d != "" {
 					t.Error(d)
 				}
-				if n := filtertest.MetricTotals(rec)["fix_resource_attributes_set_total"]; walk && n != float64(c.set) {
+				if n := filtertest.MetricTotals(a.Rec)["fix_resource_attributes_set_total"]; walk && n != float64(c.set) {
 					t.Errorf("fix_resource_attributes_set_total += %v, want %d", n, c.set)
 				}
 			})
@@ -159,12 +159,12 @@ func TestTypedDefaults(t *testing.T) {
 func TestResourceDefaultsOnEverySignal(t *testing.T) {
 	paths(t, s2, func(t *testing.T, _ bool) {
 		want := []string{`deployment.environment=&{unknown}`}
-		out, _ := filtertest.ApplyNative(t, sdk.SignalLogs, filtertest.Logs(sdktest.LogRecord{Time: past}))
-		if d := filtertest.Diff(resourceAttrs(t, sdk.SignalLogs, out), want); d != "" {
+		a := filtertest.ApplyNative(t, sdk.SignalLogs, filtertest.Logs(sdktest.LogRecord{Time: past}))
+		if d := filtertest.Diff(resourceAttrs(t, sdk.SignalLogs, a.Out), want); d != "" {
 			t.Errorf("logs: %s", d)
 		}
-		out, _ = filtertest.ApplyNative(t, sdk.SignalMetrics, filtertest.Metrics(sdktest.Metric{Name: "m", Type: sdk.MetricGauge, Points: []sdktest.DataPoint{{Time: past, Value: 1}}}))
-		if d := filtertest.Diff(resourceAttrs(t, sdk.SignalMetrics, out), want); d != "" {
+		a = filtertest.ApplyNative(t, sdk.SignalMetrics, filtertest.Metrics(sdktest.Metric{Name: "m", Type: sdk.MetricGauge, Points: []sdktest.DataPoint{{Time: past, Value: 1}}}))
+		if d := filtertest.Diff(resourceAttrs(t, sdk.SignalMetrics, a.Out), want); d != "" {
 			t.Errorf("metrics: %s", d)
 		}
 	})
@@ -189,10 +189,10 @@ func TestClampSpans(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			paths(t, c.config, func(t *testing.T, _ bool) {
-				out, _ := filtertest.ApplyNative(t, sdk.SignalTraces, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
+				a := filtertest.ApplyNative(t, sdk.SignalTraces, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
 					Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "op", StartTime: c.start, EndTime: c.end}}}}})
 				m := &coltrace.ExportTraceServiceRequest{}
-				unmarshal(t, out, m)
+				unmarshal(t, a.Out, m)
 				sp := m.ResourceSpans[0].ScopeSpans[0].Spans[0]
 				if sp.StartTimeUnixNano != c.wantStart || sp.EndTimeUnixNano != c.wantEnd {
 					t.Errorf("start, end = %d, %d; want %d, %d", sp.StartTimeUnixNano, sp.EndTimeUnixNano, c.wantStart, c.wantEnd)
@@ -205,7 +205,7 @@ func TestClampSpans(t *testing.T) {
 func TestClampPointsAndLogs(t *testing.T) {
 	far := now + 2*24*hourNs
 	paths(t, `{}`, func(t *testing.T, walk bool) {
-		out, rec := filtertest.ApplyNative(t, sdk.SignalMetrics, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
+		a := filtertest.ApplyNative(t, sdk.SignalMetrics, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
 			Scopes: []sdktest.Scope{{Metrics: []sdktest.Metric{{Name: "m", Type: sdk.MetricSum, Points: []sdktest.DataPoint{
 				{StartTime: past, Time: far, Value: 1},          // time clamped, start kept
 				{StartTime: now + hourNs, Time: far, Value: 1},  // time clamped, start pulled back to it
@@ -213,21 +213,21 @@ func TestClampPointsAndLogs(t *testing.T) {
 				{StartTime: past, Time: now + hourNs, Value: 1}, // tolerated
 			}}}}}})
 		m := &colmetrics.ExportMetricsServiceRequest{}
-		unmarshal(t, out, m)
+		unmarshal(t, a.Out, m)
 		want := [][2]uint64{{past, now}, {now, now}, {past, past}, {past, now + hourNs}}
 		for i, p := range m.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].GetSum().DataPoints {
 			if g := [2]uint64{p.StartTimeUnixNano, p.TimeUnixNano}; g != want[i] {
 				t.Errorf("point %d: start, time %v, want %v", i, g, want[i])
 			}
 		}
-		if n := filtertest.MetricTotals(rec)["fix_timestamps_clamped_total"]; walk && n != 4 {
+		if n := filtertest.MetricTotals(a.Rec)["fix_timestamps_clamped_total"]; walk && n != 4 {
 			t.Errorf("fix_timestamps_clamped_total += %v, want 4", n)
 		}
 
-		out, _ = filtertest.ApplyNative(t, sdk.SignalLogs, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
+		a = filtertest.ApplyNative(t, sdk.SignalLogs, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
 			Scopes: []sdktest.Scope{{LogRecords: []sdktest.LogRecord{{Time: far, ObservedTime: far}, {ObservedTime: far}, {Time: past, ObservedTime: past}}}}})
 		l := &collogs.ExportLogsServiceRequest{}
-		unmarshal(t, out, l)
+		unmarshal(t, a.Out, l)
 		wantL := [][2]uint64{{now, now}, {0, now}, {past, past}}
 		for i, r := range l.ResourceLogs[0].ScopeLogs[0].LogRecords {
 			if g := [2]uint64{r.TimeUnixNano, r.ObservedTimeUnixNano}; g != wantL[i] {

@@ -34,20 +34,9 @@ func attrs(n int) []sdktest.KV {
 // for items, in order) and its edits as sdktest.Describe renders them.
 func applied(t *testing.T, sig sdk.Signal, rs ...sdktest.Resource) (attrs []string, edits []string) {
 	t.Helper()
-	req, idx := sdktest.Batch(sig, rs...)
-	list, _ := sdktest.Run(sig, req, idx)
+	res := filtertest.ApplyNative(t, sig, rs...)
+	out := res.Out
 	var ix otlpwire.Index
-	if err := ix.Parse(otlpwire.Signal(sig), req); err != nil {
-		t.Fatal(err)
-	}
-	var e otlpwire.Edits
-	if err := e.Decode(list, &ix); err != nil {
-		t.Fatal(err)
-	}
-	out, _, err := otlpwire.Apply(&ix, req, &e, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := ix.Parse(otlpwire.Signal(sig), out); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +53,7 @@ func applied(t *testing.T, sig sdk.Signal, rs ...sdktest.Resource) (attrs []stri
 		}
 		attrs = append(attrs, owner+"."+string(out[a.KeyOff:a.KeyEnd])+"="+v)
 	}
-	return attrs, sdktest.Describe(list)
+	return attrs, res.Edits
 }
 
 func TestLimits(t *testing.T) {

@@ -39,23 +39,10 @@ func setup(t testing.TB, config string) {
 // case puts its valid items first, so the dropped ones are the last.
 func run(t *testing.T, sig sdk.Signal, rs ...sdktest.Resource) []string {
 	t.Helper()
-	req, idx := sdktest.Batch(sig, rs...)
-	list, _ := sdktest.Run(sig, req, idx)
-	var ix otlpwire.Index
-	if err := ix.Parse(otlpwire.Signal(sig), req); err != nil {
-		t.Fatal(err)
-	}
-	var e otlpwire.Edits
-	if err := e.Decode(list, &ix); err != nil {
-		t.Fatal(err)
-	}
-	_, dropped, err := otlpwire.Apply(&ix, req, &e, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := filtertest.ApplyNative(t, sig, rs...)
 	var out []string
-	for k := ix.Items - dropped; k < ix.Items; k++ {
-		out = append(out, fmt.Sprintf("DROP_ITEM item %d %q", k, e.DropReason))
+	for k := a.Items - a.Dropped; k < a.Items; k++ {
+		out = append(out, fmt.Sprintf("DROP_ITEM item %d %q", k, a.Reason))
 	}
 	return out
 }
@@ -200,29 +187,17 @@ func TestLogs(t *testing.T) {
 // hears the reason of the first one, as with one DROP_ITEM per item.
 func TestFirstReasonReported(t *testing.T) {
 	setup(t, `{}`)
-	req, idx := sdktest.Batch(sdk.SignalTraces, filtertest.Spans(
+	a := filtertest.ApplyNative(t, sdk.SignalTraces, filtertest.Spans(
 		span(nil),
 		span(func(s *sdktest.Span) { s.Name = "" }),
 		span(func(s *sdktest.Span) { s.TraceID = [16]byte{} }),
 		span(func(s *sdktest.Span) { s.TraceID = [16]byte{} }),
 	))
-	list, _ := sdktest.Run(sdk.SignalTraces, req, idx)
+	if a.Dropped != 3 || a.Reason != "empty name" {
+		t.Errorf("dropped %d with reason %q, want 3 with \"empty name\"", a.Dropped, a.Reason)
+	}
 	var ix otlpwire.Index
-	if err := ix.Parse(otlpwire.Traces, req); err != nil {
-		t.Fatal(err)
-	}
-	var e otlpwire.Edits
-	if err := e.Decode(list, &ix); err != nil {
-		t.Fatal(err)
-	}
-	out, dropped, err := otlpwire.Apply(&ix, req, &e, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if dropped != 3 || string(e.DropReason) != "empty name" {
-		t.Errorf("dropped %d with reason %q, want 3 with \"empty name\"", dropped, e.DropReason)
-	}
-	if err := ix.Parse(otlpwire.Traces, out); err != nil || ix.Items != 1 {
+	if err := ix.Parse(otlpwire.Traces, a.Out); err != nil || ix.Items != 1 {
 		t.Errorf("%d spans left (%v), want the valid one", ix.Items, err)
 	}
 }

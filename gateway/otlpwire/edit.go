@@ -976,12 +976,12 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			n := int(ed.Arg)
 			if ed.Owner&EditOwnersResource != 0 {
 				for r := range ix.Resources {
-					s.capAttrs(ix, OwnerResource, int32(r), n)
+					s.capAttrs(ix, req, OwnerResource, int32(r), n)
 				}
 			}
 			if ed.Owner&EditOwnersScope != 0 {
 				for sc := range ix.Scopes {
-					s.capAttrs(ix, OwnerScope, int32(sc), n)
+					s.capAttrs(ix, req, OwnerScope, int32(sc), n)
 				}
 			}
 			if ed.Owner&EditOwnersItem != 0 {
@@ -989,7 +989,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 					if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
 						continue
 					}
-					s.capAttrs(ix, OwnerItem, int32(i), n)
+					s.capAttrs(ix, req, OwnerItem, int32(i), n)
 				}
 			}
 		case OpSetDefault:
@@ -1024,15 +1024,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 				if ownerBit(at.Owner)&ed.Owner == 0 {
 					continue
 				}
-				k := req[at.KeyOff:at.KeyEnd]
-				if m := s.attrMark[a]; m != 0 {
-					if st := &s.attrs[m-1]; st.deleted {
-						continue
-					} else if st.rekey {
-						k = st.key // as an earlier RENAME_ATTR left it
-					}
-				}
-				if sameKey(k, ed.A, fold) {
+				if k, live := s.liveKey(ix, req, int32(a)); live && sameKey(k, ed.A, fold) {
 					s.attrs[s.touchAttr(ix, int32(a))].deleted = true
 				}
 			}
@@ -1102,6 +1094,31 @@ func (s *editScratch) setFixed(item int32, f protowire.Number, clear bool, val [
 	}
 }
 
+// value is the type and payload of a value an edit set: the payload of a
+// cut value, or what the AnyValue body holds (checked by Decode).
+func (v *valueState) value() (ValueType, []byte) {
+	if v.cut {
+		return v.vt, v.data
+	}
+	p := parser{b: v.data}
+	vt, vs, ve, _ := p.anyValue(0, len(v.data), 1)
+	return vt, v.data[vs:ve]
+}
+
+// liveKey is attribute a's key as the edits so far leave it (an earlier
+// RENAME_ATTR's), or false when an earlier edit deleted it.
+func (s *editScratch) liveKey(ix *Index, req []byte, a int32) ([]byte, bool) {
+	if m := s.attrMark[a]; m != 0 {
+		if st := &s.attrs[m-1]; st.deleted {
+			return nil, false
+		} else if st.rekey {
+			return st.key, true
+		}
+	}
+	at := &ix.Attrs[a]
+	return req[at.KeyOff:at.KeyEnd], true
+}
+
 // currentValue is attribute a's value as the edits so far leave it.
 func (s *editScratch) currentValue(ix *Index, req []byte, a int32) (vt ValueType, payload []byte, deleted bool) {
 	if m := s.attrMark[a]; m != 0 {
@@ -1110,12 +1127,8 @@ func (s *editScratch) currentValue(ix *Index, req []byte, a int32) (vt ValueType
 			return 0, nil, true
 		}
 		if st.val.set {
-			if st.val.cut {
-				return st.val.vt, st.val.data, false
-			}
-			p := parser{b: st.val.data}
-			vt, vs, ve, _ := p.anyValue(0, len(st.val.data), 1)
-			return vt, st.val.data[vs:ve], false
+			vt, payload = st.val.value()
+			return vt, payload, false
 		}
 	}
 	at := &ix.Attrs[a]
@@ -1150,15 +1163,7 @@ func cutAt(vt ValueType, p []byte, n int) int {
 // cutValue truncates a value an edit set (an AnyValue body, or already
 // cut) as TRUNCATE_VALUES would once the request were re-indexed.
 func cutValue(v *valueState, n int) {
-	vt, p := v.vt, v.data
-	if !v.cut {
-		pr := parser{b: v.data}
-		t, vs, ve, err := pr.anyValue(0, len(v.data), 1)
-		if err != nil {
-			return
-		}
-		vt, p = t, v.data[vs:ve]
-	}
+	vt, p := v.value()
 	if vt != ValueString && vt != ValueBytes || len(p) <= n {
 		return
 	}
@@ -1190,38 +1195,23 @@ func (s *editScratch) needsDefault(ix *Index, req []byte, owner AttrOwner, t int
 		if at.Owner != owner || at.Parent != t {
 			continue
 		}
-		k := req[at.KeyOff:at.KeyEnd]
-		if m := s.attrMark[a]; m != 0 {
-			st := &s.attrs[m-1]
-			if st.deleted {
-				continue
-			}
-			if st.rekey {
-				k = st.key
-			}
-		}
-		if string(k) == string(key) {
+		if k, live := s.liveKey(ix, req, a); live && string(k) == string(key) {
 			vt, p, _ := s.currentValue(ix, req, a)
 			return emptyValue(vt, p)
 		}
 	}
 	for k := s.addHead(owner, t); k >= 0; k = s.adds[k].next {
 		if ad := &s.adds[k]; !ad.deleted && string(ad.key) == string(key) {
-			vt, p := ad.val.vt, ad.val.data
-			if !ad.val.cut {
-				pr := parser{b: ad.val.data}
-				t, vs, ve, _ := pr.anyValue(0, len(ad.val.data), 1)
-				vt, p = t, ad.val.data[vs:ve]
-			}
-			return emptyValue(vt, p)
+			return emptyValue(ad.val.value())
 		}
 	}
 	return true
 }
 
-// itemFields is what DROP_INVALID reads of one item, walked once: the last
-// occurrence of each scalar, as a decoder reads it, and the lengths of the
-// repeated fixed64/double fields (packed or not).
+// itemFields is what the bulk edits read of one item (DROP_INVALID, the
+// times CLAMP_FUTURE clamps, the body DROP_NAMED matches), walked once:
+// the last occurrence of each scalar, as a decoder reads it, and the
+// lengths of the repeated fixed64/double fields (packed or not).
 type itemFields struct {
 	fixed     [12]uint64 // fixed64 fields 1..11 by number
 	spanID    []byte     // field 2 of a span
@@ -1229,10 +1219,33 @@ type itemFields struct {
 	buckets   int        // HistogramDataPoint.bucket_counts entries (field 6)
 	bucketSum uint64
 	bounds    int // HistogramDataPoint.explicit_bounds entries (field 7)
+	// bodyOff..bodyEnd is a log record's body (an AnyValue); 0, 0 when it
+	// has none.
+	bodyOff, bodyEnd int
 }
 
-// scanItem walks item it's fields into f. It reports false when the item
-// does not decode (Parse validated it, so that does not happen).
+// skipVarint reads the varint at b[i:], returning it and where it ends;
+// -1 when it is cut short or i is already -1.
+func skipVarint(b []byte, i int) (uint64, int) {
+	if i < 0 {
+		return 0, -1
+	}
+	if i < len(b) && b[i] < 0x80 {
+		return uint64(b[i]), i + 1
+	}
+	if i >= len(b) {
+		return 0, -1
+	}
+	v, n := protowire.ConsumeVarint(b[i:])
+	if n < 0 {
+		return 0, -1
+	}
+	return v, i + n
+}
+
+// scanItem walks item it's fields into f, in one pass. It reports false
+// when the item does not decode (Parse validated it, so that does not
+// happen).
 func scanItem(req []byte, it *Item, msg msgID, f *itemFields) bool {
 	*f = itemFields{}
 	b := req[:it.End]
@@ -1279,6 +1292,8 @@ func scanItem(req []byte, it *Item, msg msgID, f *itemFields) bool {
 			switch {
 			case msg == mSpan && num == 2:
 				f.spanID = v
+			case msg == mLogRecord && protowire.Number(num) == logBodyField:
+				f.bodyOff, f.bodyEnd = j, j+int(l)
 			case histogram && num == 6: // packed
 				f.buckets += len(v) / 8
 				for k := 0; k+8 <= len(v); k += 8 {
@@ -1462,60 +1477,9 @@ func (s *editScratch) clampFuture(ix *Index, req []byte, limit, now uint64) {
 // fixed64Pair returns fixed64 fields f1 and f2 of item i as the edits so
 // far leave them (0 when absent, as a decoder reads it), in one walk.
 func (s *editScratch) fixed64Pair(ix *Index, req []byte, i int32, f1, f2 protowire.Number) (v1, v2 uint64) {
-	it := &ix.ItemsAt[i]
-	b := req[:it.End]
-	j := int(it.Off)
-	_, j = skipVarint(b, j)
-	_, j = skipVarint(b, j)
-	for j >= 0 && j < len(b) {
-		tag := uint64(b[j])
-		if tag < 0x80 {
-			j++
-		} else if tag, j = skipVarint(b, j); j < 0 {
-			break
-		}
-		switch tag & 7 {
-		case 0:
-			if j < len(b) && b[j] < 0x80 {
-				j++
-			} else {
-				_, j = skipVarint(b, j)
-			}
-		case 1:
-			if j+8 > len(b) {
-				j = -1
-				break
-			}
-			// The last occurrence wins, as a decoder reads it.
-			switch protowire.Number(tag >> 3) {
-			case f1:
-				v1 = binary.LittleEndian.Uint64(b[j:])
-			case f2:
-				v2 = binary.LittleEndian.Uint64(b[j:])
-			}
-			j += 8
-		case 2:
-			l := uint64(0)
-			if j < len(b) && b[j] < 0x80 {
-				l, j = uint64(b[j]), j+1
-			} else if l, j = skipVarint(b, j); j < 0 {
-				break
-			}
-			if l > uint64(len(b)-j) {
-				j = -1
-				break
-			}
-			j += int(l)
-		case 5:
-			j += 4
-		default: // groups, which Parse accepts: the general walk
-			n := protowire.ConsumeFieldValue(protowire.Number(tag>>3), protowire.Type(tag&7), b[j:])
-			if n < 0 {
-				j = -1
-				break
-			}
-			j += n
-		}
+	var f itemFields
+	if scanItem(req, &ix.ItemsAt[i], ix.itemMsg(uint32(i)), &f) {
+		v1, v2 = f.fixed[f1], f.fixed[f2]
 	}
 	if m := s.itemMark[i]; m != 0 {
 		for k := s.items[m-1].fixHead; k >= 0; k = s.fixes[k].next {
@@ -1570,7 +1534,7 @@ func (s *editScratch) addHead(owner AttrOwner, t int32) int32 {
 
 // capAttrs deletes owner t's attributes beyond its first n live ones: the
 // indexed ones in order, then the ones edits appended.
-func (s *editScratch) capAttrs(ix *Index, owner AttrOwner, t int32, n int) {
+func (s *editScratch) capAttrs(ix *Index, req []byte, owner AttrOwner, t int32, n int) {
 	a0, a1 := attrRange(ix, owner, t)
 	live := 0
 	for a := a0; a < a1; a++ {
@@ -1578,7 +1542,7 @@ func (s *editScratch) capAttrs(ix *Index, owner AttrOwner, t int32, n int) {
 		if at.Owner != owner || at.Parent != t {
 			continue
 		}
-		if m := s.attrMark[a]; m != 0 && s.attrs[m-1].deleted {
+		if _, ok := s.liveKey(ix, req, a); !ok {
 			continue
 		}
 		if live++; live > n {
@@ -1599,94 +1563,13 @@ func emptyValue(vt ValueType, payload []byte) bool {
 }
 
 // logBody returns where the string value of log record it's body lies in
-// req, when the body is a string value. Parse has validated the record, so
-// this walks its fields without re-checking them beyond bounds.
+// req, when the body is a string value.
 func logBody(req []byte, it *Item) (off, end int, ok bool) {
-	b := req[:it.End]
-	i := int(it.Off)
-	_, i = skipVarint(b, i) // the entry's tag
-	_, i = skipVarint(b, i) // and length
-	bs, be := -1, -1
-	for i >= 0 && i < len(b) {
-		var tag uint64
-		tag, i = skipVarint(b, i)
-		if i < 0 {
-			return 0, 0, false
-		}
-		switch tag & 7 {
-		case 0:
-			_, i = skipVarint(b, i)
-		case 1:
-			i += 8
-		case 2:
-			var l uint64
-			l, i = skipVarint(b, i)
-			if i < 0 || l > uint64(len(b)-i) {
-				return 0, 0, false
-			}
-			if protowire.Number(tag>>3) == logBodyField {
-				// The last occurrence wins.
-				bs, be = i, i+int(l)
-			}
-			i += int(l)
-		case 5:
-			i += 4
-		default: // groups: Parse accepts them; the slow, general walk
-			return logBodySlow(req, it)
-		}
-	}
-	if i != len(b) || bs < 0 {
+	var f itemFields
+	if !scanItem(req, it, mLogRecord, &f) || f.bodyEnd == 0 {
 		return 0, 0, false
 	}
-	return anyString(req, bs, be)
-}
-
-// skipVarint reads the varint at b[i:], returning it and where it ends;
-// -1 when it is cut short or i is already -1.
-func skipVarint(b []byte, i int) (uint64, int) {
-	if i < 0 {
-		return 0, -1
-	}
-	if i < len(b) && b[i] < 0x80 {
-		return uint64(b[i]), i + 1
-	}
-	if i >= len(b) {
-		return 0, -1
-	}
-	v, n := protowire.ConsumeVarint(b[i:])
-	if n < 0 {
-		return 0, -1
-	}
-	return v, i + n
-}
-
-// logBodySlow is logBody for records holding groups.
-func logBodySlow(req []byte, it *Item) (off, end int, ok bool) {
-	b := req[:it.End]
-	i := int(it.Off)
-	_, i = skipVarint(b, i)
-	_, i = skipVarint(b, i)
-	bs, be := -1, -1
-	for i >= 0 && i < len(b) {
-		num, typ, n := protowire.ConsumeTag(b[i:])
-		if n < 0 {
-			return 0, 0, false
-		}
-		i += n
-		v := protowire.ConsumeFieldValue(num, typ, b[i:])
-		if v < 0 {
-			return 0, 0, false
-		}
-		if num == logBodyField && typ == protowire.BytesType {
-			_, k := protowire.ConsumeVarint(b[i:])
-			bs, be = i+k, i+v
-		}
-		i += v
-	}
-	if bs < 0 {
-		return 0, 0, false
-	}
-	return anyString(req, bs, be)
+	return anyString(req, f.bodyOff, f.bodyEnd)
 }
 
 // anyString returns where an AnyValue body in req[bs:be] holds its string.
@@ -1720,17 +1603,7 @@ func (s *editScratch) setAttr(ix *Index, req []byte, owner AttrOwner, t int32, k
 		if at.Owner != owner || at.Parent != t {
 			continue
 		}
-		k := req[at.KeyOff:at.KeyEnd]
-		if m := s.attrMark[a]; m != 0 {
-			st := &s.attrs[m-1]
-			if st.deleted {
-				continue
-			}
-			if st.rekey {
-				k = st.key
-			}
-		}
-		if string(k) == string(key) {
+		if k, live := s.liveKey(ix, req, a); live && string(k) == string(key) {
 			s.attrs[s.touchAttr(ix, a)].val = val
 			matched = true
 		}

@@ -282,11 +282,21 @@ func BenchCompare(b *testing.B, setup func(testing.TB, string), config string, s
 	})
 }
 
+// Applied is one native run of the registered filter with its edit list
+// applied as the gateway applies it.
+type Applied struct {
+	Out     []byte // the resulting request
+	Items   int    // items in the batch before the filter
+	Dropped int
+	Reason  string   // the drop reason the client reads
+	Edits   []string // the edit list, as sdktest.Describe renders it
+	Rec     sdktest.Recorded
+}
+
 // ApplyNative runs the registered filter natively over a batch of sig
-// built from rs, applies its edit list as the gateway does, and returns
-// the resulting request (the input itself when nothing changed) and what
-// the filter recorded.
-func ApplyNative(t testing.TB, sig sdk.Signal, rs ...sdktest.Resource) ([]byte, sdktest.Recorded) {
+// built from rs and applies its edit list as the gateway does. It fails
+// the test if the filter rejects or replaces the batch.
+func ApplyNative(t testing.TB, sig sdk.Signal, rs ...sdktest.Resource) Applied {
 	t.Helper()
 	req, idx := sdktest.Batch(sig, rs...)
 	list, rec := sdktest.Run(sig, req, idx)
@@ -301,9 +311,9 @@ func ApplyNative(t testing.TB, sig sdk.Signal, rs ...sdktest.Resource) ([]byte, 
 	if e.Verdict != otlpwire.VerdictEdit {
 		t.Fatalf("the filter rejected or replaced the batch")
 	}
-	out, _, err := otlpwire.Apply(&ix, req, &e, nil)
+	out, dropped, err := otlpwire.Apply(&ix, req, &e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return out, rec
+	return Applied{Out: out, Items: ix.Items, Dropped: dropped, Reason: string(e.DropReason), Edits: sdktest.Describe(list), Rec: rec}
 }
