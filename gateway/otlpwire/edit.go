@@ -42,6 +42,11 @@ const (
 	OpCapAttrs       Op = 15 // Owner mask; Arg = n: every owner keeps its first n attributes and loses the rest
 	OpClampFuture    Op = 16 // A = limit, now (2 × u64): timestamps after limit become now
 	OpDropInvalid    Op = 17 // Arg = checks; A = min, max time (2 × u64); B = the reasons: drop items failing a check
+	OpDropMatch      Op = 18 // A = conditions (Cond*); B = reason: drop every item meeting them all
+	OpSample         Op = 19 // A = threshold (u64); B = reason: drop spans and log records whose trace ID's low 56 bits are below it
+	OpDropSeverity   Op = 20 // Arg = max severity; B = reason: drop log records of severity 1..Arg
+	OpHashValues     Op = 21 // Owner mask; A = key; B = salt; Arg bit 0 = ASCII case-insensitive: values become hex SHA-256(salt, text)
+	OpMaskValues     Op = 22 // Owner mask; Arg = detector | MaskExceptKeys; A = pattern, keys; B = replacement
 )
 
 // Checks of DROP_INVALID (its Arg).
@@ -81,7 +86,7 @@ const (
 	EditOwnersItem     = 4
 )
 
-var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID"}
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID", "DROP_MATCH", "SAMPLE", "DROP_SEVERITY", "HASH_VALUES", "MASK_VALUES"}
 
 // String returns the ABI name, e.g. "SET_ATTR".
 func (o Op) String() string {
@@ -121,7 +126,7 @@ type Edit struct {
 // IsBulk says whether the op is a bulk edit: one that names no target and
 // so means the same on any batch of its signal.
 func (o Op) IsBulk() bool {
-	return o == OpDeleteKey || o == OpTruncateValues || o == OpDropNamed || o == OpSetDefault || o == OpCapAttrs || o == OpClampFuture || o == OpDropInvalid
+	return o >= OpDeleteKey && o <= OpMaskValues
 }
 
 // AppendEdit appends e in the ABI's binary record format, zero padding
@@ -465,6 +470,28 @@ func (e *Edits) check(ed *Edit, ix *Index, n int) string {
 			return "value is not a valid AnyValue body: " + err.Reason
 		}
 		return ""
+	case OpDropMatch:
+		return firstOf(noOwner(ed), unused(ed.Target, nil, nil), unused(ed.Arg, nil, nil), checkConds(ed.A), validUTF8(ed.B, "reason"))
+	case OpSample:
+		if ix.Signal == Metrics {
+			return "sampling by trace ID is for traces and logs; this batch is metrics"
+		}
+		if len(ed.A) != 8 {
+			return fmt.Sprintf("a is %d bytes, want 8 (the threshold)", len(ed.A))
+		}
+		return firstOf(noOwner(ed), unused(ed.Target, nil, nil), unused(ed.Arg, nil, nil), validUTF8(ed.B, "reason"))
+	case OpDropSeverity:
+		if ix.Signal != Logs {
+			return fmt.Sprintf("severity is a log record field; this batch is %s", ix.Signal)
+		}
+		if ed.Arg < 1 || ed.Arg > 24 {
+			return fmt.Sprintf("max severity %d, want 1..24", ed.Arg)
+		}
+		return firstOf(noOwner(ed), unused(ed.Target, ed.A, nil), validUTF8(ed.B, "reason"))
+	case OpHashValues:
+		return firstOf(ownerMask(ed), unused(ed.Target, nil, nil), flags(ed.Arg, 1), validKey(ed.A))
+	case OpMaskValues:
+		return firstOf(ownerMask(ed), unused(ed.Target, nil, nil), checkMask(ed.Arg, ed.A), validUTF8(ed.B, "replacement"))
 	case OpReject:
 		if n > 0 {
 			return "REJECT must be the only record"
@@ -723,6 +750,8 @@ type editScratch struct {
 	// bodies[i], 2 none or not a string.
 	bodies []span32
 	bodyOK []uint8
+
+	contentScratch
 }
 
 // span32 is a byte range of the request.
@@ -801,6 +830,7 @@ func growMarks(m []int32, n int) []int32 {
 func (s *editScratch) prepare(ix *Index) {
 	s.bodyOK = s.bodyOK[:0] // bodies are found again for each request
 	s.times = s.times[:0]
+	s.vals = s.vals[:0]
 	s.resMark = growMarks(s.resMark, len(ix.Resources))
 	s.scopeMark = growMarks(s.scopeMark, len(ix.Scopes))
 	s.metricMark = growMarks(s.metricMark, len(ix.Metrics))
@@ -922,20 +952,10 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			s.truncate(ix, req, t, int(ed.Arg))
 		case OpDropNamed:
 			body := ed.Arg&DropNamedBody != 0
-			if body && len(s.bodyOK) != len(ix.ItemsAt) {
-				s.bodies = slices.Grow(s.bodies[:0], len(ix.ItemsAt))[:len(ix.ItemsAt)]
-				s.bodyOK = append(s.bodyOK[:0], make([]uint8, len(ix.ItemsAt))...)
-			}
 			for i := range ix.ItemsAt {
 				it := &ix.ItemsAt[i]
 				if body {
-					if s.bodyOK[i] == 0 {
-						s.bodyOK[i] = 2
-						if off, end, ok := logBody(req, it); ok {
-							s.bodies[i], s.bodyOK[i] = span32{int32(off), int32(end)}, 1
-						}
-					}
-					if s.bodyOK[i] != 1 || string(req[s.bodies[i].off:s.bodies[i].end]) != string(ed.A) {
+					if b, ok := s.body(ix, req, i); !ok || string(b) != string(ed.A) {
 						continue
 					}
 				} else if string(req[it.NameOff:it.NameEnd]) != string(ed.A) {
@@ -947,6 +967,16 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 					segDrops[ed.seg]++
 				}
 			}
+		case OpDropMatch:
+			dropped += s.dropMatching(ix, req, ed, segDrops, segReasons)
+		case OpSample:
+			dropped += s.sample(ix, req, ed, segDrops, segReasons)
+		case OpDropSeverity:
+			dropped += s.dropSeverity(ix, req, ed, segDrops, segReasons)
+		case OpHashValues:
+			s.hashValues(ix, req, ed)
+		case OpMaskValues:
+			s.maskValues(ix, req, ed)
 		case OpClampFuture:
 			s.clampFuture(ix, req, binary.LittleEndian.Uint64(ed.A), binary.LittleEndian.Uint64(ed.A[8:]))
 		case OpDropInvalid:

@@ -1,12 +1,12 @@
-// Package match matches names and values against the regular expressions
-// of stock filter configs (Go's RE2 syntax), cheaply for the common cases.
+// Package match matches names and values against the patterns of
+// DROP_MATCH and MASK_VALUES (Go's RE2 syntax), cheaply for the common
+// cases.
 //
 // Most patterns operators write for names are a handful of literal strings
 // anchored at one or both ends: ^(GET|HEAD) /(healthz|readyz|livez)$ is six
-// exact names. Go's regexp runs such a pattern in a few hundred nanoseconds
-// natively and six to eight times that in a WebAssembly guest; comparing a
-// name against six strings costs a few nanoseconds. Compile therefore
-// expands a pattern whose language is a small finite set of strings (built
+// exact names. Go's regexp runs such a pattern in a few hundred
+// nanoseconds; comparing a name against six strings costs a few. Compile
+// therefore expands a pattern whose language is a small finite set of strings (built
 // from literals, alternations, optional parts and small character classes)
 // into that set, and matches exact strings (^...$), prefixes (^...) or
 // suffixes (...$) against it. Every other pattern runs through regexp.
@@ -35,8 +35,8 @@ const (
 	ModeSuffix             // s ends with one of the set
 )
 
-// Matcher matches strings against one pattern. It is safe for use by one
-// goroutine at a time (a filter instance is single-threaded).
+// Matcher matches strings against one pattern. It does not change once
+// compiled and is safe for concurrent use.
 type Matcher struct {
 	mode Mode
 	set  []string
@@ -52,7 +52,7 @@ func Compile(pattern string) (*Matcher, error) {
 	}
 	m := &Matcher{mode: ModeRegexp, re: re}
 	if set, mode, ok := expand(pattern); ok {
-		m.mode, m.set, m.re = mode, set, nil
+		m.mode, m.set = mode, set
 	}
 	return m, nil
 }
@@ -62,6 +62,9 @@ func Compile(pattern string) (*Matcher, error) {
 func (m *Matcher) Exact() ([]string, bool) {
 	return m.set, m.mode == ModeExact
 }
+
+// Regexp is the compiled pattern, for finding matches inside a string.
+func (m *Matcher) Regexp() *regexp.Regexp { return m.re }
 
 // Mode reports how the matcher compares (for tests and docs).
 func (m *Matcher) Mode() Mode { return m.mode }

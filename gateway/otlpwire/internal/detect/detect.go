@@ -1,20 +1,29 @@
-package main
+// Package detect finds sensitive runs in text for MASK_VALUES (sdk/ABI.md
+// §4): payment card numbers, e-mail addresses, bearer tokens and JWTs.
+// They are hand-written scanners rather than regular expressions because
+// they look at every byte of every string value a mask covers: a scanner
+// skips most bytes at a glance and checks what a pattern cannot (Luhn).
+package detect
 
 import "strings"
 
-// A detector finds the first sensitive run of s at or after byte from and
-// returns its bounds, or -1, -1. Detectors are hand-written scanners: they
-// look at every byte of every string value, and a scanner costs a few
-// nanoseconds per byte where a regular expression costs far more in a WASM
-// guest.
-type detector func(s string, from int) (start, end int)
+// A Detector finds the first sensitive run of s at or after byte from and
+// returns its bounds, or -1, -1.
+type Detector func(s string, from int) (start, end int)
 
-// builtins are the detectors config names in mask[].builtin.
-var builtins = map[string]detector{
-	"credit_card":  findCard,
-	"email":        findEmail,
-	"bearer_token": findBearer,
-	"jwt":          findJWT,
+// Detectors by their MASK_VALUES number (its Arg's low byte); 0, a
+// pattern, has none here.
+var byNumber = [...]Detector{1: findCard, 2: findEmail, 3: findBearer, 4: findJWT}
+
+// Names are the detectors' names in configs and docs, by number.
+var Names = [...]string{1: "credit_card", 2: "email", 3: "bearer_token", 4: "jwt"}
+
+// Get returns detector n, or nil when there is none.
+func Get(n int) Detector {
+	if n <= 0 || n >= len(byNumber) {
+		return nil
+	}
+	return byNumber[n]
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
