@@ -15,7 +15,6 @@ import (
 	"strconv"
 
 	"github.com/otlpgw/otlpgw/filters/internal/jsoncfg"
-	"github.com/otlpgw/otlpgw/filters/internal/match"
 	"github.com/otlpgw/otlpgw/sdk"
 )
 
@@ -24,46 +23,20 @@ type config struct {
 	// Rules drop the items any of them matches; a rule matches when all of
 	// its conditions do.
 	Rules []rule
-	// SampleThreshold keeps a span (or a log record with a trace ID) when
-	// the low 56 bits of its trace ID are at or above it: sample_percent
-	// as an OpenTelemetry sampling threshold. 0 keeps everything.
+	// SampleThreshold drops a span (or a log record with a trace ID) when
+	// the low 56 bits of its trace ID are below it: sample_percent as an
+	// OpenTelemetry sampling threshold. 0 keeps everything.
 	SampleThreshold uint64
 	// Shed is nil when shedding is off.
 	Shed *shed
-	// exactOnly: every rule is one set of exact item names or exact log
-	// bodies, and there is no sampling or shedding, so the gateway can do
-	// all the matching and the filter never reads a batch.
-	exactOnly bool
 }
 
-// rule is one entry of rules: nil conditions are absent.
+// rule is one entry of rules, its conditions encoded for DROP_MATCH.
 type rule struct {
 	reason string // "dropped by rules[N]"
-	name   *match.Matcher
-	body   *match.Matcher
-	attr   *attrCond
+	when   sdk.Conditions
+	body   bool // it has a body condition, so matches log records only
 }
-
-// attrCond is a rule's attribute condition: the key exists, its value
-// equals a string, number or boolean, or its string value matches.
-type attrCond struct {
-	key     string
-	kind    condKind
-	s       string
-	f       float64
-	b       bool
-	matches *match.Matcher
-}
-
-type condKind uint8
-
-const (
-	condExists condKind = iota
-	condString
-	condNumber
-	condBool
-	condMatches
-)
 
 // shed is what to drop while the gateway's pressure is above a level.
 type shed struct {
@@ -75,12 +48,6 @@ type shed struct {
 	SampleThreshold uint64
 }
 
-// threshold converts a percentage kept into a rejection threshold over 56
-// random bits, as OpenTelemetry's consistent probability sampling does.
-func threshold(percent float64) uint64 {
-	return uint64((1 - percent/100) * (1 << 56))
-}
-
 func parseConfig(raw []byte) (config, error) {
 	var c config
 	d, o, err := jsoncfg.Root(raw)
@@ -90,19 +57,33 @@ func parseConfig(raw []byte) (config, error) {
 	rules, _ := o.Objects("rules")
 	for i, ro := range rules {
 		r := rule{reason: "dropped by rules[" + strconv.Itoa(i) + "]"}
-		r.name = regex(ro, "name_regex")
-		r.body = regex(ro, "body_regex")
-		if ao, ok := ro.Object("attribute"); ok {
-			r.attr = parseAttr(d, ao)
+		var conds []sdk.Cond
+		if p, ok := pattern(ro, "name_regex"); ok {
+			conds = append(conds, sdk.NameMatches(p))
 		}
-		if r.name == nil && r.body == nil && r.attr == nil {
+		if p, ok := pattern(ro, "body_regex"); ok {
+			conds = append(conds, sdk.BodyMatches(p))
+			r.body = true
+		}
+		if ao, ok := ro.Object("attribute"); ok {
+			if cond, ok := parseAttr(d, ao); ok {
+				conds = append(conds, cond)
+			}
+		}
+		_, hasName := ro.Get("name_regex")
+		_, hasBody := ro.Get("body_regex")
+		_, hasAttr := ro.Get("attribute")
+		if !hasName && !hasBody && !hasAttr {
 			d.Failf(ro.Path(), "a rule needs name_regex, body_regex or attribute")
+		}
+		if len(conds) > 0 { // none only with an error reported
+			r.when = sdk.Where(conds...)
 		}
 		c.Rules = append(c.Rules, r)
 	}
 	percent := 100.0
 	if o.Float("sample_percent", &percent, 0, 100) {
-		c.SampleThreshold = threshold(percent)
+		c.SampleThreshold = sdk.SampleThreshold(percent)
 	}
 	if so, ok := o.Object("shed"); ok {
 		s := &shed{AbovePressure: 0.8, MaxSeverity: int(sdk.SeverityDebug + 3)}
@@ -110,7 +91,7 @@ func parseConfig(raw []byte) (config, error) {
 		so.Int("max_severity", &s.MaxSeverity, 0, 24)
 		p := 100.0
 		if so.Float("sample_percent", &p, 0, 100) {
-			s.SampleThreshold = threshold(p)
+			s.SampleThreshold = sdk.SampleThreshold(p)
 		}
 		c.Shed = s
 	}
@@ -120,60 +101,55 @@ func parseConfig(raw []byte) (config, error) {
 	if len(c.Rules) == 0 && c.SampleThreshold == 0 && c.Shed == nil {
 		return c, errors.New("nothing to drop: set rules, sample_percent or shed")
 	}
-	c.exactOnly = len(c.Rules) > 0 && c.SampleThreshold == 0 && c.Shed == nil
-	for _, r := range c.Rules {
-		m := r.name
-		if m == nil {
-			m = r.body
-		}
-		if r.attr != nil || r.name != nil && r.body != nil {
-			c.exactOnly = false
-			break
-		}
-		_, exact := m.Exact()
-		c.exactOnly = c.exactOnly && exact
-	}
 	return c, nil
 }
 
-func regex(o *jsoncfg.Object, key string) *match.Matcher {
+// pattern reads a regular expression the gateway will compile, checking it
+// here so that a bad one fails the config, not every batch.
+func pattern(o *jsoncfg.Object, key string) (string, bool) {
 	var p string
 	if !o.String(key, &p) {
-		return nil
+		return "", false
 	}
-	m, err := match.Compile(p)
-	if err != nil {
+	if err := sdk.CheckPattern(p); err != nil {
 		o.Fail(key, err.Error())
-		return nil
+		return "", false
 	}
-	return m
+	return p, true
 }
 
-func parseAttr(d *jsoncfg.Decoder, o *jsoncfg.Object) *attrCond {
-	a := &attrCond{}
-	if !o.String("key", &a.key) || a.key == "" {
+func parseAttr(d *jsoncfg.Decoder, o *jsoncfg.Object) (sdk.Cond, bool) {
+	var key string
+	if !o.String("key", &key) || key == "" {
 		d.Failf(o.Path(), "want a non-empty key")
+		return sdk.Cond{}, false
 	}
 	eq, hasEq := o.Get("equals")
-	a.matches = regex(o, "matches")
+	re, hasRe := pattern(o, "matches")
 	switch {
-	case hasEq && a.matches != nil:
+	case hasEq && hasRe:
 		o.Fail("matches", "set equals or matches, not both")
-	case a.matches != nil:
-		a.kind = condMatches
+	case hasRe:
+		return sdk.AttrMatches(key, re), true
 	case hasEq:
 		switch eq.Kind {
 		case jsoncfg.String:
-			a.kind, a.s = condString, eq.String
+			return sdk.AttrIs(key, eq.String), true
 		case jsoncfg.Number:
-			a.kind, a.f = condNumber, eq.Number
+			return sdk.AttrIsNumber(key, eq.Number), true
 		case jsoncfg.Bool:
-			a.kind, a.b = condBool, eq.Bool
+			return sdk.AttrIsBool(key, eq.Bool), true
 		default:
 			o.Fail("equals", "want a string, number or boolean, got "+eq.Describe())
 		}
+	default:
+		// Neither, unless matches held a pattern refused above: the key
+		// must exist.
+		if _, refused := o.Get("matches"); !refused {
+			return sdk.HasAttr(key), true
+		}
 	}
-	return a
+	return sdk.Cond{}, false
 }
 
 var cfg config
@@ -187,9 +163,7 @@ func init() {
 				return err
 			}
 			cfg = c
-			if c.exactOnly {
-				sdk.BulkOnly()
-			}
+			sdk.BulkOnly() // see drop.go
 			return nil
 		},
 		Traces:  dropTraces,

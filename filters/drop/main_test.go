@@ -1,11 +1,11 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/otlpgw/otlpgw/filters/internal/filtertest"
-	"github.com/otlpgw/otlpgw/filters/internal/match"
 	"github.com/otlpgw/otlpgw/sdk"
 	"github.com/otlpgw/otlpgw/sdk/sdktest"
 )
@@ -35,132 +35,137 @@ func tid(r float64) [16]byte {
 
 const s2 = `{"rules": [{"name_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"}]}`
 
+// run runs the filter natively over a batch built from rs and applies its
+// edits as the gateway does. It returns the items left, as
+// filtertest.Describe renders them without their attributes, and the
+// reason the client reads.
+func run(t *testing.T, sig sdk.Signal, rs ...sdktest.Resource) (left []string, reason string) {
+	t.Helper()
+	a := filtertest.ApplyNative(t, sig, rs...)
+	for _, line := range filtertest.Describe(t, sig, a.Out) {
+		if !strings.HasPrefix(line, "resource") && !strings.HasPrefix(line, "scope") {
+			_, rest, _ := strings.Cut(line, " ")
+			name, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			left = append(left, name)
+		}
+	}
+	if len(left) != a.Items-a.Dropped {
+		t.Errorf("%d items left, the gateway counts %d of %d dropped", len(left), a.Dropped, a.Items)
+	}
+	if a.Dropped > 0 && a.Reason == "" {
+		t.Error("items dropped without a reason")
+	}
+	return left, a.Reason
+}
+
+func check(t *testing.T, what string, left []string, reason string, wantLeft []string, wantReason string) {
+	t.Helper()
+	if d := filtertest.Diff(left, wantLeft); d != "" {
+		t.Errorf("%s: items left: %s", what, d)
+	}
+	if reason != wantReason {
+		t.Errorf("%s: reason %q, want %q", what, reason, wantReason)
+	}
+}
+
 func TestRules(t *testing.T) {
 	cases := []struct {
-		name   string
-		config string
-		spans  []sdktest.Span
-		want   []string
+		name, config string
+		spans        []sdktest.Span
+		left         []string
+		reason       string
 	}{
 		{"attribute equals a string", `{"rules": [{"attribute": {"key": "http.target", "equals": "/metrics"}}]}`, []sdktest.Span{
 			{Name: "a", Attrs: []sdktest.KV{kv("http.target", "/metrics")}},
 			{Name: "b", Attrs: []sdktest.KV{kv("http.target", "/metrics/x")}},
 			{Name: "c", Attrs: []sdktest.KV{kv("other", "/metrics")}},
-		}, []string{`DROP_ITEM item 0 "dropped by rules[0]"`}},
+		}, []string{`"b"`, `"c"`}, "dropped by rules[0]"},
 		{"attribute equals a number", `{"rules": [{"attribute": {"key": "code", "equals": 404}}]}`, []sdktest.Span{
 			{Name: "a", Attrs: []sdktest.KV{kv("code", 404)}},
 			{Name: "b", Attrs: []sdktest.KV{kv("code", 404.0)}},
 			{Name: "c", Attrs: []sdktest.KV{kv("code", "404")}},
-		}, []string{`DROP_ITEM item 0 "dropped by rules[0]"`, `DROP_ITEM item 1 "dropped by rules[0]"`}},
+		}, []string{`"c"`}, "dropped by rules[0]"},
 		{"attribute equals a bool", `{"rules": [{"attribute": {"key": "synthetic", "equals": true}}]}`, []sdktest.Span{
 			{Name: "a", Attrs: []sdktest.KV{kv("synthetic", true)}}, {Name: "b", Attrs: []sdktest.KV{kv("synthetic", false)}},
-		}, []string{`DROP_ITEM item 0 "dropped by rules[0]"`}},
+		}, []string{`"b"`}, "dropped by rules[0]"},
 		{"attribute matches, attribute exists", `{"rules": [{"attribute": {"key": "user_agent.original", "matches": "(?i)bot"}}, {"attribute": {"key": "debug"}}]}`, []sdktest.Span{
 			{Name: "a", Attrs: []sdktest.KV{kv("user_agent.original", "Googlebot/2.1")}},
 			{Name: "b", Attrs: []sdktest.KV{kv("user_agent.original", "Firefox")}},
 			{Name: "c", Attrs: []sdktest.KV{kv("debug", false)}},
-		}, []string{`DROP_ITEM item 0 "dropped by rules[0]"`, `DROP_ITEM item 2 "dropped by rules[1]"`}},
+		}, []string{`"b"`}, "dropped by rules[0]"},
 		{"conditions of a rule all hold", `{"rules": [{"name_regex": "^GET ", "attribute": {"key": "env", "equals": "dev"}}]}`, []sdktest.Span{
 			{Name: "GET /a", Attrs: []sdktest.KV{kv("env", "dev")}},
 			{Name: "GET /b", Attrs: []sdktest.KV{kv("env", "prod")}},
 			{Name: "PUT /c", Attrs: []sdktest.KV{kv("env", "dev")}},
-		}, []string{`DROP_ITEM item 0 "dropped by rules[0]"`}},
-		{"a body rule never matches a span", `{"rules": [{"body_regex": "."}]}`, []sdktest.Span{{Name: "a"}}, nil},
+		}, []string{`"GET /b"`, `"PUT /c"`}, "dropped by rules[0]"},
+		{"the first matching rule names the reason", `{"rules": [{"name_regex": "^b$"}, {"name_regex": "^[ab]$"}]}`, []sdktest.Span{
+			{Name: "a"}, {Name: "b"}, {Name: "c"},
+		}, []string{`"c"`}, "dropped by rules[0]"},
+		{"S2: six exact names", s2, []sdktest.Span{
+			{Name: "GET /healthz"}, {Name: "GET /api"}, {Name: "HEAD /livez"}, {Name: "GET /healthz/x"},
+		}, []string{`"GET /api"`, `"GET /healthz/x"`}, "dropped by rules[0]"},
+		{"a body rule never matches a span", `{"rules": [{"body_regex": "."}]}`, []sdktest.Span{{Name: "a"}}, []string{`"a"`}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			setup(t, c.config)
-			got, rec := filtertest.Run(sdk.SignalTraces, filtertest.Spans(c.spans...))
-			if d := filtertest.Diff(got, c.want); d != "" {
-				t.Error(d)
-			}
-			if n := filtertest.MetricTotals(rec)["drop_rule_dropped_total"]; n != float64(len(c.want)) {
-				t.Errorf("drop_rule_dropped_total += %v, want %d", n, len(c.want))
-			}
+			left, reason := run(t, sdk.SignalTraces, filtertest.Spans(c.spans...))
+			check(t, "traces", left, reason, c.left, c.reason)
 		})
-	}
-}
-
-func TestS2PatternRunsWithoutRegexp(t *testing.T) {
-	m, err := match.Compile("^(GET|HEAD) /(healthz|readyz|livez)$")
-	if err != nil || m.Mode() != match.ModeExact {
-		t.Errorf("the S2 pattern compiles to mode %v, %v; want a set of exact names", m.Mode(), err)
 	}
 }
 
 func TestRulesOnLogsAndMetrics(t *testing.T) {
 	setup(t, `{"rules": [{"body_regex": "^GET /healthz"}, {"name_regex": "^(go_gc_.*|process_.*)$"}, {"name_regex": "^heartbeat$"}]}`)
-	got, _ := filtertest.Run(sdk.SignalLogs, filtertest.Logs(
-		sdktest.LogRecord{Body: "GET /healthz 200 1ms"},
-		sdktest.LogRecord{Body: "GET /api 200"},
-		sdktest.LogRecord{Body: []any{"GET /healthz"}},
+	left, reason := run(t, sdk.SignalLogs, filtertest.Logs(
+		sdktest.LogRecord{EventName: "a", Body: "GET /healthz 200 1ms"},
+		sdktest.LogRecord{EventName: "b", Body: "GET /api 200"},
+		sdktest.LogRecord{EventName: "c", Body: []any{"GET /healthz"}}, // not a string body
 		sdktest.LogRecord{EventName: "heartbeat"},
 	))
-	want := []string{`DROP_ITEM item 0 "dropped by rules[0]"`, `DROP_ITEM item 3 "dropped by rules[2]"`}
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Errorf("logs: %s", d)
-	}
+	check(t, "logs", left, reason, []string{`"b"`, `"c"`}, "dropped by rules[0]")
 	pts := []sdktest.DataPoint{{Time: 1, Value: 1}, {Time: 2, Value: 2}}
-	got, _ = filtertest.Run(sdk.SignalMetrics, filtertest.Metrics(
+	left, reason = run(t, sdk.SignalMetrics, filtertest.Metrics(
 		sdktest.Metric{Name: "go_gc_duration_seconds", Type: sdk.MetricGauge, Points: pts},
 		sdktest.Metric{Name: "http_requests_total", Type: sdk.MetricSum, Points: pts},
 	))
-	want = []string{`DROP_ITEM item 0 "dropped by rules[1]"`, `DROP_ITEM item 1 "dropped by rules[1]"`}
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Errorf("metrics: %s", d)
-	}
+	check(t, "metrics", left, reason, []string{`"http_requests_total"`, `"http_requests_total"`}, "dropped by rules[1]")
 }
 
 func TestSampling(t *testing.T) {
 	setup(t, `{"sample_percent": 25}`)
-	got, rec := filtertest.Run(sdk.SignalTraces, filtertest.Spans(
+	left, reason := run(t, sdk.SignalTraces, filtertest.Spans(
 		sdktest.Span{Name: "a", TraceID: tid(0.10)},  // below 0.75: dropped
 		sdktest.Span{Name: "b", TraceID: tid(0.749)}, // dropped
 		sdktest.Span{Name: "c", TraceID: tid(0.75)},  // kept: the top quarter
 		sdktest.Span{Name: "d", TraceID: tid(0.99)},  // kept
 		sdktest.Span{Name: "e"},                      // no trace ID: kept
 	))
-	want := []string{`DROP_ITEM item 0 "sampled out"`, `DROP_ITEM item 1 "sampled out"`}
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Error(d)
-	}
-	if n := filtertest.MetricTotals(rec)["drop_sampled_out_total"]; n != 2 {
-		t.Errorf("drop_sampled_out_total += %v, want 2", n)
-	}
+	check(t, "traces", left, reason, []string{`"c"`, `"d"`, `"e"`}, "sampled out")
 	// Log records follow their trace: the same trace IDs, the same verdicts.
-	got, _ = filtertest.Run(sdk.SignalLogs, filtertest.Logs(
-		sdktest.LogRecord{TraceID: tid(0.10)}, sdktest.LogRecord{TraceID: tid(0.99)}, sdktest.LogRecord{},
+	left, reason = run(t, sdk.SignalLogs, filtertest.Logs(
+		sdktest.LogRecord{EventName: "a", TraceID: tid(0.10)}, sdktest.LogRecord{EventName: "b", TraceID: tid(0.99)}, sdktest.LogRecord{EventName: "c"},
 	))
-	if d := filtertest.Diff(got, []string{`DROP_ITEM item 0 "sampled out"`}); d != "" {
-		t.Errorf("logs: %s", d)
-	}
+	check(t, "logs", left, reason, []string{`"b"`, `"c"`}, "sampled out")
 }
 
 func TestSamplingKeepsAboutThePercentage(t *testing.T) {
-	setup(t, `{"sample_percent": 10}`)
-	spans := filtertest.BenchSpans(1000).Scopes[0].Spans
-	got, _ := filtertest.Run(sdk.SignalTraces, filtertest.Spans(spans...))
-	if kept := len(spans) - len(got); kept < 70 || kept > 130 {
-		t.Errorf("kept %d of 1000 spans at 10 %%", kept)
-	}
-	for _, cfg := range []string{`{"sample_percent": 0}`, `{"sample_percent": 100, "rules": [{"name_regex": "^x$"}]}`} {
-		setup(t, cfg)
-		got, _ := filtertest.Run(sdk.SignalTraces, filtertest.Spans(spans...))
-		want := 0
-		if strings.Contains(cfg, ": 0}") {
-			want = len(spans)
-		}
-		// Sampling drops show as DROP_ITEM; the rule's exact name goes to
-		// the gateway as one DROP_NAMED, which drops nothing here.
-		var drops []string
-		for _, e := range got {
-			if strings.HasPrefix(e, "DROP_ITEM") {
-				drops = append(drops, e)
-			}
-		}
-		got = drops
-		if len(got) != want {
-			t.Errorf("%s: dropped %d of %d", cfg, len(got), len(spans))
+	spans := filtertest.BenchSpans(1000)
+	for _, c := range []struct {
+		config   string
+		min, max int
+	}{
+		{`{"sample_percent": 10}`, 70, 130},
+		{`{"sample_percent": 0}`, 0, 0},
+		{`{"sample_percent": 100, "rules": [{"name_regex": "^x$"}]}`, 1000, 1000},
+	} {
+		setup(t, c.config)
+		left, _ := run(t, sdk.SignalTraces, spans)
+		if len(left) < c.min || len(left) > c.max {
+			t.Errorf("%s: kept %d of 1000 spans, want %d..%d", c.config, len(left), c.min, c.max)
 		}
 	}
 }
@@ -168,11 +173,13 @@ func TestSamplingKeepsAboutThePercentage(t *testing.T) {
 func TestShed(t *testing.T) {
 	const config = `{"sample_percent": 50, "shed": {"above_pressure": 0.8, "max_severity": 8, "sample_percent": 10}}`
 	logs := filtertest.Logs(
-		sdktest.LogRecord{Severity: sdk.SeverityDebug},     // 5
-		sdktest.LogRecord{Severity: sdk.SeverityDebug + 3}, // 8
-		sdktest.LogRecord{Severity: sdk.SeverityInfo},      // 9
-		sdktest.LogRecord{Severity: sdk.SeverityTrace},     // 1
-		sdktest.LogRecord{},                                // unspecified
+		sdktest.LogRecord{EventName: "debug", Severity: sdk.SeverityDebug},      // 5
+		sdktest.LogRecord{EventName: "debug4", Severity: sdk.SeverityDebug + 3}, // 8
+		sdktest.LogRecord{EventName: "info", Severity: sdk.SeverityInfo},        // 9
+		sdktest.LogRecord{EventName: "trace", Severity: sdk.SeverityTrace},      // 1
+		sdktest.LogRecord{EventName: "unspecified"},                             // 0
+		sdktest.LogRecord{EventName: "sampled", Severity: 9, TraceID: tid(0.3)}, // sampled out at 50 %
+		sdktest.LogRecord{EventName: "kept", Severity: 9, TraceID: tid(0.7)},    // logs are not shed by trace
 	)
 	spans := filtertest.Spans(
 		sdktest.Span{Name: "a", TraceID: tid(0.3)},  // sampled out at 50 %
@@ -180,27 +187,20 @@ func TestShed(t *testing.T) {
 		sdktest.Span{Name: "c", TraceID: tid(0.95)}, // kept
 	)
 	for _, c := range []struct {
-		pressure         float64
-		wantLogs, wantTr []string
+		pressure              float64
+		logsLeft, spansLeft   []string
+		logReason, spanReason string
 	}{
-		{0.5, nil, []string{`DROP_ITEM item 0 "sampled out"`}},
-		{0.8, nil, []string{`DROP_ITEM item 0 "sampled out"`}}, // above, not at
-		{0.9, []string{`DROP_ITEM item 0 "shed under pressure"`, `DROP_ITEM item 1 "shed under pressure"`, `DROP_ITEM item 3 "shed under pressure"`},
-			[]string{`DROP_ITEM item 0 "sampled out"`, `DROP_ITEM item 1 "shed under pressure"`}},
+		{0.5, []string{`"debug"`, `"debug4"`, `"info"`, `"trace"`, `"unspecified"`, `"kept"`}, []string{`"b"`, `"c"`}, "sampled out", "sampled out"},
+		{0.8, []string{`"debug"`, `"debug4"`, `"info"`, `"trace"`, `"unspecified"`, `"kept"`}, []string{`"b"`, `"c"`}, "sampled out", "sampled out"}, // above, not at
+		{0.9, []string{`"info"`, `"unspecified"`, `"kept"`}, []string{`"c"`}, "shed under pressure", "sampled out"},
 	} {
 		setup(t, config)
 		sdktest.SetPressure(c.pressure)
-		got, _ := filtertest.Run(sdk.SignalLogs, logs)
-		if d := filtertest.Diff(got, c.wantLogs); d != "" {
-			t.Errorf("pressure %v, logs: %s", c.pressure, d)
-		}
-		got, rec := filtertest.Run(sdk.SignalTraces, spans)
-		if d := filtertest.Diff(got, c.wantTr); d != "" {
-			t.Errorf("pressure %v, traces: %s", c.pressure, d)
-		}
-		if want := float64(len(c.wantTr) - 1); filtertest.MetricTotals(rec)["drop_shed_total"] != want {
-			t.Errorf("pressure %v: drop_shed_total += %v, want %v", c.pressure, filtertest.MetricTotals(rec)["drop_shed_total"], want)
-		}
+		left, reason := run(t, sdk.SignalLogs, logs)
+		check(t, "logs", left, reason, c.logsLeft, c.logReason)
+		left, reason = run(t, sdk.SignalTraces, spans)
+		check(t, "traces", left, reason, c.spansLeft, c.spanReason)
 	}
 }
 
@@ -217,6 +217,8 @@ func TestConfig(t *testing.T) {
 		`{"rules": [{"attribute": {"equals": "x"}}]}`:                           "rules[0].attribute: want a non-empty key",
 		`{"rules": [{"attribute": {"key": "k", "equals": [1]}}]}`:               "rules[0].attribute.equals: want a string, number or boolean, got an array",
 		`{"rules": [{"attribute": {"key": "k", "equals": 1, "matches": "x"}}]}`: "rules[0].attribute.matches: set equals or matches, not both",
+		`{"rules": [{"attribute": {"key": "k", "matches": "["}}]}`:              "rules[0].attribute.matches: error parsing regexp",
+		`{"rules": [{"name_regex": "` + strings.Repeat("a", 1025) + `"}]}`:      "rules[0].name_regex: pattern of 1025 bytes",
 		`{"sample_percent": 101}`:                                               "sample_percent: want a number from 0 to 100, got 101",
 		`{"shed": {"above_pressure": 2}}`:                                       "shed.above_pressure: want a number from 0 to 1",
 		`{"shed": {"max_severity": 25}}`:                                        "shed.max_severity: want an integer from 0 to 24",
@@ -230,31 +232,27 @@ func TestExampleConfig(t *testing.T) {
 
 // BenchmarkDrop runs 100 typical spans through the filter natively and
 // in WASM (filtertest.BenchCompare), with its example config and with
-// S2's rule (exact names, so bulk-only).
+// S2's rule.
 func BenchmarkDrop(b *testing.B) {
 	b.Run("example", func(b *testing.B) {
 		raw := filtertest.ExampleConfigs(b, "example.yaml", "drop")[0]
 		filtertest.BenchCompare(b, setup, string(raw), sdk.SignalTraces, filtertest.BenchSpans(100))
 	})
 	b.Run("s2", func(b *testing.B) {
-		filtertest.BenchCompare(b, setup, `{"rules": [{"name_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"}]}`, sdk.SignalTraces, filtertest.BenchSpans(100))
+		filtertest.BenchCompare(b, setup, s2, sdk.SignalTraces, filtertest.BenchSpans(100))
 	})
-}
-
-// Rules, sampling and shedding together, under pressure.
-func BenchmarkDropAll(b *testing.B) {
-	setup(b, `{"rules": [{"name_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"}, {"attribute": {"key": "http.target", "equals": "/metrics"}}],
-		"sample_percent": 50, "shed": {"above_pressure": 0.5, "sample_percent": 10}}`)
-	sdktest.SetPressure(0.9)
-	filtertest.Bench(b, sdk.SignalTraces, filtertest.BenchSpans(100))
+	b.Run("logs", func(b *testing.B) {
+		raw := filtertest.ExampleConfigs(b, "example.yaml", "drop")[0]
+		filtertest.BenchCompare(b, setup, string(raw), sdk.SignalLogs, filtertest.MixedLogs())
+	})
 }
 
 // The committed module, run by the gateway's WASM host, must do exactly
 // what this package's code does natively, on every signal.
 func TestWASMMatchesNative(t *testing.T) {
-	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "drop"), []byte(`{"rules": [{"attribute": {"key": "password", "equals": "hunter2"}}, {"body_regex": "x{5}"}], "sample_percent": 10}`),
-		// Exact names and bodies only: bulk-only, the gateway matches.
-		[]byte(`{"rules": [{"name_regex": "^(GET|HEAD) /(healthz|readyz|livez)$"}, {"body_regex": "^request from user@example\\.com done$"}]}`))
+	configs := append(filtertest.ExampleConfigs(t, "example.yaml", "drop"),
+		[]byte(`{"rules": [{"attribute": {"key": "password", "equals": "hunter2"}}, {"body_regex": "x{5}"}], "sample_percent": 10}`),
+		[]byte(s2))
 	filtertest.MatchesNative(t, setup, configs)
 }
 
@@ -262,32 +260,13 @@ func TestModuleImportsOnlyTheABI(t *testing.T) {
 	t.Logf("imports: %v", filtertest.CheckModule(t))
 }
 
-// TestExactNamesAreDroppedByTheGateway: bench S2's rule is a set of exact
-// names, so the filter reads no span and sends one DROP_NAMED per name;
-// the gateway drops exactly the matching spans (checked end to end by
-// TestWASMMatchesNative and in wasmhost).
-func TestExactNamesAreDroppedByTheGateway(t *testing.T) {
-	setup(t, s2)
-	got, _ := filtertest.Run(sdk.SignalTraces, filtertest.Spans(
-		sdktest.Span{Name: "GET /healthz"}, sdktest.Span{Name: "GET /api"}, sdktest.Span{Name: "HEAD /livez"},
-	))
-	var want []string
-	for _, n := range []string{"GET /healthz", "GET /readyz", "GET /livez", "HEAD /healthz", "HEAD /readyz", "HEAD /livez"} {
-		want = append(want, `DROP_NAMED "`+n+`" "dropped by rules[0]"`)
-	}
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Error(d)
-	}
-}
-
-// Exact names and log bodies, and nothing else, make the filter
-// bulk-only: the gateway does all the matching.
+// Every rule, threshold and shedding level is a batch-wide edit the
+// gateway applies: the filter never reads a batch.
 func TestBulkOnly(t *testing.T) {
 	filtertest.BulkOnlyConfigs(t, setup, map[string]bool{
-		`{"rules": [{"name_regex": "^(GET|HEAD) /healthz$"}, {"body_regex": "^ping$"}]}`: true,
-		`{"rules": [{"name_regex": "^GET /"}]}`:                                          false, // not a finite set
-		`{"rules": [{"name_regex": "^a$", "body_regex": "^b$"}]}`:                        false, // two conditions in one rule
-		`{"rules": [{"name_regex": "^a$"}], "sample_percent": 50}`:                       false,
-		`{"rules": [{"attribute": {"key": "k"}}]}`:                                       false,
+		s2:                                      true,
+		`{"rules": [{"name_regex": "^GET /"}]}`: true,
+		`{"rules": [{"name_regex": "^a$", "body_regex": "^b$"}], "sample_percent": 50}`: true,
+		`{"rules": [{"attribute": {"key": "k"}}], "shed": {"above_pressure": 0.1}}`:     true,
 	})
 }
