@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -25,6 +26,11 @@ const (
 	opCapAttrs     uint8 = 15
 	opClampFuture  uint8 = 16
 	opDropInvalid  uint8 = 17
+	opDropMatch    uint8 = 18
+	opSample       uint8 = 19
+	opDropSeverity uint8 = 20
+	opHashValues   uint8 = 21
+	opMaskValues   uint8 = 22
 )
 
 // dropNamedBody is DROP_NAMED's arg flag that matches log bodies.
@@ -250,6 +256,62 @@ func (b *batch) setDefaultStr(key, value string, where Owners) {
 		k++
 		k += putVarint(w[k:], uint64(len(value)))
 		put(w[k:], value)
+	}
+}
+
+// dropWhere copies the conditions Where encoded: nothing is encoded per
+// batch.
+func (b *batch) dropWhere(c Conditions, reason string) {
+	if c.enc == "" {
+		panic("sdk: DropWhere with zero Conditions (build them with Where)")
+	}
+	reason = validUTF8(reason)
+	if w := b.ed.record(opDropMatch, 0, 0, 0, len(c.enc), len(reason)); w != nil {
+		put(w[copy(w, c.enc):], reason)
+	}
+}
+
+func (b *batch) sample(threshold uint64, reason string) {
+	reason = validUTF8(reason)
+	if w := b.ed.record(opSample, 0, 0, 0, 8, len(reason)); w != nil {
+		putLE64(w, threshold)
+		put(w[8:], reason)
+	}
+}
+
+func (b *batch) dropSeverity(max Severity, reason string) {
+	if max < 1 || max > 24 {
+		panic("sdk: DropSeverityUpTo with severity " + strconv.Itoa(int(max)) + ", want 1..24")
+	}
+	reason = validUTF8(reason)
+	if w := b.ed.record(opDropSeverity, 0, 0, uint32(max), 0, len(reason)); w != nil {
+		put(w, reason)
+	}
+}
+
+func (b *batch) hashValues(key string, where Owners, fold bool, salt string) {
+	if key == "" {
+		panic("sdk: HashValues with an empty key")
+	}
+	key = validUTF8(key)
+	var arg uint32
+	if fold {
+		arg = 1
+	}
+	// The salt is hashed, not read as text: its bytes go as they are.
+	if w := b.ed.record(opHashValues, uint8(where.mask()), 0, arg, len(key), len(salt)); w != nil {
+		copy(w[put(w, key):], salt)
+	}
+}
+
+// maskValues copies the rule NewMask encoded: nothing is encoded per
+// batch.
+func (b *batch) maskValues(m Mask, where Owners) {
+	if m.a == "" {
+		panic("sdk: MaskValues with a zero Mask (build it with NewMask)")
+	}
+	if w := b.ed.record(opMaskValues, uint8(where.mask()), 0, m.arg, len(m.a), len(m.b)); w != nil {
+		copy(w[copy(w, m.a):], m.b)
 	}
 }
 

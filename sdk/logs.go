@@ -72,6 +72,47 @@ func (l *Logs) DropInvalid(c Validity) { l.b.dropInvalid(c) }
 // batch, in one edit the gateway applies natively.
 func (l *Logs) SetDefaultStr(key, value string, where Owners) { l.b.setDefaultStr(key, value, where) }
 
+// DropWhere drops every log record that meets every one of c's conditions
+// (built once with Where), with reason for the client's partial-success
+// message, across the whole batch, in one edit the gateway applies
+// natively (the filter reads nothing itself). Log records an earlier edit
+// already dropped count as that edit's drops.
+func (l *Logs) DropWhere(c Conditions, reason string) { l.b.dropWhere(c, reason) }
+
+// Sample drops every log record whose trace ID's low 56 bits are below
+// threshold (SampleThreshold turns a percentage kept into one), with reason
+// for the client's partial-success message, across the whole batch, in one
+// edit the gateway applies natively. It is OpenTelemetry's consistent
+// probability sampling: the decision depends on the trace ID alone, so
+// every span and log record of a trace, in any batch, on any gateway with
+// the same threshold, shares it. Log records without a valid trace ID (16
+// bytes, not all zero) are kept.
+func (l *Logs) Sample(threshold uint64, reason string) { l.b.sample(threshold, reason) }
+
+// DropSeverityUpTo drops every log record whose severity number is from 1
+// (SeverityTrace) to max, with reason for the client's partial-success
+// message, across the whole batch, in one edit the gateway applies
+// natively. Records of unspecified severity (0) are kept. It panics
+// unless 1 <= max <= 24.
+func (l *Logs) DropSeverityUpTo(max Severity, reason string) { l.b.dropSeverity(max, reason) }
+
+// HashValues replaces the value of every attribute named key on the
+// owners where says with the lower-case hex SHA-256 of salt followed by
+// the value's text (ABI.md §4 HASH_VALUES), across the whole batch, in one
+// edit the gateway applies natively: equal values still compare equal, and
+// the original is not kept. With fold, ASCII case is ignored in the key.
+func (l *Logs) HashValues(key string, where Owners, fold bool, salt string) {
+	l.b.hashValues(key, where, fold, salt)
+}
+
+// MaskValues replaces what mask finds (built once with NewMask) in the
+// string values of the attributes it covers, on the owners where says,
+// with mask's replacement, across the whole batch, in one edit the gateway
+// applies natively. An array or map value that holds a match anywhere
+// inside becomes the replacement as a whole. Several MaskValues chain:
+// each sees the values the ones before it left.
+func (l *Logs) MaskValues(mask Mask, where Owners) { l.b.maskValues(mask, where) }
+
 // Replace replaces the whole batch with req, a complete encoded
 // ExportLogsServiceRequest (copied). It discards every other edit of this
 // call, before or after.

@@ -92,6 +92,30 @@ func (m *Metrics) SetDefaultStr(key, value string, where Owners) {
 	m.b.setDefaultStr(key, value, where)
 }
 
+// DropWhere drops every data point that meets every one of c's conditions
+// (built once with Where), with reason for the client's partial-success
+// message, across the whole batch, in one edit the gateway applies
+// natively (the filter reads nothing itself). Data points an earlier edit
+// already dropped count as that edit's drops.
+func (m *Metrics) DropWhere(c Conditions, reason string) { m.b.dropWhere(c, reason) }
+
+// HashValues replaces the value of every attribute named key on the
+// owners where says with the lower-case hex SHA-256 of salt followed by
+// the value's text (ABI.md §4 HASH_VALUES), across the whole batch, in one
+// edit the gateway applies natively: equal values still compare equal, and
+// the original is not kept. With fold, ASCII case is ignored in the key.
+func (m *Metrics) HashValues(key string, where Owners, fold bool, salt string) {
+	m.b.hashValues(key, where, fold, salt)
+}
+
+// MaskValues replaces what mask finds (built once with NewMask) in the
+// string values of the attributes it covers, on the owners where says,
+// with mask's replacement, across the whole batch, in one edit the gateway
+// applies natively. An array or map value that holds a match anywhere
+// inside becomes the replacement as a whole. Several MaskValues chain:
+// each sees the values the ones before it left.
+func (m *Metrics) MaskValues(mask Mask, where Owners) { m.b.maskValues(mask, where) }
+
 // Replace replaces the whole batch with req, a complete encoded
 // ExportMetricsServiceRequest (copied). It discards every other edit of
 // this call, before or after.

@@ -124,7 +124,7 @@ type ValidityReasons struct {
 
 // BulkOnly declares, from Init, that with the config it was given the
 // filter never reads a batch: its callbacks only make batch-wide edits
-// (DeleteKey, TruncateValues, DropNamed, DropBody, SetDefaultStr), Reject,
+// (DeleteKey, DropNamed, DropWhere, MaskValues, Sample and the like), Reject,
 // log, and update metrics. The gateway then passes the callbacks an empty
 // batch (no resources, no items) instead of copying each batch into the
 // module, and applies the edits of consecutive bulk-only filters together

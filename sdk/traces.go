@@ -66,6 +66,40 @@ func (t *Traces) DropInvalid(c Validity) { t.b.dropInvalid(c) }
 // batch, in one edit the gateway applies natively.
 func (t *Traces) SetDefaultStr(key, value string, where Owners) { t.b.setDefaultStr(key, value, where) }
 
+// DropWhere drops every span that meets every one of c's conditions
+// (built once with Where), with reason for the client's partial-success
+// message, across the whole batch, in one edit the gateway applies
+// natively (the filter reads nothing itself). Spans an earlier edit
+// already dropped count as that edit's drops.
+func (t *Traces) DropWhere(c Conditions, reason string) { t.b.dropWhere(c, reason) }
+
+// Sample drops every span whose trace ID's low 56 bits are below
+// threshold (SampleThreshold turns a percentage kept into one), with reason
+// for the client's partial-success message, across the whole batch, in one
+// edit the gateway applies natively. It is OpenTelemetry's consistent
+// probability sampling: the decision depends on the trace ID alone, so
+// every span and log record of a trace, in any batch, on any gateway with
+// the same threshold, shares it. Spans without a valid trace ID (16
+// bytes, not all zero) are kept.
+func (t *Traces) Sample(threshold uint64, reason string) { t.b.sample(threshold, reason) }
+
+// HashValues replaces the value of every attribute named key on the
+// owners where says with the lower-case hex SHA-256 of salt followed by
+// the value's text (ABI.md §4 HASH_VALUES), across the whole batch, in one
+// edit the gateway applies natively: equal values still compare equal, and
+// the original is not kept. With fold, ASCII case is ignored in the key.
+func (t *Traces) HashValues(key string, where Owners, fold bool, salt string) {
+	t.b.hashValues(key, where, fold, salt)
+}
+
+// MaskValues replaces what mask finds (built once with NewMask) in the
+// string values of the attributes it covers, on the owners where says,
+// with mask's replacement, across the whole batch, in one edit the gateway
+// applies natively. An array or map value that holds a match anywhere
+// inside becomes the replacement as a whole. Several MaskValues chain:
+// each sees the values the ones before it left.
+func (t *Traces) MaskValues(mask Mask, where Owners) { t.b.maskValues(mask, where) }
+
 // Replace replaces the whole batch with req, a complete encoded
 // ExportTraceServiceRequest (copied). It discards every other edit of this
 // call, before or after.

@@ -31,10 +31,16 @@ const (
 	OpCapAttrs       Op = 15 // Arg = attributes kept per owner
 	OpClampFuture    Op = 16 // A = limit and now, two u64
 	OpDropInvalid    Op = 17 // Arg = checks; A = min and max time; B = reasons
+	OpDropMatch      Op = 18 // A = conditions, B = reason
+	OpSample         Op = 19 // A = threshold, a u64; B = reason
+	OpDropSeverity   Op = 20 // Arg = max severity; B = reason
+	OpHashValues     Op = 21 // A = key, B = salt; Arg bit 0 = ignore ASCII case
+	OpMaskValues     Op = 22 // Arg = detector, bit 8 = keys are exclusions; A = pattern and keys, B = replacement
 )
 
 var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR",
-	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID"}
+	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID",
+	"DROP_MATCH", "SAMPLE", "DROP_SEVERITY", "HASH_VALUES", "MASK_VALUES"}
 
 // String returns the ABI's name for op, e.g. "DROP_ITEM".
 func (op Op) String() string {
@@ -76,6 +82,11 @@ func owner(o uint8) string {
 //	REPLACE 120 bytes
 //	DELETE_KEY "password" on resources,scopes,items ignoring case
 //	TRUNCATE_VALUES to 256 on items
+//	DROP_MATCH name~"^GET " attr url.path="/metrics" "dropped by rules[1]"
+//	SAMPLE below 0x80000000000000 "sampled out"
+//	DROP_SEVERITY up to 8 "shed under pressure"
+//	HASH_VALUES "user.email" on resources,scopes,items ignoring case salt "pepper"
+//	MASK_VALUES credit_card -> "***" on items except ["user.email"]
 func (e Edit) String() string {
 	switch e.Op {
 	case OpDropItem:
@@ -127,8 +138,142 @@ func (e Edit) String() string {
 		return fmt.Sprintf("CAP_ATTRS to %d on %s", e.Arg, ownerMask(e.Owner))
 	case OpSetDefault:
 		return fmt.Sprintf("SET_DEFAULT %q = %s on %s", e.A, anyValueString(e.B), ownerMask(e.Owner))
+	case OpDropMatch:
+		if conds, ok := conditionsString(e.A); ok {
+			return fmt.Sprintf("DROP_MATCH %s %q", conds, e.B)
+		}
+	case OpSample:
+		if len(e.A) == 8 {
+			return fmt.Sprintf("SAMPLE below %#x %q", binary.LittleEndian.Uint64(e.A), e.B)
+		}
+	case OpDropSeverity:
+		return fmt.Sprintf("DROP_SEVERITY up to %d %q", e.Arg, e.B)
+	case OpHashValues:
+		s := fmt.Sprintf("HASH_VALUES %q on %s", e.A, ownerMask(e.Owner))
+		if e.Arg&1 != 0 {
+			s += " ignoring case"
+		}
+		if len(e.B) > 0 {
+			s += fmt.Sprintf(" salt %q", e.B)
+		}
+		return s
+	case OpMaskValues:
+		if s, ok := maskString(e); ok {
+			return s
+		}
 	}
 	return fmt.Sprintf("%s owner %d target %d arg %d a %x b %x", e.Op, e.Owner, e.Target, e.Arg, e.A, e.B)
+}
+
+// Condition kinds of DROP_MATCH.
+const (
+	condName = 1 + iota
+	condBody
+	condHasAttr
+	condAttrString
+	condAttrNumber
+	condAttrBool
+	condAttrMatch
+)
+
+// conditionsString renders DROP_MATCH's conditions, space-separated:
+// name~"re", body~"re", attr k exists, attr k="v", attr k=200,
+// attr k=true, attr k~"re". ok is false if a is malformed.
+func conditionsString(a []byte) (s string, ok bool) {
+	var parts []string
+	for len(a) > 0 {
+		kind := a[0]
+		f1, rest, ok := lenPrefixed(a[1:])
+		if !ok || kind < condName || kind > condAttrMatch {
+			return "", false
+		}
+		var f2 []byte
+		if kind >= condAttrString {
+			if f2, rest, ok = lenPrefixed(rest); !ok {
+				return "", false
+			}
+		}
+		a = rest
+		switch kind {
+		case condName:
+			parts = append(parts, fmt.Sprintf("name~%q", f1))
+		case condBody:
+			parts = append(parts, fmt.Sprintf("body~%q", f1))
+		case condHasAttr:
+			parts = append(parts, "attr "+keyString(f1)+" exists")
+		case condAttrString:
+			parts = append(parts, fmt.Sprintf("attr %s=%q", keyString(f1), f2))
+		case condAttrNumber:
+			if len(f2) != 8 {
+				return "", false
+			}
+			parts = append(parts, "attr "+keyString(f1)+"="+strconv.FormatFloat(math.Float64frombits(binary.LittleEndian.Uint64(f2)), 'g', -1, 64))
+		case condAttrBool:
+			if len(f2) != 1 || f2[0] > 1 {
+				return "", false
+			}
+			parts = append(parts, "attr "+keyString(f1)+"="+strconv.FormatBool(f2[0] == 1))
+		case condAttrMatch:
+			parts = append(parts, fmt.Sprintf("attr %s~%q", keyString(f1), f2))
+		}
+	}
+	return strings.Join(parts, " "), len(parts) > 0
+}
+
+// lenPrefixed splits a uvarint length and that many bytes off the front of b.
+func lenPrefixed(b []byte) (f, rest []byte, ok bool) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 || l > uint64(len(b)-n) {
+		return nil, nil, false
+	}
+	return b[n : n+int(l)], b[n+int(l):], true
+}
+
+// keyString renders an attribute key bare when that is unambiguous
+// (printable ASCII without spaces, quotes, = or ~), else quoted.
+func keyString(k []byte) string {
+	for _, c := range k {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '=' || c == '~' {
+			return strconv.Quote(string(k))
+		}
+	}
+	if len(k) == 0 {
+		return `""`
+	}
+	return string(k)
+}
+
+var detectorNames = [...]string{"pattern", "credit_card", "email", "bearer_token", "jwt"}
+
+// maskString renders MASK_VALUES: the detector (pattern "re" for
+// detector 0), the replacement, the owners and the keys: only [...] or
+// except [...]. ok is false if A is malformed.
+func maskString(e Edit) (string, bool) {
+	det := e.Arg & 0xff
+	pattern, rest, ok := lenPrefixed(e.A)
+	if !ok || det >= uint32(len(detectorNames)) {
+		return "", false
+	}
+	var keys []string
+	for len(rest) > 0 {
+		var k []byte
+		if k, rest, ok = lenPrefixed(rest); !ok {
+			return "", false
+		}
+		keys = append(keys, string(k))
+	}
+	s := detectorNames[det]
+	if det == 0 {
+		s += fmt.Sprintf(" %q", pattern)
+	}
+	s = fmt.Sprintf("MASK_VALUES %s -> %q on %s", s, e.B, ownerMask(e.Owner))
+	switch {
+	case e.Arg&(1<<8) != 0:
+		s += fmt.Sprintf(" except %q", keys)
+	case len(keys) > 0:
+		s += fmt.Sprintf(" only %q", keys)
+	}
+	return s, true
 }
 
 // anyValueString renders the body of an AnyValue holding one scalar.

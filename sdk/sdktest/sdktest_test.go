@@ -55,6 +55,15 @@ func TestEditStrings(t *testing.T) {
 		{sdktest.Edit{Op: sdktest.OpSetAttr, Owner: 3, A: []byte("k")}, `SET_ATTR item 0 "k"=empty`},
 		{sdktest.Edit{Op: sdktest.OpSetName, Owner: 4, Target: 7, A: []byte("m")}, `SET_NAME metric 7 "m"`},
 		{sdktest.Edit{Op: sdktest.OpReplace, A: make([]byte, 12)}, "REPLACE 12 bytes"},
+		{sdktest.Edit{Op: sdktest.OpDropMatch, A: []byte("\x03\x03a=b\x04\x00\x00"), B: []byte("r")}, `DROP_MATCH attr "a=b" exists attr ""="" "r"`},
+		// Malformed bulk edits render raw rather than guess.
+		{sdktest.Edit{Op: sdktest.OpDropMatch, A: []byte{9, 0}}, "DROP_MATCH owner 0 target 0 arg 0 a 0900 b "},
+		{sdktest.Edit{Op: sdktest.OpDropMatch, A: []byte{4, 1, 'k'}}, "DROP_MATCH owner 0 target 0 arg 0 a 04016b b "},
+		{sdktest.Edit{Op: sdktest.OpDropMatch, A: []byte{6, 1, 'k', 1, 2}}, "DROP_MATCH owner 0 target 0 arg 0 a 06016b0102 b "},
+		{sdktest.Edit{Op: sdktest.OpDropMatch}, "DROP_MATCH owner 0 target 0 arg 0 a  b "},
+		{sdktest.Edit{Op: sdktest.OpSample, A: []byte{1}}, "SAMPLE owner 0 target 0 arg 0 a 01 b "},
+		{sdktest.Edit{Op: sdktest.OpMaskValues, Arg: 5, A: []byte{0}}, "MASK_VALUES owner 0 target 0 arg 5 a 00 b "},
+		{sdktest.Edit{Op: sdktest.OpMaskValues, Arg: 2, A: []byte{0, 3, 'k'}}, "MASK_VALUES owner 0 target 0 arg 2 a 00036b b "},
 		{sdktest.Edit{Op: 42, Owner: 9, Target: 1}, "OP(42) owner 9 target 1 arg 0 a  b "},
 	}
 	for _, c := range cases {
@@ -91,6 +100,8 @@ func FuzzDecodeEdits(f *testing.F) {
 	f.Add(append(header(1, 0, 3, 0, 2, 0), 'h', 'i', 0, 0))
 	f.Add(append(header(3, 3, 0, 0, 1, 2), 'k', 0x10, 0x01, 0))
 	f.Add(header(9, 0, 0, 0, 0, 0))
+	f.Add(append(header(18, 0, 0, 0, 7, 1), 0x04, 0x01, 'k', 0x01, 'v', 0x01, 0x0a, 'r'))
+	f.Add(append(header(22, 4, 0, 0x100, 3, 1), 0x00, 0x01, 'k', '*'))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		es, err := sdktest.DecodeEdits(b)
 		for _, e := range es {
