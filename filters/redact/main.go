@@ -13,7 +13,7 @@ package main
 
 import (
 	"errors"
-	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/otlpgw/otlpgw/filters/internal/jsoncfg"
@@ -29,18 +29,16 @@ type config struct {
 	// SHA-256 of HashSalt followed by the value.
 	HashKeys []string
 	HashSalt string
-	// Mask rules run over string values, in order.
-	Mask []rule
+	// masks are the mask rules, in order, built for MaskValues.
+	masks []sdk.Mask
 }
 
-// rule is one mask rule: a builtin detector or a regular expression, the
-// text that replaces each match, and the keys it is limited to (none: all).
-type rule struct {
-	builtin string
-	find    detector
-	re      *regexp.Regexp
-	repl    string
-	keys    []string
+// detectors are the builtin detectors by their config name.
+var detectors = map[string]sdk.Detector{
+	"credit_card":  sdk.DetectCreditCard,
+	"email":        sdk.DetectEmail,
+	"bearer_token": sdk.DetectBearerToken,
+	"jwt":          sdk.DetectJWT,
 }
 
 // defaultReplacement replaces each match when a rule names none.
@@ -58,38 +56,53 @@ func parseConfig(raw []byte) (config, error) {
 	lowerAll(c.DeleteKeys)
 	lowerAll(c.HashKeys)
 	for _, k := range c.HashKeys {
-		if inKeys(c.DeleteKeys, k) {
+		if slices.Contains(c.DeleteKeys, k) {
 			d.Failf("hash_keys", strconv.Quote(k)+" is in delete_keys too")
 		}
 	}
 	rules, _ := o.Objects("mask")
 	for _, ro := range rules {
-		r := rule{repl: defaultReplacement}
-		var pattern string
-		hasBuiltin, hasPattern := ro.String("builtin", &r.builtin), ro.String("pattern", &pattern)
+		var name, pattern string
+		repl := defaultReplacement
+		var keys []string
+		hasBuiltin, hasPattern := ro.String("builtin", &name), ro.String("pattern", &pattern)
+		ro.String("replacement", &repl)
+		ro.Strings("keys", &keys)
+		lowerAll(keys)
+		det := sdk.DetectPattern
 		switch {
 		case hasBuiltin && hasPattern:
 			ro.Fail("pattern", "set builtin or pattern, not both")
+			continue
 		case hasBuiltin:
-			if r.find = builtins[r.builtin]; r.find == nil {
-				ro.Fail("builtin", "want credit_card, email, bearer_token or jwt, got "+strconv.Quote(r.builtin))
+			var ok bool
+			if det, ok = detectors[name]; !ok {
+				ro.Fail("builtin", "want credit_card, email, bearer_token or jwt, got "+strconv.Quote(name))
+				continue
 			}
 		case hasPattern:
-			if r.re, err = regexp.Compile(pattern); err != nil {
+			if err := sdk.CheckPattern(pattern); err != nil {
 				ro.Fail("pattern", err.Error())
+				continue
 			}
 		default:
 			d.Failf(ro.Path(), "set builtin or pattern")
+			continue
 		}
-		ro.String("replacement", &r.repl)
-		ro.Strings("keys", &r.keys)
-		lowerAll(r.keys)
-		c.Mask = append(c.Mask, r)
+		// A hashed value is not masked: the rule covers its keys less
+		// hash_keys, or, with no keys, every key but hash_keys.
+		except := len(keys) == 0
+		if except {
+			keys = c.HashKeys
+		} else if keys = slices.DeleteFunc(keys, func(k string) bool { return slices.Contains(c.HashKeys, k) }); len(keys) == 0 {
+			continue // it covers hashed keys only
+		}
+		c.masks = append(c.masks, sdk.NewMask(det, pattern, repl, keys, except && len(keys) > 0))
 	}
 	if err := d.Err(); err != nil {
 		return c, err
 	}
-	if len(c.DeleteKeys) == 0 && len(c.HashKeys) == 0 && len(c.Mask) == 0 {
+	if len(c.DeleteKeys) == 0 && len(c.HashKeys) == 0 && len(rules) == 0 {
 		return c, errors.New("nothing to redact: set delete_keys, hash_keys or mask")
 	}
 	return c, nil
@@ -118,10 +131,7 @@ func init() {
 				return err
 			}
 			cfg = c
-			if len(c.HashKeys) == 0 && len(c.Mask) == 0 {
-				// Only batch-wide deletes: see deleteKeys.
-				sdk.BulkOnly()
-			}
+			sdk.BulkOnly() // see redact.go
 			return nil
 		},
 		Traces:  redactTraces,

@@ -929,9 +929,18 @@ func (s *editScratch) touchAttr(ix *Index, a int32) int32 {
 // returns the number of distinct items dropped.
 func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int, segReasons [][]byte) int {
 	dropped := 0
-	for k := range list {
+	for k := 0; k < len(list); k++ {
 		ed := &list[k]
 		t := int32(ed.Target)
+		if isValueOp(ed.Op) {
+			run := k + 1
+			for run < len(list) && isValueOp(list[run].Op) {
+				run++
+			}
+			s.valueOps(ix, req, list[k:run])
+			k = run - 1
+			continue
+		}
 		switch ed.Op {
 		case OpDropItem:
 			if st := &s.items[s.touchItem(ix, t)]; !st.drop {
@@ -973,10 +982,6 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			dropped += s.sample(ix, req, ed, segDrops, segReasons)
 		case OpDropSeverity:
 			dropped += s.dropSeverity(ix, req, ed, segDrops, segReasons)
-		case OpHashValues:
-			s.hashValues(ix, req, ed)
-		case OpMaskValues:
-			s.maskValues(ix, req, ed)
 		case OpClampFuture:
 			s.clampFuture(ix, req, binary.LittleEndian.Uint64(ed.A), binary.LittleEndian.Uint64(ed.A[8:]))
 		case OpDropInvalid:
@@ -1045,24 +1050,6 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 					if s.needsDefault(ix, req, OwnerItem, int32(i), ed.A) {
 						s.setAttr(ix, req, OwnerItem, int32(i), ed.A, ed.B)
 					}
-				}
-			}
-		case OpDeleteKey:
-			fold := ed.Arg&1 != 0
-			for a := range ix.Attrs {
-				at := &ix.Attrs[a]
-				if ownerBit(at.Owner)&ed.Owner == 0 {
-					continue
-				}
-				if k, live := s.liveKey(ix, req, int32(a)); live && sameKey(k, ed.A, fold) {
-					s.attrs[s.touchAttr(ix, int32(a))].deleted = true
-				}
-			}
-			// Attributes earlier edits appended count too, as they would
-			// once the request were re-indexed.
-			for k := range s.adds {
-				if ad := &s.adds[k]; !ad.deleted && ownerBit(ad.owner)&ed.Owner != 0 && sameKey(ad.key, ed.A, fold) {
-					ad.deleted = true
 				}
 			}
 		case OpTruncateValues:

@@ -142,7 +142,7 @@ func checkConds(a []byte) string {
 		case CondAttrExists:
 			r = validKey(c.f1)
 		case CondAttrString:
-			r = firstOf(validKey(c.f1), validUTF8(c.f2, "value"))
+			r = validKey(c.f1) // the value is compared as bytes
 		case CondAttrNumber:
 			if r = validKey(c.f1); r == "" && len(c.f2) != 8 {
 				r = fmt.Sprintf("number is %d bytes, want 8", len(c.f2))
@@ -375,42 +375,135 @@ func (s *editScratch) dropSeverity(ix *Index, req []byte, ed *Edit, segDrops []i
 	return n
 }
 
-// rewriteValues calls rewrite on the current value of every live attribute
-// of ed's owners (appended ones included) whose key covered accepts, and
-// sets the value it returns when it returns true. Attributes of dropped
-// items are skipped.
-func (s *editScratch) rewriteValues(ix *Index, req []byte, ed *Edit, covered func(key []byte) bool, rewrite func(vt ValueType, p []byte) (valueState, bool)) {
+// isValueOp says whether op changes attributes one at a time, each
+// independently of the others: a run of such records is applied in one
+// pass over the attributes (valueOps), which is what makes a filter with a
+// dozen keys and mask rules cost one walk, not a dozen.
+func isValueOp(op Op) bool {
+	return op == OpDeleteKey || op == OpHashValues || op == OpMaskValues
+}
+
+// valueOp is one record of such a run, ready to apply.
+type valueOp struct {
+	ed   *Edit
+	fold bool
+	mask masker // MASK_VALUES
+}
+
+// valueOps applies run, consecutive DELETE_KEY, HASH_VALUES and
+// MASK_VALUES records, as if one after the other: each attribute goes
+// through the records in order, each seeing what the ones before left.
+// Attributes of items an earlier edit dropped are skipped.
+func (s *editScratch) valueOps(ix *Index, req []byte, run []Edit) {
+	s.vops = s.vops[:0]
+	s.maskKeys = s.maskKeys[:0]
+	var keyEnds [64]int // where each MASK_VALUES's keys end in maskKeys
+	for k := range run {
+		ed := &run[k]
+		op := valueOp{ed: ed, fold: ed.Arg&1 != 0}
+		if ed.Op == OpMaskValues {
+			pattern, keys, _ := maskArgs(ed.A)
+			op.mask = masker{find: detect.Get(int(ed.Arg & MaskDetector)), repl: ed.B, except: ed.Arg&MaskExceptKeys != 0}
+			if op.mask.find == nil {
+				m, _ := compiled(pattern) // Decode compiled it
+				op.mask.re = m.Regexp()
+			}
+			for len(keys) > 0 {
+				var key []byte
+				key, keys, _ = lenPrefixed(keys)
+				s.maskKeys = append(s.maskKeys, key)
+			}
+		}
+		if k < len(keyEnds) {
+			keyEnds[k] = len(s.maskKeys)
+		}
+		s.vops = append(s.vops, op)
+	}
+	if len(run) > len(keyEnds) {
+		// Rare: apply longer runs in pieces, which means the same.
+		s.valueOps(ix, req, run[:len(keyEnds)])
+		s.valueOps(ix, req, run[len(keyEnds):])
+		return
+	}
+	// maskKeys is complete, so slicing it is now safe.
+	from := 0
+	for k := range s.vops {
+		s.vops[k].mask.keys = s.maskKeys[from:keyEnds[k]:keyEnds[k]]
+		from = keyEnds[k]
+	}
 	for a := range ix.Attrs {
 		at := &ix.Attrs[a]
-		if ownerBit(at.Owner)&ed.Owner == 0 || at.Owner == OwnerItem && s.dropped(int(at.Parent)) {
+		if at.Owner == OwnerItem && s.dropped(int(at.Parent)) {
 			continue
 		}
-		k, live := s.liveKey(ix, req, int32(a))
-		if !live || !covered(k) {
+		bit := ownerBit(at.Owner)
+		// The key changes only by deletion, which ends the attribute's
+		// run; the value only by this loop's own rewrites.
+		key, live := s.liveKey(ix, req, int32(a))
+		if !live {
 			continue
 		}
 		vt, p, _ := s.currentValue(ix, req, int32(a))
-		if v, ok := rewrite(vt, p); ok {
-			s.attrs[s.touchAttr(ix, int32(a))].val = v
+		for k := range s.vops {
+			op := &s.vops[k]
+			if op.ed.Owner&bit == 0 {
+				continue
+			}
+			if op.ed.Op == OpDeleteKey {
+				if sameKey(key, op.ed.A, op.fold) {
+					s.attrs[s.touchAttr(ix, int32(a))].deleted = true
+					break
+				}
+				continue
+			}
+			if !s.covers(op, key) {
+				continue
+			}
+			if v, ok := s.rewrite(op, vt, p); ok {
+				st := &s.attrs[s.touchAttr(ix, int32(a))]
+				st.val = v
+				vt, p = st.val.value()
+			}
 		}
 	}
+	// Attributes earlier edits appended count too, as they would once the
+	// request were re-indexed.
 	for k := range s.adds {
 		ad := &s.adds[k]
-		if ad.deleted || ownerBit(ad.owner)&ed.Owner == 0 || !covered(ad.key) {
-			continue
-		}
-		if v, ok := rewrite(ad.val.value()); ok {
-			ad.val = v
+		bit := ownerBit(ad.owner)
+		for j := range s.vops {
+			op := &s.vops[j]
+			if ad.deleted || op.ed.Owner&bit == 0 {
+				continue
+			}
+			switch {
+			case op.ed.Op == OpDeleteKey:
+				ad.deleted = sameKey(ad.key, op.ed.A, op.fold)
+			case s.covers(op, ad.key):
+				vt, p := ad.val.value()
+				if v, ok := s.rewrite(op, vt, p); ok {
+					ad.val = v
+				}
+			}
 		}
 	}
 }
 
-// hashValues applies HASH_VALUES ed.
-func (s *editScratch) hashValues(ix *Index, req []byte, ed *Edit) {
-	fold := ed.Arg&1 != 0
-	s.rewriteValues(ix, req, ed,
-		func(k []byte) bool { return sameKey(k, ed.A, fold) },
-		func(vt ValueType, p []byte) (valueState, bool) { return s.hashed(ed.B, vt, p), true })
+// covers says whether HASH_VALUES or MASK_VALUES op applies to key.
+func (s *editScratch) covers(op *valueOp, key []byte) bool {
+	if op.ed.Op == OpHashValues {
+		return sameKey(key, op.ed.A, op.fold)
+	}
+	return op.mask.covers(key)
+}
+
+// rewrite returns the value HASH_VALUES or MASK_VALUES op gives a value,
+// or false when it leaves it.
+func (s *editScratch) rewrite(op *valueOp, vt ValueType, p []byte) (valueState, bool) {
+	if op.ed.Op == OpHashValues {
+		return s.hashed(op.ed.B, vt, p), true
+	}
+	return s.masked(&op.mask, vt, p)
 }
 
 // hashed is the value HASH_VALUES gives a value of type vt and payload p:
@@ -556,7 +649,7 @@ type masker struct {
 	find   detect.Detector // nil for a pattern
 	re     *regexp.Regexp
 	repl   []byte
-	keys   []byte // length-prefixed keys
+	keys   [][]byte
 	except bool
 }
 
@@ -564,13 +657,12 @@ func (m *masker) covers(key []byte) bool {
 	if len(m.keys) == 0 {
 		return true
 	}
-	in := false
-	for ks := m.keys; len(ks) > 0 && !in; {
-		var k []byte
-		k, ks, _ = lenPrefixed(ks)
-		in = sameKey(key, k, true)
+	for _, k := range m.keys {
+		if sameKey(key, k, true) {
+			return !m.except
+		}
 	}
-	return in != m.except
+	return m.except
 }
 
 // each calls fn with the bounds of every non-empty run m masks in s, in
@@ -624,36 +716,29 @@ func (m *masker) nestedHit(vt ValueType, p []byte) bool {
 	return hit
 }
 
-// maskValues applies MASK_VALUES ed. A string has each match replaced; an
-// array or map holding a match anywhere becomes the replacement as a
-// whole, because a bulk edit sets whole values.
-func (s *editScratch) maskValues(ix *Index, req []byte, ed *Edit) {
-	pattern, keys, _ := maskArgs(ed.A)
-	m := masker{find: detect.Get(int(ed.Arg & MaskDetector)), repl: ed.B, keys: keys, except: ed.Arg&MaskExceptKeys != 0}
-	if m.find == nil {
-		mt, _ := compiled(pattern) // Decode compiled it
-		m.re = mt.Regexp()
-	}
-	s.rewriteValues(ix, req, ed, m.covers, func(vt ValueType, p []byte) (valueState, bool) {
-		switch vt {
-		case ValueString:
-			out, last := s.text[:0], 0
-			m.each(p, func(st, en int) {
-				out = append(append(out, p[last:st]...), m.repl...)
-				last = en
-			})
-			if last == 0 { // every match ends after its start
-				return valueState{}, false
-			}
-			s.text = append(out, p[last:]...)
-			return s.stringValue(s.text), true
-		case ValueArray, ValueKvlist:
-			if m.nestedHit(vt, p) {
-				return s.stringValue(m.repl), true
-			}
+// masked is the value MASK_VALUES m gives a value, or false when it
+// leaves it. A string has each match replaced; an array or map holding a
+// match anywhere becomes the replacement as a whole, because a bulk edit
+// sets whole values.
+func (s *editScratch) masked(m *masker, vt ValueType, p []byte) (valueState, bool) {
+	switch vt {
+	case ValueString:
+		out, last := s.text[:0], 0
+		m.each(p, func(st, en int) {
+			out = append(append(out, p[last:st]...), m.repl...)
+			last = en
+		})
+		if last == 0 { // every match ends after its start
+			return valueState{}, false
 		}
-		return valueState{}, false
-	})
+		s.text = append(out, p[last:]...)
+		return s.stringValue(s.text), true
+	case ValueArray, ValueKvlist:
+		if m.nestedHit(vt, p) {
+			return s.stringValue(m.repl), true
+		}
+	}
+	return valueState{}, false
 }
 
 // stringValue stores a string AnyValue body holding p and returns it as a
@@ -668,7 +753,9 @@ func (s *editScratch) stringValue(p []byte) valueState {
 
 // contentScratch is editScratch's space for the edits in this file.
 type contentScratch struct {
-	conds []cond
+	conds    []cond
+	vops     []valueOp
+	maskKeys [][]byte
 	// vals holds the AnyValue bodies HASH_VALUES and MASK_VALUES set; like
 	// times, it only grows into a new array, so earlier values stay put.
 	vals []byte
