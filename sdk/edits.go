@@ -31,6 +31,7 @@ const (
 	opDropSeverity uint8 = 20
 	opHashValues   uint8 = 21
 	opMaskValues   uint8 = 22
+	opNormalizeKey uint8 = 23
 )
 
 // dropNamedBody is DROP_NAMED's arg flag that matches log bodies.
@@ -313,6 +314,26 @@ func (b *batch) maskValues(m Mask, where Owners) {
 	if w := b.ed.record(opMaskValues, uint8(where.mask()), 0, m.arg, len(m.a), len(m.b)); w != nil {
 		copy(w[copy(w, m.a):], m.b)
 	}
+}
+
+func (b *batch) setDefault(key string, v Scalar, where Owners) {
+	if key == "" {
+		panic("sdk: SetDefault with an empty key")
+	}
+	if v.body == "" {
+		panic("sdk: SetDefault with a zero Scalar (build it with StrValue, IntValue, DoubleValue or BoolValue)")
+	}
+	key = validUTF8(key)
+	if w := b.ed.record(opSetDefault, uint8(where.mask()), 0, 0, len(key), len(v.body)); w != nil {
+		copy(w[put(w, key):], v.body)
+	}
+}
+
+func (b *batch) normalizeKey(key string, where Owners) {
+	if key == "" {
+		panic("sdk: NormalizeKey with an empty key")
+	}
+	b.ed.add(opNormalizeKey, uint8(where.mask()), 0, 0, validUTF8(key))
 }
 
 func (b *batch) drop(item int32, reason string) {

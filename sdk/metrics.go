@@ -108,6 +108,18 @@ func (m *Metrics) HashValues(key string, where Owners, fold bool, salt string) {
 	m.b.hashValues(key, where, fold, salt)
 }
 
+// SetDefault is SetDefaultStr for a value of any scalar type (StrValue,
+// IntValue, DoubleValue, BoolValue, built once in Init).
+func (m *Metrics) SetDefault(key string, v Scalar, where Owners) { m.b.setDefault(key, v, where) }
+
+// NormalizeKey gives every attribute whose key is key spelled in another
+// ASCII case (Service.Name for service.name) the spelling key, on the
+// owners where says, across the whole batch, in one edit the gateway
+// applies natively. An owner that already has key, or has two other
+// spellings, keeps one attribute: the first other spelling is renamed
+// when the owner lacks key, and the rest are deleted.
+func (m *Metrics) NormalizeKey(key string, where Owners) { m.b.normalizeKey(key, where) }
+
 // MaskValues replaces what mask finds (built once with NewMask) in the
 // string values of the attributes it covers, on the owners where says,
 // with mask's replacement, across the whole batch, in one edit the gateway

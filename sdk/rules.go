@@ -235,3 +235,39 @@ func NewMask(d Detector, pattern, replacement string, keys []string, exceptKeys 
 	}
 	return Mask{arg, string(a), validUTF8(replacement)}
 }
+
+// Scalar is an attribute value for SetDefault, encoded when it is built
+// (an AnyValue body of one field).
+type Scalar struct{ body string }
+
+// StrValue is the string v as a Scalar.
+func StrValue(v string) Scalar {
+	v = validUTF8(v)
+	b := append([]byte{0x0a}, make([]byte, varintLen(uint64(len(v))))...)
+	putVarint(b[1:], uint64(len(v)))
+	return Scalar{string(append(b, v...))}
+}
+
+// IntValue is the integer v as a Scalar.
+func IntValue(v int64) Scalar {
+	b := make([]byte, 1+varintLen(uint64(v)))
+	b[0] = 0x18
+	putVarint(b[1:], uint64(v))
+	return Scalar{string(b)}
+}
+
+// DoubleValue is the float v as a Scalar.
+func DoubleValue(v float64) Scalar {
+	var b [9]byte
+	b[0] = 0x21
+	putLE64(b[1:], math.Float64bits(v))
+	return Scalar{string(b[:])}
+}
+
+// BoolValue is the boolean v as a Scalar.
+func BoolValue(v bool) Scalar {
+	if v {
+		return Scalar{"\x10\x01"}
+	}
+	return Scalar{"\x10\x00"}
+}

@@ -287,3 +287,29 @@ func wantPanicIn(t *testing.T, want string, f sdk.Filter) {
 		t.Errorf("panic %v, want one containing %q", msg, want)
 	}
 }
+
+// SetDefault carries a Scalar's AnyValue body as it is; NormalizeKey a key.
+func TestSetDefaultAndNormalizeKeyEncoding(t *testing.T) {
+	edits := runBulk(t, sdk.Filter{Traces: func(tr *sdk.Traces) {
+		tr.NormalizeKey("http.method", sdk.Everywhere)
+		tr.SetDefault("n", sdk.IntValue(3), sdk.OnResources)
+		tr.SetDefault("f", sdk.DoubleValue(0.5), sdk.OnResources)
+		tr.SetDefault("b", sdk.BoolValue(true), sdk.OnResources)
+		tr.SetDefault("s", sdk.StrValue("x"), sdk.OnResources)
+	}})
+	wantHex(t, edits,
+		"17070000", "00000000", "00000000", "0b000000", "00000000", hex.EncodeToString([]byte("http.method")), "00",
+		"0e010000", "00000000", "00000000", "01000000", "02000000", "6e", "1803", "00",
+		"0e010000", "00000000", "00000000", "01000000", "09000000", "66", "21000000000000e03f", "00", "00",
+		"0e010000", "00000000", "00000000", "01000000", "02000000", "62", "1001", "00",
+		"0e010000", "00000000", "00000000", "01000000", "03000000", "73", "0a0178")
+	diffLines(t, sdktest.Describe(edits), []string{
+		`NORMALIZE_KEY "http.method" on resources,scopes,items`,
+		`SET_DEFAULT "n" = int(3) on resources`,
+		`SET_DEFAULT "f" = double(0.5) on resources`,
+		`SET_DEFAULT "b" = bool(true) on resources`,
+		`SET_DEFAULT "s" = string("x") on resources`,
+	})
+	wantPanicIn(t, "empty key", sdk.Filter{Logs: func(l *sdk.Logs) { l.NormalizeKey("", sdk.OnItems) }})
+	wantPanicIn(t, "zero Scalar", sdk.Filter{Metrics: func(m *sdk.Metrics) { m.SetDefault("k", sdk.Scalar{}, sdk.OnItems) }})
+}

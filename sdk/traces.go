@@ -92,6 +92,18 @@ func (t *Traces) HashValues(key string, where Owners, fold bool, salt string) {
 	t.b.hashValues(key, where, fold, salt)
 }
 
+// SetDefault is SetDefaultStr for a value of any scalar type (StrValue,
+// IntValue, DoubleValue, BoolValue, built once in Init).
+func (t *Traces) SetDefault(key string, v Scalar, where Owners) { t.b.setDefault(key, v, where) }
+
+// NormalizeKey gives every attribute whose key is key spelled in another
+// ASCII case (Service.Name for service.name) the spelling key, on the
+// owners where says, across the whole batch, in one edit the gateway
+// applies natively. An owner that already has key, or has two other
+// spellings, keeps one attribute: the first other spelling is renamed
+// when the owner lacks key, and the rest are deleted.
+func (t *Traces) NormalizeKey(key string, where Owners) { t.b.normalizeKey(key, where) }
+
 // MaskValues replaces what mask finds (built once with NewMask) in the
 // string values of the attributes it covers, on the owners where says,
 // with mask's replacement, across the whole batch, in one edit the gateway

@@ -35,19 +35,15 @@ type config struct {
 
 // attr is one default attribute: a string, bool, integer or double.
 type attr struct {
-	key  string
-	kind sdk.ValueType
-	s    string
-	b    bool
-	i    int64
-	f    float64
+	key   string
+	value sdk.Scalar
 }
 
 const hour = 3600 * 1_000_000_000
 
 func defaultConfig() config {
 	return config{
-		ResourceDefaults: []attr{{key: "service.name", kind: sdk.ValueString, s: "unknown_service"}},
+		ResourceDefaults: []attr{{key: "service.name", value: sdk.StrValue("unknown_service")}},
 		MaxFuture:        24 * hour,
 	}
 }
@@ -65,14 +61,14 @@ func parseConfig(raw []byte) (config, error) {
 			a := attr{key: m.Key}
 			switch v := m.Value; v.Kind {
 			case jsoncfg.String:
-				a.kind, a.s = sdk.ValueString, v.String
+				a.value = sdk.StrValue(v.String)
 			case jsoncfg.Bool:
-				a.kind, a.b = sdk.ValueBool, v.Bool
+				a.value = sdk.BoolValue(v.Bool)
 			case jsoncfg.Number:
 				if v.Number == math.Trunc(v.Number) && math.Abs(v.Number) < 1<<63 {
-					a.kind, a.i = sdk.ValueInt, int64(v.Number)
+					a.value = sdk.IntValue(int64(v.Number))
 				} else {
-					a.kind, a.f = sdk.ValueDouble, v.Number
+					a.value = sdk.DoubleValue(v.Number)
 				}
 			default:
 				d.Failf(p, "want a string, number or boolean, got "+v.Describe())
@@ -108,9 +104,7 @@ func init() {
 				return err
 			}
 			cfg = c
-			if bulk(c) {
-				sdk.BulkOnly()
-			}
+			sdk.BulkOnly() // see fix.go
 			return nil
 		},
 		Traces:  fixTraces,

@@ -34,32 +34,15 @@ func setup(t testing.TB, config string) {
 
 const s2 = `{"resource_defaults": {"deployment.environment": "unknown"}}`
 
-// walking turns a config into one that takes the filter's per-item walk
-// (an unused lowercase_keys entry) instead of its batch-wide edits: every
-// outcome test runs both ways and must see the same result.
-func walking(config string) string {
-	if config == "{}" {
-		return `{"lowercase_keys": ["zz.unused"]}`
-	}
-	return config[:len(config)-1] + `, "lowercase_keys": ["zz.unused"]}`
-}
-
-// paths runs check under config the batch-wide way and the walking way.
-func paths(t *testing.T, config string, check func(t *testing.T, walk bool)) {
+// paths runs check under config. The filter has one path since every
+// config is batch-wide edits; the name stays so the cases read alike.
+func paths(t *testing.T, config string, check func(t *testing.T)) {
 	t.Helper()
-	for _, walk := range []bool{false, true} {
-		name, cfg := "bulk", config
-		if walk {
-			name, cfg = "walk", walking(config)
-		}
-		t.Run(name, func(t *testing.T) {
-			setup(t, cfg)
-			if got := sdktest.BulkOnly(); got == walk {
-				t.Fatalf("config %s: bulk-only %v", cfg, got)
-			}
-			check(t, walk)
-		})
+	setup(t, config)
+	if !sdktest.BulkOnly() {
+		t.Fatalf("config %s: not bulk-only", config)
 	}
+	check(t)
 }
 
 // resourceAttrs decodes a traces, metrics or logs request's resource
@@ -112,52 +95,47 @@ func TestResourceDefaults(t *testing.T) {
 		config string
 		res    []sdktest.Resource
 		want   []string // per resource
-		set    int      // defaults set, as the walk counts them
 	}{
 		{"service.name by default", `{}`, []sdktest.Resource{{Scopes: []sdktest.Scope{{Spans: sp}}}},
-			[]string{`service.name=&{unknown_service}`}, 1},
+			[]string{`service.name=&{unknown_service}`}},
 		{"present is kept", `{}`, []sdktest.Resource{{Attrs: []sdktest.KV{sdktest.Attr("service.name", "cart")}, Scopes: []sdktest.Scope{{Spans: sp}}}},
-			[]string{`service.name=&{cart}`}, 0},
+			[]string{`service.name=&{cart}`}},
 		{"empty string counts as missing", `{}`, []sdktest.Resource{{Attrs: []sdktest.KV{sdktest.Attr("service.name", "")}, Scopes: []sdktest.Scope{{Spans: sp}}}},
-			[]string{`service.name=&{unknown_service}`}, 1},
+			[]string{`service.name=&{unknown_service}`}},
 		{"no resource message at all", `{}`, []sdktest.Resource{{NoResource: true, Scopes: []sdktest.Scope{{Spans: sp}}}},
-			[]string{`service.name=&{unknown_service}`}, 1},
+			[]string{`service.name=&{unknown_service}`}},
 		{"bench S2: deployment.environment where missing", s2, []sdktest.Resource{
 			{Attrs: []sdktest.KV{sdktest.Attr("deployment.environment", "prod")}, Scopes: []sdktest.Scope{{Spans: sp}}},
 			{Attrs: []sdktest.KV{sdktest.Attr("service.name", "x")}, Scopes: []sdktest.Scope{{Spans: sp}}},
-		}, []string{`deployment.environment=&{prod}`, `service.name=&{x},deployment.environment=&{unknown}`}, 1},
-		{"none", `{"resource_defaults": {}}`, []sdktest.Resource{{Scopes: []sdktest.Scope{{Spans: sp}}}}, []string{""}, 0},
+		}, []string{`deployment.environment=&{prod}`, `service.name=&{x},deployment.environment=&{unknown}`}},
+		{"none", `{"resource_defaults": {}}`, []sdktest.Resource{{Scopes: []sdktest.Scope{{Spans: sp}}}}, []string{""}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			paths(t, c.config, func(t *testing.T, walk bool) {
+			paths(t, c.config, func(t *testing.T) {
 				a := filtertest.ApplyNative(t, sdk.SignalTraces, c.res...)
 				if d := filtertest.Diff(resourceAttrs(t, sdk.SignalTraces, a.Out), c.want); d != "" {
 					t.Error(d)
-				}
-				if n := filtertest.MetricTotals(a.Rec)["fix_resource_attributes_set_total"]; walk && n != float64(c.set) {
-					t.Errorf("fix_resource_attributes_set_total += %v, want %d", n, c.set)
 				}
 			})
 		})
 	}
 }
 
-// Typed defaults take the walk: only string defaults are batch-wide.
+// Defaults of every scalar type are batch-wide edits too.
 func TestTypedDefaults(t *testing.T) {
-	setup(t, `{"resource_defaults": {"b": true, "i": 3, "f": 0.5, "s": "x"}}`)
-	if sdktest.BulkOnly() {
-		t.Fatal("typed defaults: bulk-only, want the walk")
-	}
-	got, _ := filtertest.Run(sdk.SignalTraces, sdktest.Resource{Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "op", StartTime: past, EndTime: past}}}}})
-	want := []string{`SET_ATTR resource 0 "b"=bool(true)`, `SET_ATTR resource 0 "i"=int(3)`, `SET_ATTR resource 0 "f"=double(0.5)`, `SET_ATTR resource 0 "s"=string("x")`}
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Error(d)
-	}
+	paths(t, `{"resource_defaults": {"b": true, "i": 3, "f": 0.5, "s": "x"}}`, func(t *testing.T) {
+		a := filtertest.ApplyNative(t, sdk.SignalTraces, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("i", "")},
+			Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "op", StartTime: past, EndTime: past}}}}})
+		want := []string{`i=&{3},b=&{true},f=&{0.5},s=&{x}`}
+		if d := filtertest.Diff(resourceAttrs(t, sdk.SignalTraces, a.Out), want); d != "" {
+			t.Error(d)
+		}
+	})
 }
 
 func TestResourceDefaultsOnEverySignal(t *testing.T) {
-	paths(t, s2, func(t *testing.T, _ bool) {
+	paths(t, s2, func(t *testing.T) {
 		want := []string{`deployment.environment=&{unknown}`}
 		a := filtertest.ApplyNative(t, sdk.SignalLogs, filtertest.Logs(sdktest.LogRecord{Time: past}))
 		if d := filtertest.Diff(resourceAttrs(t, sdk.SignalLogs, a.Out), want); d != "" {
@@ -188,7 +166,7 @@ func TestClampSpans(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			paths(t, c.config, func(t *testing.T, _ bool) {
+			paths(t, c.config, func(t *testing.T) {
 				a := filtertest.ApplyNative(t, sdk.SignalTraces, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
 					Scopes: []sdktest.Scope{{Spans: []sdktest.Span{{Name: "op", StartTime: c.start, EndTime: c.end}}}}})
 				m := &coltrace.ExportTraceServiceRequest{}
@@ -204,7 +182,7 @@ func TestClampSpans(t *testing.T) {
 
 func TestClampPointsAndLogs(t *testing.T) {
 	far := now + 2*24*hourNs
-	paths(t, `{}`, func(t *testing.T, walk bool) {
+	paths(t, `{}`, func(t *testing.T) {
 		a := filtertest.ApplyNative(t, sdk.SignalMetrics, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
 			Scopes: []sdktest.Scope{{Metrics: []sdktest.Metric{{Name: "m", Type: sdk.MetricSum, Points: []sdktest.DataPoint{
 				{StartTime: past, Time: far, Value: 1},          // time clamped, start kept
@@ -219,9 +197,6 @@ func TestClampPointsAndLogs(t *testing.T) {
 			if g := [2]uint64{p.StartTimeUnixNano, p.TimeUnixNano}; g != want[i] {
 				t.Errorf("point %d: start, time %v, want %v", i, g, want[i])
 			}
-		}
-		if n := filtertest.MetricTotals(a.Rec)["fix_timestamps_clamped_total"]; walk && n != 4 {
-			t.Errorf("fix_timestamps_clamped_total += %v, want 4", n)
 		}
 
 		a = filtertest.ApplyNative(t, sdk.SignalLogs, sdktest.Resource{Attrs: []sdktest.KV{sdktest.Attr("service.name", "s")},
@@ -238,43 +213,37 @@ func TestClampPointsAndLogs(t *testing.T) {
 }
 
 func TestLowercaseKeys(t *testing.T) {
-	setup(t, `{"resource_defaults": {}, "lowercase_keys": ["HTTP.Method", "user.id"]}`)
-	got, rec := filtertest.Run(sdk.SignalTraces, sdktest.Resource{
-		Attrs: []sdktest.KV{sdktest.Attr("User.ID", "r")}, // attr 0
-		Scopes: []sdktest.Scope{{Attrs: []sdktest.KV{sdktest.Attr("USER.ID", "s")}, // attr 1
-			Spans: []sdktest.Span{
-				{Name: "a", StartTime: past, EndTime: past, Attrs: []sdktest.KV{
-					sdktest.Attr("HTTP.METHOD", "GET"), // 2: renamed
-					sdktest.Attr("http.method", "GET"), // 3: already right
-				}},
-				{Name: "b", StartTime: past, EndTime: past, Attrs: []sdktest.KV{
-					sdktest.Attr("Http.Method", "GET"), // 4: renamed
-					sdktest.Attr("HTTP.Method", "PUT"), // 5: deleted, the key is taken now
-					sdktest.Attr("Http.Method", "GET"), // 6: renamed by the first rename already
-					sdktest.Attr("other", "x"),         // 7
-				}},
-			}}},
+	paths(t, `{"resource_defaults": {"service.name": "x"}, "lowercase_keys": ["HTTP.Method", "user.id", "Service.Name"]}`, func(t *testing.T) {
+		a := filtertest.ApplyNative(t, sdk.SignalTraces, sdktest.Resource{
+			Attrs: []sdktest.KV{sdktest.Attr("User.ID", "r"), sdktest.Attr("SERVICE.NAME", "cart")},
+			Scopes: []sdktest.Scope{{Name: "s", Attrs: []sdktest.KV{sdktest.Attr("USER.ID", "s")},
+				Spans: []sdktest.Span{
+					{Name: "a", StartTime: past, EndTime: past, Attrs: []sdktest.KV{
+						sdktest.Attr("HTTP.METHOD", "GET"), // deleted: the key is there
+						sdktest.Attr("http.method", "GET"),
+					}},
+					{Name: "b", StartTime: past, EndTime: past, Attrs: []sdktest.KV{
+						sdktest.Attr("Http.Method", "GET"), // renamed: the first other spelling
+						sdktest.Attr("HTTP.Method", "PUT"), // deleted
+						sdktest.Attr("Http.Method", "GET"), // deleted
+						sdktest.Attr("other", "x"),
+					}},
+				}}},
+		})
+		// Normalising runs before the defaults, so the resource keeps its
+		// own service name.
+		want := []string{"resource user.id=r,service.name=cart", "scope s user.id=s",
+			`span "a" http.method=GET`, `span "b" http.method=GET,other=x`}
+		if d := filtertest.Diff(filtertest.Describe(t, sdk.SignalTraces, a.Out), want); d != "" {
+			t.Error(d)
+		}
 	})
-	want := []string{
-		`RENAME_ATTR attr 0 to "user.id"`,
-		`RENAME_ATTR attr 1 to "user.id"`,
-		`DELETE_ATTR attr 2`,
-		`RENAME_ATTR attr 4 to "http.method"`,
-		`RENAME_ATTR attr 6 to "http.method"`,
-		`DELETE_ATTR attr 5`,
-	}
-	if d := filtertest.Diff(got, want); d != "" {
-		t.Error(d)
-	}
-	if n := filtertest.MetricTotals(rec)["fix_keys_lowercased_total"]; n != 6 {
-		t.Errorf("fix_keys_lowercased_total += %v, want 6", n)
-	}
 }
 
 func TestConfig(t *testing.T) {
 	c, err := parseConfig([]byte(`{"resource_defaults": {"a": "x", "n": -2}, "max_future": "1h", "lowercase_keys": ["A.B"]}`))
 	want := config{
-		ResourceDefaults: []attr{{key: "a", kind: sdk.ValueString, s: "x"}, {key: "n", kind: sdk.ValueInt, i: -2}},
+		ResourceDefaults: []attr{{key: "a", value: sdk.StrValue("x")}, {key: "n", value: sdk.IntValue(-2)}},
 		MaxFuture:        hour,
 		LowercaseKeys:    []string{"a.b"},
 	}
@@ -299,7 +268,8 @@ func TestExampleConfig(t *testing.T) {
 
 // BenchmarkFix runs 100 typical spans through the filter natively and
 // in WASM (filtertest.BenchCompare), with its example config and with
-// S2's default with clamping off (bulk-only).
+// S2's default with clamping off, and with keys to normalise and a typed
+// default.
 func BenchmarkFix(b *testing.B) {
 	b.Run("example", func(b *testing.B) {
 		raw := filtertest.ExampleConfigs(b, "example.yaml", "fix")[0]
@@ -307,6 +277,9 @@ func BenchmarkFix(b *testing.B) {
 	})
 	b.Run("s2", func(b *testing.B) {
 		filtertest.BenchCompare(b, setup, `{"resource_defaults": {"deployment.environment": "unknown"}, "max_future": "0"}`, sdk.SignalTraces, filtertest.BenchSpans(100))
+	})
+	b.Run("lowercase", func(b *testing.B) {
+		filtertest.BenchCompare(b, setup, `{"resource_defaults": {"replicas": 3}, "lowercase_keys": ["http.request.method", "user.id", "tenant.id"]}`, sdk.SignalTraces, filtertest.BenchSpans(100))
 	})
 }
 
@@ -323,14 +296,13 @@ func TestModuleImportsOnlyTheABI(t *testing.T) {
 	t.Logf("imports: %v", filtertest.CheckModule(t))
 }
 
-// Without lowercase_keys and with only string resource defaults the
-// filter is bulk-only, clamping included.
+// Every config is batch-wide edits: the filter never reads a batch.
 func TestBulkOnly(t *testing.T) {
 	filtertest.BulkOnlyConfigs(t, setup, map[string]bool{
 		`{"resource_defaults": {"deployment.environment": "unknown"}, "max_future": "0"}`: true,
 		`{"resource_defaults": {"deployment.environment": "unknown"}}`:                    true, // clamping on
 		`{}`: true, // the defaults: service.name and a 24h clamp
-		`{"resource_defaults": {"replicas": 3}, "max_future": "0"}`: false, // not a string
-		`{"max_future": "0", "lowercase_keys": ["http.method"]}`:    false,
+		`{"resource_defaults": {"replicas": 3}, "max_future": "0"}`: true,
+		`{"max_future": "0", "lowercase_keys": ["http.method"]}`:    true,
 	})
 }

@@ -559,3 +559,60 @@ func TestDropInvalidDecode(t *testing.T) {
 		}
 	}
 }
+
+// NORMALIZE_KEY leaves every owner at most one attribute spelled the key:
+// the first other spelling is renamed where the exact key is missing, the
+// rest are deleted; keys set or renamed earlier in the list count as they
+// were left.
+func TestNormalizeKey(t *testing.T) {
+	req := makeTraces(1, 1, 3, 0)
+	rs := req.ResourceSpans[0]
+	rs.Resource.Attributes = []*commonpb.KeyValue{kv("Service.Name", str("cart")), kv("SERVICE.NAME", str("x"))}
+	rs.ScopeSpans[0].Scope.Attributes = []*commonpb.KeyValue{kv("service.name", str("s")), kv("Service.name", str("y"))}
+	sps := rs.ScopeSpans[0].Spans
+	sps[0].Attributes = []*commonpb.KeyValue{kv("a", str("1"))}
+	sps[1].Attributes = []*commonpb.KeyValue{kv("svc", str("2")), kv("SERVICE.name", str("3"))}
+	sps[2].Attributes = []*commonpb.KeyValue{kv("SERVICE.NAME", str("4")), kv("other.key.", str("5"))}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	f := finder{t: t, ix: &ix, req: b}
+	var e Edits
+	list := encodeEdits(
+		// span 1 gets the exact key by a rename first: its other spelling goes.
+		Edit{Op: OpRenameAttr, Target: f.attr(OwnerItem, 1, "svc"), A: []byte("service.name")},
+		Edit{Op: OpNormalizeKey, Owner: EditOwnersResource | EditOwnersScope | EditOwnersItem, A: []byte("service.name")},
+	)
+	if err := e.Decode(list, &ix); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := Apply(&ix, b, &e, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &coltrace.ExportTraceServiceRequest{}
+	if err := proto.Unmarshal(out, got); err != nil {
+		t.Fatal(err)
+	}
+	render := func(kvs []*commonpb.KeyValue) string {
+		var parts []string
+		for _, a := range kvs {
+			parts = append(parts, a.Key+"="+a.Value.GetStringValue())
+		}
+		return strings.Join(parts, ",")
+	}
+	g := got.ResourceSpans[0]
+	lines := []string{render(g.Resource.Attributes), render(g.ScopeSpans[0].Scope.Attributes)}
+	for _, sp := range g.ScopeSpans[0].Spans {
+		lines = append(lines, render(sp.Attributes))
+	}
+	want := []string{"service.name=cart", "service.name=s", "a=1", "service.name=2", "service.name=4,other.key.=5"}
+	if strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Errorf("after NORMALIZE_KEY:\n got %q\nwant %q", lines, want)
+	}
+	if err := e.Decode(encodeEdits(Edit{Op: OpNormalizeKey, A: []byte("k")}), &ix); err == nil || !strings.Contains(err.Error(), "owner mask 0") {
+		t.Errorf("NORMALIZE_KEY without owners: %v", err)
+	}
+}

@@ -47,6 +47,7 @@ const (
 	OpDropSeverity   Op = 20 // Arg = max severity; B = reason: drop log records of severity 1..Arg
 	OpHashValues     Op = 21 // Owner mask; A = key; B = salt; Arg bit 0 = ASCII case-insensitive: values become hex SHA-256(salt, text)
 	OpMaskValues     Op = 22 // Owner mask; Arg = detector | MaskExceptKeys; A = pattern, keys; B = replacement
+	OpNormalizeKey   Op = 23 // Owner mask; A = key: other ASCII spellings of it are renamed to it, or deleted where the owner has it
 )
 
 // Checks of DROP_INVALID (its Arg).
@@ -86,7 +87,7 @@ const (
 	EditOwnersItem     = 4
 )
 
-var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID", "DROP_MATCH", "SAMPLE", "DROP_SEVERITY", "HASH_VALUES", "MASK_VALUES"}
+var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR", "SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID", "DROP_MATCH", "SAMPLE", "DROP_SEVERITY", "HASH_VALUES", "MASK_VALUES", "NORMALIZE_KEY"}
 
 // String returns the ABI name, e.g. "SET_ATTR".
 func (o Op) String() string {
@@ -126,7 +127,7 @@ type Edit struct {
 // IsBulk says whether the op is a bulk edit: one that names no target and
 // so means the same on any batch of its signal.
 func (o Op) IsBulk() bool {
-	return o >= OpDeleteKey && o <= OpMaskValues
+	return o >= OpDeleteKey && o <= OpNormalizeKey
 }
 
 // AppendEdit appends e in the ABI's binary record format, zero padding
@@ -492,6 +493,8 @@ func (e *Edits) check(ed *Edit, ix *Index, n int) string {
 		return firstOf(ownerMask(ed), unused(ed.Target, nil, nil), flags(ed.Arg, 1), validKey(ed.A))
 	case OpMaskValues:
 		return firstOf(ownerMask(ed), unused(ed.Target, nil, nil), checkMask(ed.Arg, ed.A), validUTF8(ed.B, "replacement"))
+	case OpNormalizeKey:
+		return firstOf(ownerMask(ed), unused(ed.Target, nil, ed.B), unused(ed.Arg, nil, nil), validKey(ed.A))
 	case OpReject:
 		if n > 0 {
 			return "REJECT must be the only record"
@@ -982,6 +985,8 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			dropped += s.sample(ix, req, ed, segDrops, segReasons)
 		case OpDropSeverity:
 			dropped += s.dropSeverity(ix, req, ed, segDrops, segReasons)
+		case OpNormalizeKey:
+			s.normalizeKey(ix, req, ed)
 		case OpClampFuture:
 			s.clampFuture(ix, req, binary.LittleEndian.Uint64(ed.A), binary.LittleEndian.Uint64(ed.A[8:]))
 		case OpDropInvalid:

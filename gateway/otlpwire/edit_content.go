@@ -763,3 +763,84 @@ type contentScratch struct {
 	sha  hash.Hash
 	sum  [sha256.Size]byte
 }
+
+// normalizeKey applies NORMALIZE_KEY ed to every owner in its mask.
+func (s *editScratch) normalizeKey(ix *Index, req []byte, ed *Edit) {
+	if ed.Owner&EditOwnersResource != 0 {
+		for r := range ix.Resources {
+			s.normalizeOn(ix, req, OwnerResource, int32(r), ed.A)
+		}
+	}
+	if ed.Owner&EditOwnersScope != 0 {
+		for sc := range ix.Scopes {
+			s.normalizeOn(ix, req, OwnerScope, int32(sc), ed.A)
+		}
+	}
+	if ed.Owner&EditOwnersItem != 0 {
+		for i := range ix.ItemsAt {
+			if !s.dropped(i) {
+				s.normalizeOn(ix, req, OwnerItem, int32(i), ed.A)
+			}
+		}
+	}
+}
+
+// normalizeOn gives owner t's other spellings of key that key, keeping
+// at most one attribute so keyed.
+func (s *editScratch) normalizeOn(ix *Index, req []byte, owner AttrOwner, t int32, key []byte) {
+	a0, a1 := attrRange(ix, owner, t)
+	has, others := false, false
+	spelling := func(k []byte) (exact, other bool) {
+		if len(k) != len(key) {
+			return false, false
+		}
+		if string(k) == string(key) {
+			return true, false
+		}
+		return false, sameKey(k, key, true)
+	}
+	for a := a0; a < a1; a++ {
+		if at := &ix.Attrs[a]; at.Owner == owner && at.Parent == t {
+			if k, live := s.liveKey(ix, req, a); live {
+				e, o := spelling(k)
+				has, others = has || e, others || o
+			}
+		}
+	}
+	for k := s.addHead(owner, t); k >= 0; k = s.adds[k].next {
+		if ad := &s.adds[k]; !ad.deleted {
+			e, o := spelling(ad.key)
+			has, others = has || e, others || o
+		}
+	}
+	if !others {
+		return
+	}
+	for a := a0; a < a1; a++ {
+		at := &ix.Attrs[a]
+		if at.Owner != owner || at.Parent != t {
+			continue
+		}
+		k, live := s.liveKey(ix, req, a)
+		if _, o := spelling(k); !live || !o {
+			continue
+		}
+		st := &s.attrs[s.touchAttr(ix, a)]
+		if has {
+			st.deleted = true
+		} else {
+			st.rekey, st.key, has = true, key, true
+		}
+	}
+	for k := s.addHead(owner, t); k >= 0; k = s.adds[k].next {
+		ad := &s.adds[k]
+		if _, o := spelling(ad.key); ad.deleted || !o {
+			continue
+		}
+		if has {
+			ad.deleted = true
+		} else {
+			ad.key, has = key, true
+		}
+	}
+}

@@ -912,7 +912,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"padding missing", tix, raw(header(1, 0, 0, 0, 0, 3, 0), []byte("abc")), 0, "runs past the list's end"},
 		{"padding not zero", tix, raw(header(1, 0, 0, 0, 0, 3, 0), []byte("abcX")), 0, "padding is not zero"},
 		{"op 0", tix, header(0, 0, 0, 0, 0, 0, 0), 0, "unknown op 0"},
-		{"op 23", tix, raw(encodeEdits(good), header(23, 0, 0, 0, 0, 0, 0)), 1, "unknown op 23"},
+		{"op 24", tix, raw(encodeEdits(good), header(24, 0, 0, 0, 0, 0, 0)), 1, "unknown op 24"},
 		{"DROP_MATCH without conditions", tix, header(18, 0, 0, 0, 0, 0, 0), 0, "no conditions"},
 		{"DROP_NAMED without a name", tix, raw(encodeEdits(good), header(13, 0, 0, 0, 0, 0, 0)), 1, "empty name"},
 		{"DELETE_KEY without an owner mask", tix, raw(encodeEdits(good), header(11, 0, 0, 0, 0, 0, 0)), 1, "owner mask 0"},

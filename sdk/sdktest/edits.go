@@ -36,11 +36,12 @@ const (
 	OpDropSeverity   Op = 20 // Arg = max severity; B = reason
 	OpHashValues     Op = 21 // A = key, B = salt; Arg bit 0 = ignore ASCII case
 	OpMaskValues     Op = 22 // Arg = detector, bit 8 = keys are exclusions; A = pattern and keys, B = replacement
+	OpNormalizeKey   Op = 23 // A = key: other ASCII spellings renamed to it or deleted
 )
 
 var opNames = [...]string{"", "DROP_ITEM", "DELETE_ATTR", "SET_ATTR", "TRUNCATE_ATTR", "RENAME_ATTR",
 	"SET_NAME", "SET_STATUS", "SET_FIXED64", "REJECT", "REPLACE", "DELETE_KEY", "TRUNCATE_VALUES", "DROP_NAMED", "SET_DEFAULT", "CAP_ATTRS", "CLAMP_FUTURE", "DROP_INVALID",
-	"DROP_MATCH", "SAMPLE", "DROP_SEVERITY", "HASH_VALUES", "MASK_VALUES"}
+	"DROP_MATCH", "SAMPLE", "DROP_SEVERITY", "HASH_VALUES", "MASK_VALUES", "NORMALIZE_KEY"}
 
 // String returns the ABI's name for op, e.g. "DROP_ITEM".
 func (op Op) String() string {
@@ -161,6 +162,8 @@ func (e Edit) String() string {
 		if s, ok := maskString(e); ok {
 			return s
 		}
+	case OpNormalizeKey:
+		return fmt.Sprintf("NORMALIZE_KEY %q on %s", e.A, ownerMask(e.Owner))
 	}
 	return fmt.Sprintf("%s owner %d target %d arg %d a %x b %x", e.Op, e.Owner, e.Target, e.Arg, e.A, e.B)
 }
