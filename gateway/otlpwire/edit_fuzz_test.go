@@ -3,6 +3,7 @@ package otlpwire
 import (
 	"encoding/binary"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -67,6 +68,17 @@ func FuzzDecodeEdits(f *testing.F) {
 			{{Op: OpReject, A: []byte("no")}},
 			{{Op: OpReplace, A: reqs[sig].req[:min(len(reqs[sig].req), 40)]}},
 			{{Op: OpDropItem}, {Op: OpDeleteAttr, Target: 0}},
+			{{Op: OpDropMatch, A: raw(cond1(CondName, `^(a|b)$`), condString("k", "v")), B: []byte("m")}},
+			{{Op: OpDropMatch, A: raw(cond1(CondBody, "x"), condNumber("k", 1), condBool("k", true), cond1(CondAttrExists, "k"), condMatch("k", "v+"))}},
+			{{Op: OpHashValues, Owner: 7, Arg: 1, A: []byte("k"), B: []byte("s")}},
+			{{Op: OpMaskValues, Owner: 7, Arg: 2 | MaskExceptKeys, A: maskA("", "k"), B: []byte("*")}},
+			{{Op: OpMaskValues, Owner: 4, A: maskA("v+"), B: []byte("*")}, {Op: OpDeleteKey, Owner: 4, A: []byte("k")}},
+		}
+		if sig != int(Metrics) {
+			seeds = append(seeds, []Edit{{Op: OpSample, A: u64le(1 << 55), B: []byte("s")}})
+		}
+		if sig == int(Logs) {
+			seeds = append(seeds, []Edit{{Op: OpDropSeverity, Arg: 9, B: []byte("d")}})
 		}
 		if sig == int(Metrics) {
 			seeds = append(seeds, []Edit{{Op: OpSetName, Owner: EditOwnerMetric, Target: 1, A: []byte("m")}})
@@ -144,7 +156,53 @@ func fuzzEdits(ix *Index, req []byte, ops []byte, values [][]byte) []Edit {
 			key = names[0]
 		}
 		n := len(ix.ItemsAt)
-		switch op := Op(sel%17 + 1); op {
+		switch op := Op(sel%22 + 1); op {
+		case OpDropMatch:
+			var a []byte
+			switch arg % 4 {
+			case 0: // an item's name, in a literal set
+				name := "b"
+				if n > 0 {
+					it := ix.ItemsAt[t16%n]
+					if nm := req[it.NameOff:it.NameEnd]; len(nm) > 0 && len(nm) < 200 && utf8.Valid(nm) {
+						name = string(nm)
+					}
+				}
+				a = cond1(CondName, "^("+regexp.QuoteMeta(name)+"|x)$")
+			case 1:
+				a = cond1(CondAttrExists, string(key))
+			case 2:
+				a = condString(string(key), "vv")
+			default:
+				a = raw(cond1(CondBody, `^b`), condMatch(string(key), `v+`))
+			}
+			if arg&4 != 0 {
+				a = raw(a, condNumber(string(key), 1))
+			}
+			eds = append(eds, Edit{Op: op, A: a, B: names[1]})
+		case OpSample:
+			if ix.Signal != Metrics {
+				eds = append(eds, Edit{Op: op, A: u64le(uint64(t16) << (arg % 48)), B: names[1]})
+			}
+		case OpDropSeverity:
+			if ix.Signal == Logs {
+				eds = append(eds, Edit{Op: op, Arg: 1 + uint32(arg%24)})
+			}
+		case OpHashValues:
+			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, Arg: uint32(arg>>3) & 1, A: key, B: names[0]})
+		case OpMaskValues:
+			det := uint32(t16 % 5)
+			a := maskA("")
+			if det == 0 {
+				a = maskA([]string{`v+`, `\w`, `x*`, `(?i)K`}[arg%4])
+			}
+			if arg&8 != 0 {
+				a = lenField(a, key)
+			}
+			if arg&16 != 0 {
+				det |= MaskExceptKeys
+			}
+			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, Arg: det, A: a, B: []byte("*")})
 		case OpDropInvalid:
 			lim := uint64(t16) << 40
 			eds = append(eds, Edit{Op: op, Arg: uint32(arg % 32), A: append(binary.LittleEndian.AppendUint64(nil, lim>>8), binary.LittleEndian.AppendUint64(nil, lim)...),
@@ -274,6 +332,9 @@ func FuzzApply(f *testing.F) {
 		req := mustMarshal(f, s.msg)
 		f.Add(uint8(s.sig), req, []byte{0, 1, 0, 3, 1, 2, 0, 1, 2, 0, 0, 2, 3, 4, 0, 5, 5, 1, 0, 7, 6, 0, 0, 1, 7, 3, 0, 2})
 		f.Add(uint8(s.sig), req, []byte{})
+		// Ops 18-22: DROP_MATCH, SAMPLE, DROP_SEVERITY, HASH_VALUES,
+		// MASK_VALUES (a run of the last two with DELETE_KEY).
+		f.Add(uint8(s.sig), req, []byte{17, 0, 0, 0, 17, 1, 0, 6, 18, 0, 0, 3, 19, 0, 0, 9, 20, 1, 0, 9, 10, 0, 0, 1, 21, 2, 0, 26, 21, 0, 0, 1})
 	}
 	values := fuzzValues(f)
 	var ix Index

@@ -1,0 +1,6 @@
+//go:build race
+
+package otlpwire
+
+// The race detector changes what allocates (see TestContentEditsNoAllocs).
+func init() { raceEnabled = true }
