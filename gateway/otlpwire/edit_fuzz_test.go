@@ -1,6 +1,7 @@
 package otlpwire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"regexp"
@@ -71,6 +72,7 @@ func FuzzDecodeEdits(f *testing.F) {
 			{{Op: OpDropMatch, A: raw(cond1(CondName, `^(a|b)$`), condString("k", "v")), B: []byte("m")}},
 			{{Op: OpDropMatch, A: raw(cond1(CondBody, "x"), condNumber("k", 1), condBool("k", true), cond1(CondAttrExists, "k"), condMatch("k", "v+"))}},
 			{{Op: OpHashValues, Owner: 7, Arg: 1, A: []byte("k"), B: []byte("s")}},
+			{{Op: OpNormalizeKey, Owner: 7, A: []byte("K")}},
 			{{Op: OpMaskValues, Owner: 7, Arg: 2 | MaskExceptKeys, A: maskA("", "k"), B: []byte("*")}},
 			{{Op: OpMaskValues, Owner: 4, A: maskA("v+"), B: []byte("*")}, {Op: OpDeleteKey, Owner: 4, A: []byte("k")}},
 		}
@@ -156,7 +158,7 @@ func fuzzEdits(ix *Index, req []byte, ops []byte, values [][]byte) []Edit {
 			key = names[0]
 		}
 		n := len(ix.ItemsAt)
-		switch op := Op(sel%22 + 1); op {
+		switch op := Op(sel%23 + 1); op {
 		case OpDropMatch:
 			var a []byte
 			switch arg % 4 {
@@ -190,6 +192,8 @@ func fuzzEdits(ix *Index, req []byte, ops []byte, values [][]byte) []Edit {
 			}
 		case OpHashValues:
 			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, Arg: uint32(arg>>3) & 1, A: key, B: names[0]})
+		case OpNormalizeKey:
+			eds = append(eds, Edit{Op: op, Owner: 1 + arg%7, A: bytes.ToUpper(key)})
 		case OpMaskValues:
 			det := uint32(t16 % 5)
 			a := maskA("")
