@@ -12,6 +12,7 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/internal/gwerr"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/gateway/pipeline"
+	"github.com/otlpgw/otlpgw/wasmhost"
 )
 
 // pipelineChain turns the loaded filters into the pipeline's stages. Each
@@ -132,7 +133,7 @@ func (g *bulkGroup) run(ctx context.Context, sig otlpwire.Signal, st *bulkState,
 		}
 		items := r.ix.Items
 		if res.Reject != "" {
-			m.sigs[sig].dropped.Add(float64(items))
+			dropCount(&m.sigs[sig], res.Reject, items)
 			return pipeline.FilterResult{}, gwerr.New(gwerr.Rejected, "filter[%s] rejected the batch: %s", m.name, res.Reject)
 		}
 		fr, ferr := m.failed(sig, items, err)
@@ -211,7 +212,6 @@ func (g *bulkGroup) settle(st *bulkState, sig otlpwire.Signal, r *groupResult, m
 		d := e.SegmentDrops[k]
 		switch {
 		case changed && s.end > s.start:
-			m.dropped.Add(float64(d))
 			m.modified.Add(float64(seen - d))
 		default:
 			m.kept.Add(float64(seen))
@@ -221,6 +221,16 @@ func (g *bulkGroup) settle(st *bulkState, sig otlpwire.Signal, r *groupResult, m
 			r.messages = append(r.messages, fmt.Sprintf("filter[%s]: %s", s.member.name, e.SegmentReasons[k]))
 		}
 		seen -= d
+	}
+	if changed {
+		for _, d := range e.Drops {
+			m := &st.segs[d.Segment].member.sigs[sig]
+			if d.Other {
+				dropCount(m, wasmhost.OtherReasons, d.Items)
+			} else {
+				dropCount(m, d.Reason, d.Items)
+			}
+		}
 	}
 	if !changed {
 		return nil

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/protobuf/proto"
 
@@ -168,6 +170,59 @@ func TestBulkGroupMatchesFiltersOneByOne(t *testing.T) {
 		if wantDropped != 12 || len(want) >= len(req) {
 			t.Errorf("%s: %d dropped, %d → %d bytes; want 12 health checks dropped and a smaller request", sig, wantDropped, len(req), len(want))
 		}
+		// Both runs counted their drops by reason, in the group as one
+		// by one: 12 each, the rule the drop filter gives for each signal.
+		reason := map[otlpwire.Signal]string{otlpwire.Traces: "dropped by rules[0]", otlpwire.Logs: "dropped by rules[1]"}[sig]
+		if got := droppedByReason(chain[0], sig); len(got) != 1 || got[reason] != 24 {
+			t.Errorf("%s: filter_dropped_items_total of drop = %v, want {%q: 24}", sig, got, reason)
+		}
+	}
+	for _, c := range chain {
+		for _, sig := range []otlpwire.Signal{otlpwire.Traces, otlpwire.Logs} {
+			total := 0.0
+			for _, n := range droppedByReason(c, sig) {
+				total += n
+			}
+			if d := testutil.ToFloat64(c.sigs[sig].dropped); total != d {
+				t.Errorf("filter[%s] %s: dropped items by reason sum to %v, filter_items_total{outcome=dropped} is %v", c.name, sig, total, d)
+			}
+		}
+	}
+}
+
+// droppedByReason reads c's filter_dropped_items_total for sig.
+func droppedByReason(c *chainFilter, sig otlpwire.Signal) map[string]float64 {
+	r := c.sigs[sig].reasons
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[string]float64{}
+	for reason, ctr := range r.byReason {
+		out[reason] = testutil.ToFloat64(ctr)
+	}
+	return out
+}
+
+// Counting a drop by a reason seen before does not allocate, whether the
+// reason comes as a string (a filter's Result) or as bytes of an edit list
+// (the bulk group).
+func TestDropCountDoesNotAllocate(t *testing.T) {
+	c := loadChain(t, bulkChain[:1])[0]
+	m := &c.sigs[otlpwire.Traces]
+	reasonBytes := []byte("dropped by rules[0] because it is a health check")
+	reasonString := string(reasonBytes)
+	dropCount(m, reasonBytes, 1)
+	if n := testing.AllocsPerRun(100, func() {
+		dropCount(m, reasonBytes, 1)
+		dropCount(m, reasonString, 1)
+	}); n != 0 {
+		t.Errorf("%v allocations per count", n)
+	}
+	for i := range maxDropReasons + 10 {
+		dropCount(m, fmt.Sprintf("r%d", i), 1)
+	}
+	got := droppedByReason(c, otlpwire.Traces)
+	if len(got) != maxDropReasons+1 || got[wasmhost.OtherReasons] != 11 {
+		t.Errorf("%d reasons, %v under %q; want %d and 11", len(got), got[wasmhost.OtherReasons], wasmhost.OtherReasons, maxDropReasons+1)
 	}
 }
 

@@ -148,6 +148,9 @@ exporters:
 	if d := sum(m, "otlpgw_filter_items_total", fl, label("outcome", "dropped")); d != 4 {
 		t.Errorf("filter_items_total{outcome=dropped} = %v, want 4", d)
 	}
+	if d, all := sum(m, "otlpgw_filter_dropped_items_total", fl, label("reason", "healthcheck")), sum(m, "otlpgw_filter_dropped_items_total"); d != 4 || all != 4 {
+		t.Errorf("filter_dropped_items_total{reason=healthcheck} = %v of %v, want 4 of 4", d, all)
+	}
 	accepted := sum(m, "otlpgw_receiver_accepted_items_total")
 	sent := sum(m, "otlpgw_exporter_sent_items_total")
 	dropped := sum(m, "otlpgw_filter_items_total", label("outcome", "dropped"))

@@ -139,6 +139,58 @@ type chainFilter struct {
 type filterSignalMetrics struct {
 	kept, dropped, modified prometheus.Counter
 	duration                prometheus.Observer
+	reasons                 *reasonCounters
+}
+
+// drop counts n items dropped for reason, in filter_items_total and
+// filter_dropped_items_total.
+func dropCount[T string | []byte](m *filterSignalMetrics, reason T, n int) {
+	m.dropped.Add(float64(n))
+	r := m.reasons
+	r.mu.RLock()
+	c := r.byReason[string(reason)] // no copy made for the lookup
+	r.mu.RUnlock()
+	if c == nil {
+		c = r.create(string(reason))
+	}
+	c.Add(float64(n))
+}
+
+// Reasons filter_dropped_items_total uses for drops a filter gave no
+// reason for.
+const (
+	reasonOnErrorDrop = "(failed, on_error: drop)"
+	reasonReplaced    = "(batch replaced)"
+)
+
+// maxDropReasons bounds filter_dropped_items_total's reasons per filter and
+// signal: they come from the module, which could make every one unique.
+const maxDropReasons = 64
+
+// reasonCounters are one filter's filter_dropped_items_total children for
+// one signal, made on first use.
+type reasonCounters struct {
+	vec            *prometheus.CounterVec
+	filter, signal string
+	mu             sync.RWMutex
+	byReason       map[string]prometheus.Counter
+}
+
+func (r *reasonCounters) create(reason string) prometheus.Counter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.byReason[reason]; c != nil {
+		return c
+	}
+	if len(r.byReason) >= maxDropReasons {
+		reason = wasmhost.OtherReasons
+		if c := r.byReason[reason]; c != nil {
+			return c
+		}
+	}
+	c := r.vec.WithLabelValues(r.filter, r.signal, reason)
+	r.byReason[reason] = c
+	return c
 }
 
 func newChainFilter(f *wasmhost.Filter, m *telemetry.Metrics) *chainFilter {
@@ -150,6 +202,7 @@ func newChainFilter(f *wasmhost.Filter, m *telemetry.Metrics) *chainFilter {
 			dropped:  m.FilterItems.WithLabelValues(c.name, s, "dropped"),
 			modified: m.FilterItems.WithLabelValues(c.name, s, "modified"),
 			duration: m.FilterDuration.WithLabelValues(c.name, s),
+			reasons:  &reasonCounters{vec: m.FilterDropped, filter: c.name, signal: s, byReason: map[string]prometheus.Counter{}},
 		}
 	}
 	for _, k := range []string{wasmhost.KindTrap, wasmhost.KindTimeout, wasmhost.KindOOM, wasmhost.KindBadOutput} {
@@ -180,16 +233,28 @@ func (c *chainFilter) Process(ctx context.Context, sig otlpwire.Signal, req []by
 		return c.failed(sig, items, err)
 	}
 	if res.Reject != "" {
-		m.dropped.Add(float64(items))
+		dropCount(m, res.Reject, items)
 		return pipeline.FilterResult{}, gwerr.New(gwerr.Rejected, "filter[%s] rejected the batch: %s", c.name, res.Reject)
 	}
 	if res.Req == nil {
 		m.kept.Add(float64(items))
 		return pipeline.FilterResult{}, nil
 	}
-	m.dropped.Add(float64(res.Dropped))
+	m.countDrops(res)
 	m.modified.Add(float64(items - res.Dropped))
 	return pipeline.FilterResult{Req: res.Req, Dropped: res.Dropped, Reason: res.Reason}, nil
+}
+
+// countDrops counts what a successful call dropped, by reason.
+func (m *filterSignalMetrics) countDrops(res wasmhost.Result) {
+	rest := res.Dropped
+	for _, d := range res.Drops {
+		dropCount(m, d.Reason, d.Items)
+		rest -= d.Items
+	}
+	if rest > 0 { // a REPLACE holds fewer items
+		dropCount(m, reasonReplaced, rest)
+	}
 }
 
 // failed applies on_error to a batch whose call failed.
@@ -208,7 +273,7 @@ func (c *chainFilter) failed(sig otlpwire.Signal, items int, err error) (pipelin
 	m := &c.sigs[sig]
 	switch fe.OnError {
 	case wasmhost.OnErrorDrop:
-		m.dropped.Add(float64(items))
+		dropCount(m, reasonOnErrorDrop, items)
 		return pipeline.FilterResult{Req: []byte{}, Dropped: items, Reason: fmt.Sprintf("failed (%s), batch dropped per on_error: drop", fe.Kind)}, nil
 	case wasmhost.OnErrorReject:
 		return pipeline.FilterResult{}, gwerr.New(gwerr.Rejected, "filter[%s] failed (%s); on_error: reject", c.name, fe.Kind)

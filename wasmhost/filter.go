@@ -26,11 +26,25 @@ type Result struct {
 	// the filter gave, for the client's partial-success message.
 	Dropped int
 	Reason  string
+	// Drops splits Dropped by the reasons the filter gave (ABI.md §4), at
+	// most otlpwire.MaxReasonDrops of them and OtherReasons for the rest;
+	// empty for a REPLACE.
+	Drops []Drop
 	// Reject, when not empty, is the filter's reason for refusing the whole
 	// batch (its REJECT edit); Req is then nil. The pipeline refuses the
 	// request with INVALID_ARGUMENT / 400.
 	Reject string
 }
+
+// Drop is how many items a filter dropped for one reason.
+type Drop struct {
+	Reason string
+	Items  int
+}
+
+// OtherReasons stands for the reasons past otlpwire.MaxReasonDrops in
+// one batch.
+const OtherReasons = "(other reasons)"
 
 // Filter is one loaded module and its pool of instances. Its methods are
 // safe for concurrent use; each instance runs one call at a time.

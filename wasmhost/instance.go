@@ -247,6 +247,14 @@ func (inst *instance) run(ctx context.Context, sig otlpwire.Signal, req []byte, 
 	res := Result{Req: out, Dropped: dropped}
 	if dropped > 0 {
 		res.Reason = string(e.DropReason)
+		res.Drops = make([]Drop, 0, len(e.Drops))
+		for _, d := range e.Drops {
+			r := string(d.Reason)
+			if d.Other {
+				r = OtherReasons
+			}
+			res.Drops = append(res.Drops, Drop{Reason: r, Items: d.Items})
+		}
 	}
 	return res, nil
 }

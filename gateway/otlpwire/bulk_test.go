@@ -3,6 +3,7 @@ package otlpwire
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -614,5 +615,53 @@ func TestNormalizeKey(t *testing.T) {
 	}
 	if err := e.Decode(encodeEdits(Edit{Op: OpNormalizeKey, A: []byte("k")}), &ix); err == nil || !strings.Contains(err.Error(), "owner mask 0") {
 		t.Errorf("NORMALIZE_KEY without owners: %v", err)
+	}
+}
+
+// Edits.Drops counts each list's drops by reason, and past MaxReasonDrops
+// reasons counts the rest in one Other entry per list.
+func TestDropsByReason(t *testing.T) {
+	req := makeTraces(1, 1, 40, 0)
+	for i, sp := range req.ResourceSpans[0].ScopeSpans[0].Spans {
+		sp.Name = fmt.Sprintf("s%d", i)
+	}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	var first []Edit
+	for i := range 36 { // 36 reasons for 36 spans: 32 counted apart, 4 as other
+		first = append(first, Edit{Op: OpDropItem, Target: uint32(i), A: []byte(fmt.Sprintf("r%d", i))})
+	}
+	first = append(first, Edit{Op: OpDropItem, Target: 0, A: []byte("again")}) // already dropped: not counted
+	var e Edits
+	if err := e.Decode(encodeEdits(first...), &ix); err != nil {
+		t.Fatal(err)
+	}
+	second := encodeEdits(
+		Edit{Op: OpDropMatch, A: raw(cond1(CondName, `^s3[6-8]$`)), B: []byte("matched")},
+		Edit{Op: OpDropNamed, A: []byte("s39"), B: []byte("named")},
+	)
+	if err := e.DecodeMore(second, &ix); err != nil {
+		t.Fatal(err)
+	}
+	if _, dropped, err := Apply(&ix, b, &e, nil); err != nil || dropped != 40 {
+		t.Fatalf("Apply: dropped %d, %v", dropped, err)
+	}
+	var got []string
+	for _, d := range e.Drops {
+		if d.Items != 1 || d.Other || d.Segment != 0 {
+			got = append(got, fmt.Sprintf("%d:%q:%v:%d", d.Segment, d.Reason, d.Other, d.Items))
+		}
+	}
+	// The second list's reasons find no room among the first's 32: they
+	// count as its Other.
+	want := []string{`0:"":true:4`, `1:"":true:4`}
+	if strings.Join(got, " ") != strings.Join(want, " ") || len(e.Drops) != 34 || string(e.Drops[31].Reason) != "r31" {
+		t.Errorf("Drops beyond the 32 single ones: %v (of %d entries), want %v", got, len(e.Drops), want)
+	}
+	if e.SegmentDrops[0] != 36 || e.SegmentDrops[1] != 4 {
+		t.Errorf("SegmentDrops %v, want [36 4]", e.SegmentDrops)
 	}
 }

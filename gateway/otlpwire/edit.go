@@ -186,6 +186,11 @@ type Edits struct {
 	Segments       int
 	SegmentDrops   []int
 	SegmentReasons [][]byte
+	// Drops counts, after Apply, the items each list dropped by reason, in
+	// the order reasons first dropped something: at most MaxReasonDrops
+	// reasons in all, and past that one Other entry per list for the rest.
+	// Reasons alias the edit list, as A and B do.
+	Drops []ReasonDrop
 
 	// The index shape Decode checked targets against; Apply refuses another.
 	shape indexShape
@@ -701,12 +706,15 @@ func applyTo(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (out []b
 		return dst, 0, false, errors.New("otlpwire: Apply: the edit list was not decoded against this index")
 	}
 	e.SegmentDrops = append(e.SegmentDrops[:0], make([]int, e.Segments)...)
+	e.Drops = e.Drops[:0]
 	if len(e.List) == 0 {
 		return dst, 0, false, nil
 	}
 	s := &e.sc
 	s.prepare(ix)
+	s.drops = s.drops[:0]
 	dropped = s.resolve(ix, req, e.List, e.SegmentDrops, e.SegmentReasons)
+	e.Drops = s.drops
 	if e.DropReason == nil {
 		// DROP_INVALID's reasons are known only now.
 		for _, r := range e.SegmentReasons {
@@ -950,6 +958,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 				st.drop = true
 				dropped++
 				segDrops[ed.seg]++
+				s.countDrop(ed.seg, ed.A)
 			}
 		case OpDeleteAttr:
 			if m := s.attrMark[t]; m == 0 || !s.attrs[m-1].deleted {
@@ -977,6 +986,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 					st.drop = true
 					dropped++
 					segDrops[ed.seg]++
+					s.countDrop(ed.seg, ed.B)
 				}
 			}
 		case OpDropMatch:
@@ -1008,6 +1018,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 				s.items[s.touchItem(ix, int32(i))].drop = true
 				dropped++
 				segDrops[ed.seg]++
+				s.countDrop(ed.seg, reasons[r])
 				if segReasons[ed.seg] == nil && len(reasons[r]) > 0 {
 					segReasons[ed.seg] = reasons[r]
 				}

@@ -216,6 +216,7 @@ func (s *editScratch) drop(ix *Index, i int, ed *Edit, segDrops []int, segReason
 	}
 	st.drop = true
 	segDrops[ed.seg]++
+	s.countDrop(ed.seg, reason)
 	if segReasons[ed.seg] == nil && len(reason) > 0 {
 		segReasons[ed.seg] = reason
 	}
@@ -751,8 +752,57 @@ func (s *editScratch) stringValue(p []byte) valueState {
 	return valueState{set: true, data: s.vals[start:len(s.vals):len(s.vals)]}
 }
 
+// ReasonDrop is how many items one edit list (Segment, numbered as
+// Edits.SegmentDrops) dropped for one reason. Other marks the entry that
+// counts a list's drops for reasons beyond MaxReasonDrops; its Reason is
+// nil.
+type ReasonDrop struct {
+	Segment int
+	Reason  []byte
+	Other   bool
+	Items   int
+}
+
+// MaxReasonDrops bounds the distinct reasons Edits.Drops tells apart in
+// one Apply: a guest may give every item its own reason.
+const MaxReasonDrops = 32
+
+// countDrop counts one item list seg dropped for reason.
+func (s *editScratch) countDrop(seg int32, reason []byte) {
+	// Drops come in runs of one reason: try the last entry first.
+	if n := len(s.drops); n > 0 {
+		if d := &s.drops[n-1]; d.Segment == int(seg) && !d.Other && string(d.Reason) == string(reason) {
+			d.Items++
+			return
+		}
+	}
+	reasons := 0
+	for k := range s.drops {
+		d := &s.drops[k]
+		if d.Segment == int(seg) && !d.Other && string(d.Reason) == string(reason) {
+			d.Items++
+			return
+		}
+		if !d.Other {
+			reasons++
+		}
+	}
+	if reasons < MaxReasonDrops {
+		s.drops = append(s.drops, ReasonDrop{Segment: int(seg), Reason: reason, Items: 1})
+		return
+	}
+	for k := range s.drops {
+		if d := &s.drops[k]; d.Segment == int(seg) && d.Other {
+			d.Items++
+			return
+		}
+	}
+	s.drops = append(s.drops, ReasonDrop{Segment: int(seg), Other: true, Items: 1})
+}
+
 // contentScratch is editScratch's space for the edits in this file.
 type contentScratch struct {
+	drops    []ReasonDrop
 	conds    []cond
 	vops     []valueOp
 	maskKeys [][]byte

@@ -366,8 +366,32 @@ func FuzzApply(f *testing.F) {
 			t.Fatal("no edits, yet the output differs from the input")
 		}
 		checkApplied(t, sig, out, ix.Items-dropped)
+		checkDrops(t, &e, dropped)
 		checkResources(t, &ix, req, &e, sig)
 	})
+}
+
+// checkDrops checks that e.Drops accounts for every dropped item, list by
+// list, within its bound on reasons.
+func checkDrops(t *testing.T, e *Edits, dropped int) {
+	t.Helper()
+	bySeg := make([]int, e.Segments)
+	reasons, total := 0, 0
+	for _, d := range e.Drops {
+		bySeg[d.Segment] += d.Items
+		total += d.Items
+		if !d.Other {
+			reasons++
+		}
+	}
+	if total != dropped || reasons > MaxReasonDrops {
+		t.Fatalf("Drops count %d items under %d reasons; Apply dropped %d: %+v", total, reasons, dropped, e.Drops)
+	}
+	for k, n := range bySeg {
+		if n != e.SegmentDrops[k] {
+			t.Fatalf("list %d: Drops count %d, SegmentDrops %d", k, n, e.SegmentDrops[k])
+		}
+	}
 }
 
 // checkResources checks that ApplyResources gives the same bytes as Apply

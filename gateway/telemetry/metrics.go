@@ -22,6 +22,7 @@ type Metrics struct {
 	FilterItems    *prometheus.CounterVec   // filter, signal, outcome
 	FilterDuration *prometheus.HistogramVec // filter, signal
 	FilterFailures *prometheus.CounterVec   // filter, kind
+	FilterDropped  *prometheus.CounterVec   // filter, signal, reason
 
 	QueueSize     *prometheus.GaugeVec // exporter
 	QueueCapacity *prometheus.GaugeVec // exporter
@@ -56,6 +57,7 @@ func NewMetrics() *Metrics {
 
 		FilterItems:    f.counter("filter_items_total", "Items seen by each filter, by outcome: dropped (removed by the filter), modified (left in a batch the filter edited), kept (in a batch it left as it was, or passed on after a failure).", "filter", "signal", "outcome"),
 		FilterDuration: f.histogram("filter_duration_seconds", "Time one filter took for one batch.", latency, "filter", "signal"),
+		FilterDropped:  f.counter("filter_dropped_items_total", "Items each filter dropped, by the reason it gave the client (the partial-success text). At most 64 reasons per filter and signal are told apart; later ones count as \"(other reasons)\". Sums to filter_items_total{outcome=\"dropped\"}.", "filter", "signal", "reason"),
 		FilterFailures: f.counter("filter_failures_total", "Filter calls that failed, by kind (trap, timeout, oom, bad_output).", "filter", "kind"),
 
 		QueueSize:     f.gauge("queue_size_bytes", "Encoded bytes waiting in the exporter's queue.", "exporter"),
