@@ -107,6 +107,13 @@ const (
 	MaxEditListSize = 64 << 20
 	// MaxEditRecords is the most records an edit list may hold.
 	MaxEditRecords = 1_000_000
+	// MaxBulkEdits is the most bulk edits one list may hold: each walks
+	// the whole batch, so they, not the list's size, bound the host's work.
+	MaxBulkEdits = 1024
+	// MaxPatternBytes bounds the patterns one list may hold (DROP_MATCH
+	// conditions and MASK_VALUES patterns, counted by their records' a),
+	// so that compiling them stays cheap when none is cached.
+	MaxPatternBytes = 64 << 10
 	// EditHeaderSize is the size of a record's fixed header, in bytes.
 	EditHeaderSize = 20
 )
@@ -321,7 +328,7 @@ func (e *Edits) decodeSegment(buf []byte, ix *Index, seg int) error {
 	}
 	le := binary.LittleEndian
 	first := len(e.List)
-	n := 0
+	n, bulk, patterns := 0, 0, 0
 	for off := 0; off < len(buf); n++ {
 		if n == MaxEditRecords {
 			return &EditError{Record: n, Offset: off, Reason: fmt.Sprintf("more than %d records", MaxEditRecords)}
@@ -346,6 +353,16 @@ func (e *Edits) decodeSegment(buf []byte, ix *Index, seg int) error {
 		for _, c := range buf[bEnd : body+padded] {
 			if c != 0 {
 				return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: "padding is not zero"}
+			}
+		}
+		if ed.Op.IsBulk() {
+			if bulk++; bulk > MaxBulkEdits {
+				return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: fmt.Sprintf("more than %d bulk edits", MaxBulkEdits)}
+			}
+			if ed.Op == OpDropMatch || ed.Op == OpMaskValues {
+				if patterns += len(ed.A); patterns > MaxPatternBytes {
+					return &EditError{Record: n, Offset: off, Op: ed.Op, Reason: fmt.Sprintf("patterns exceed %d bytes", MaxPatternBytes)}
+				}
 			}
 		}
 		if reason := e.check(&ed, ix, first+n); reason != "" {

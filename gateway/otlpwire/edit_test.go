@@ -1006,6 +1006,30 @@ func TestDecodeLimits(t *testing.T) {
 	if want := fmt.Sprintf("edit list: record 1000000 (byte %d): more than 1000000 records", len(list)); err.Error() != want {
 		t.Fatalf("error text %q, want %q", err, want)
 	}
+
+	// Bulk edits are bounded apart, per list: each walks the whole batch.
+	bulk := encodeEdits(Edit{Op: OpDeleteKey, Owner: EditOwnersItem, A: []byte("k")})
+	list = bytes.Repeat(bulk, MaxBulkEdits)
+	if err := e.Decode(list, ix); err != nil {
+		t.Fatalf("%d bulk edits: %v", MaxBulkEdits, err)
+	}
+	if err := e.DecodeMore(list, ix); err != nil {
+		t.Fatalf("%d more in a second list: %v", MaxBulkEdits, err)
+	}
+	err = e.Decode(append(list, bulk...), ix)
+	if !errors.As(err, &ee) || ee.Record != MaxBulkEdits || !strings.Contains(ee.Reason, "more than 1024 bulk edits") {
+		t.Fatalf("one bulk edit too many: %v", err)
+	}
+	// And so are the patterns the host must compile.
+	var pats []Edit
+	for i := range MaxPatternBytes/1000 + 1 {
+		p := fmt.Sprintf("^%04d", i) + strings.Repeat("x", 1000-len(`^0000`)-3)
+		pats = append(pats, Edit{Op: OpDropMatch, A: cond1(CondName, p), B: []byte("r")})
+	}
+	err = e.Decode(encodeEdits(pats...), ix)
+	if !errors.As(err, &ee) || ee.Record != MaxPatternBytes/1000 || !strings.Contains(ee.Reason, "patterns exceed 65536 bytes") {
+		t.Fatalf("too many pattern bytes: %v", err)
+	}
 }
 
 func TestEditErrorText(t *testing.T) {
