@@ -50,8 +50,9 @@ const (
 const MaxPatternSize = 1024
 
 // maxCachedPatterns bounds the compiled-pattern cache. Filters send the
-// same few patterns with every batch; a guest that sends new ones each time
-// gets them compiled on every use instead of filling memory.
+// same few patterns with every batch. A full cache starts over, so a guest
+// that sends new ones each time costs compiles, not memory, and cannot
+// keep the other filters' patterns out for good.
 const maxCachedPatterns = 256
 
 var patternCache = struct {
@@ -72,9 +73,10 @@ func compiled(p []byte) (*match.Matcher, error) {
 		return nil, err
 	}
 	patternCache.Lock()
-	if len(patternCache.m) < maxCachedPatterns {
-		patternCache.m[string(p)] = m
+	if len(patternCache.m) >= maxCachedPatterns {
+		clear(patternCache.m)
 	}
+	patternCache.m[string(p)] = m
 	patternCache.Unlock()
 	return m, nil
 }
