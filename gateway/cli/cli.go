@@ -16,10 +16,12 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/otlpgw/otlpgw/filters"
 	"github.com/otlpgw/otlpgw/gateway"
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/exporter"
 	"github.com/otlpgw/otlpgw/gateway/internal/procs"
 	"github.com/otlpgw/otlpgw/wasmhost"
 )
@@ -44,6 +46,8 @@ Usage:
   otlpgw validate [--config FILE]...   load, merge and validate the configuration
   otlpgw filter test --module M --signal traces|metrics|logs [--filter-config JSON] FILE
                                        run one filter offline over an OTLP JSON or protobuf file
+  otlpgw diagnose [--config FILE]...   check that every exporter can deliver: DNS, TCP, TLS,
+                                       gRPC health or HTTP reachability, one test span
   otlpgw version                       print version information
 
 Several --config files merge in order; later files win.
@@ -60,6 +64,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return runCmd(args[1:], stderr)
 	case "validate":
 		return validateCmd(args[1:], stdout, stderr)
+	case "diagnose":
+		return diagnoseCmd(args[1:], stdout, stderr)
 	case "filter":
 		if len(args) > 1 && args[1] == "test" {
 			return filterTestCmd(args[2:], stdout, stderr)
@@ -118,6 +124,45 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUndelivered
 	}
 	fmt.Fprintln(stdout, "configuration is valid")
+	return exitOK
+}
+
+// diagnoseCmd checks every configured exporter (exporter.Diagnose) and
+// prints a report; it fails when any exporter cannot deliver.
+func diagnoseCmd(args []string, stdout, stderr io.Writer) int {
+	files, err := parseConfigFlags("diagnose", args, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUndelivered
+	}
+	cfg, err := config.Load(files, os.LookupEnv)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitUndelivered
+	}
+	ok := 0
+	for _, ec := range cfg.Exporters {
+		d := exporter.Diagnose(context.Background(), ec)
+		target := d.Target
+		if target != "" {
+			target = " → " + target
+		}
+		fmt.Fprintf(stdout, "exporter %s (%s%s)\n", d.Exporter, d.Type, target)
+		for _, c := range d.Checks {
+			took := ""
+			if c.Result != exporter.CheckSkip {
+				took = fmt.Sprintf(" (%s)", c.Took.Round(10*time.Microsecond))
+			}
+			fmt.Fprintf(stdout, "  %-4s  %-6s  %s%s\n", c.Result, c.Step, c.Detail, took)
+		}
+		if d.OK() {
+			ok++
+		}
+	}
+	fmt.Fprintf(stdout, "%d of %d exporters can deliver\n", ok, len(cfg.Exporters))
+	if ok < len(cfg.Exporters) {
+		return exitUndelivered
+	}
 	return exitOK
 }
 

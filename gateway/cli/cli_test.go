@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -191,5 +194,43 @@ func TestValidateReportsABrokenModule(t *testing.T) {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("validate output lacks %q:\n%s", want, stderr.String())
 		}
+	}
+}
+
+// TestDiagnose checks each exporter of the configuration against a real
+// upstream (and one nobody listens on), prints a report and fails when one
+// cannot deliver.
+func TestDiagnose(t *testing.T) {
+	sink := otlpsink.Start(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := lis.Addr().String()
+	lis.Close()
+	good := fmt.Sprintf("  - {name: live, type: otlp, endpoint: %q, tls: {insecure: true}, timeout: 2s}\n", sink.Addr())
+	var stdout, stderr bytes.Buffer
+	p := writeConfig(t, "exporters:\n"+good+fmt.Sprintf("  - {name: gone, type: otlp, endpoint: %q, tls: {insecure: true}, timeout: 2s}\n", dead))
+	if code := Main([]string{"diagnose", "--config", p}, &stdout, &stderr); code != exitUndelivered {
+		t.Fatalf("diagnose exited %d with an unreachable exporter, want %d; stderr %q", code, exitUndelivered, stderr.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"exporter live (otlp → " + sink.Addr() + ")",
+		"  ok    export  1 test span accepted",
+		"exporter gone (otlp → " + dead + ")",
+		"  fail  tcp     dial tcp " + dead,
+		"1 of 2 exporters can deliver",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if s, _, _ := sink.Items(); s != 1 {
+		t.Errorf("the upstream got %d spans, want the one test span", s)
+	}
+	stdout.Reset()
+	if code := Main([]string{"diagnose", "--config", writeConfig(t, "exporters:\n"+good)}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("diagnose exited %d with every exporter reachable:\n%s", code, stdout.String())
 	}
 }
