@@ -118,6 +118,7 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	g.cur.Store(gen)
 
 	rset := receiver.Settings{Logger: g.log, Metrics: g.metrics}
+	warnCleartextTokens(g.log, cfg)
 	if cfg.Receivers.OTLP.GRPC.Endpoint != "" {
 		g.grpc.Store(receiver.NewGRPC(cfg.Receivers.OTLP.GRPC, gen.pipe, rset))
 	}
@@ -341,4 +342,16 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// warnCleartextTokens logs, once at start, each receiver that checks
+// bearer tokens without TLS: anyone on the path can read them.
+func warnCleartextTokens(log *slog.Logger, cfg *config.Config) {
+	g, h := cfg.Receivers.OTLP.GRPC, cfg.Receivers.OTLP.HTTP
+	if g.Endpoint != "" && len(g.Auth.BearerTokens) > 0 && !g.TLS.Enabled() {
+		log.Warn("receivers.otlp.grpc checks bearer tokens without TLS: they travel in clear", "endpoint", g.Endpoint)
+	}
+	if h.Endpoint != "" && len(h.Auth.BearerTokens) > 0 && !h.TLS.Enabled() {
+		log.Warn("receivers.otlp.http checks bearer tokens without TLS: they travel in clear", "endpoint", h.Endpoint)
+	}
 }

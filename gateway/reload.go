@@ -330,11 +330,11 @@ func restartOnly(old, cfg *config.Config) error {
 		errs = append(errs, errors.New("runtime: changing it needs a restart"))
 	}
 	og, ng := old.Receivers.OTLP.GRPC, cfg.Receivers.OTLP.GRPC
-	if og.Endpoint == ng.Endpoint && og != ng {
+	if og.Endpoint == ng.Endpoint && !reflect.DeepEqual(og, ng) {
 		errs = append(errs, errors.New("receivers.otlp.grpc: changing its settings on an unchanged endpoint needs a restart"))
 	}
 	oh, nh := old.Receivers.OTLP.HTTP, cfg.Receivers.OTLP.HTTP
-	if oh.Endpoint == nh.Endpoint && oh != nh {
+	if oh.Endpoint == nh.Endpoint && !reflect.DeepEqual(oh, nh) {
 		errs = append(errs, errors.New("receivers.otlp.http: changing its settings on an unchanged endpoint needs a restart"))
 	}
 	return errors.Join(errs...)

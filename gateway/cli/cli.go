@@ -23,6 +23,7 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/exporter"
 	"github.com/otlpgw/otlpgw/gateway/internal/procs"
+	"github.com/otlpgw/otlpgw/gateway/receiver"
 	"github.com/otlpgw/otlpgw/wasmhost"
 )
 
@@ -119,8 +120,28 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, err)
 		return exitUndelivered
 	}
+	bad := false
+	for _, r := range []struct {
+		path     string
+		endpoint string
+		tls      config.ServerTLS
+	}{
+		{"receivers.otlp.grpc.tls", cfg.Receivers.OTLP.GRPC.Endpoint, cfg.Receivers.OTLP.GRPC.TLS},
+		{"receivers.otlp.http.tls", cfg.Receivers.OTLP.HTTP.Endpoint, cfg.Receivers.OTLP.HTTP.TLS},
+	} {
+		if r.endpoint == "" {
+			continue
+		}
+		if err := receiver.CheckTLS(r.tls); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", r.path, err)
+			bad = true
+		}
+	}
 	if err := gateway.CheckFilters(context.Background(), cfg, builtins, ""); err != nil {
 		printProblems(stderr, err)
+		bad = true
+	}
+	if bad {
 		return exitUndelivered
 	}
 	fmt.Fprintln(stdout, "configuration is valid")

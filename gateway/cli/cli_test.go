@@ -234,3 +234,16 @@ func TestDiagnose(t *testing.T) {
 		t.Fatalf("diagnose exited %d with every exporter reachable:\n%s", code, stdout.String())
 	}
 }
+
+// validate loads the receivers' TLS files and names the one that fails.
+func TestValidateLoadsReceiverTLSFiles(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	p := writeConfig(t, fmt.Sprintf("receivers: {otlp: {grpc: {tls: {cert_file: %q, key_file: %q}}}}\n", missing, missing))
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"validate", "--config", p}, &stdout, &stderr); code != exitUndelivered {
+		t.Fatalf("validate exited %d with missing certificate files; stdout %q", code, stdout.String())
+	}
+	if want := "receivers.otlp.grpc.tls: tls: cert_file " + missing; !strings.Contains(stderr.String(), want) {
+		t.Errorf("validate output lacks %q:\n%s", want, stderr.String())
+	}
+}

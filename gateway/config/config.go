@@ -92,6 +92,11 @@ type GRPCReceiver struct {
 	// MaxRecvMsgSize caps one request message, in bytes, after decompression;
 	// larger requests get RESOURCE_EXHAUSTED. Default 16MiB.
 	MaxRecvMsgSize Size `koanf:"max_recv_msg_size"`
+	// TLS serves TLS when a certificate is set. Default: plaintext.
+	TLS ServerTLS `koanf:"tls"`
+	// Auth, when set, refuses export calls without one of its credentials.
+	// Default: none (the grpc.health.v1 service never asks).
+	Auth ReceiverAuth `koanf:"auth"`
 }
 
 // HTTPReceiver is the OTLP/HTTP listener. An empty Endpoint disables it.
@@ -101,6 +106,38 @@ type HTTPReceiver struct {
 	// MaxRequestBodySize caps a request body, in bytes, before and after
 	// decompression; larger bodies get 413. Default 16MiB.
 	MaxRequestBodySize Size `koanf:"max_request_body_size"`
+	// TLS serves HTTPS when a certificate is set. Default: plaintext.
+	TLS ServerTLS `koanf:"tls"`
+	// Auth, when set, refuses requests without one of its credentials.
+	// Default: none.
+	Auth ReceiverAuth `koanf:"auth"`
+}
+
+// ServerTLS is a receiver's TLS. Setting CertFile and KeyFile turns it on.
+type ServerTLS struct {
+	// CertFile and KeyFile are the server's certificate chain and private
+	// key, PEM. The receiver rereads them when they change on disk, so a
+	// renewed certificate is served without a restart.
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+	// ClientCAFile, when set, makes TLS mutual: every client must present
+	// a certificate signed by one of these CAs (PEM). Default: none.
+	ClientCAFile string `koanf:"client_ca_file"`
+	// MinVersion is the oldest TLS version accepted: 1.2 or 1.3. Default 1.2.
+	MinVersion string `koanf:"min_version"`
+}
+
+// Enabled says whether TLS is configured.
+func (t ServerTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+// ReceiverAuth is how a receiver authenticates clients.
+type ReceiverAuth struct {
+	// BearerTokens are the tokens a request may carry as "Authorization:
+	// Bearer TOKEN" (gRPC metadata or HTTP header); several allow rotating
+	// one without refusing clients that still send the other. Use
+	// ${env:NAME} rather than writing tokens in the file. Empty: no
+	// authentication.
+	BearerTokens []string `koanf:"bearer_tokens"`
 }
 
 // Filter is one entry of the filter chain: one WASM module instance.
@@ -312,8 +349,8 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Receivers: Receivers{OTLP: OTLPReceiver{
-			GRPC: GRPCReceiver{Endpoint: "0.0.0.0:4317", MaxRecvMsgSize: 16 * MiB},
-			HTTP: HTTPReceiver{Endpoint: "0.0.0.0:4318", MaxRequestBodySize: 16 * MiB},
+			GRPC: GRPCReceiver{Endpoint: "0.0.0.0:4317", MaxRecvMsgSize: 16 * MiB, TLS: ServerTLS{MinVersion: "1.2"}},
+			HTTP: HTTPReceiver{Endpoint: "0.0.0.0:4318", MaxRequestBodySize: 16 * MiB, TLS: ServerTLS{MinVersion: "1.2"}},
 		}},
 		Batch:           Batch{MaxItems: 8192, MaxBytes: 4 * MiB, Timeout: 200 * time.Millisecond},
 		Queue:           Queue{MaxBytes: 256 * MiB},

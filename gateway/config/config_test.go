@@ -62,7 +62,7 @@ func TestExamplesLoadAndValidate(t *testing.T) {
 	if err != nil || len(files) < 2 {
 		t.Fatalf("examples: %v (found %d)", err, len(files))
 	}
-	env := envMap(map[string]string{"UPSTREAM_TOKEN": "t", "INGEST_API_KEY": "k"})
+	env := envMap(map[string]string{"UPSTREAM_TOKEN": "t", "INGEST_API_KEY": "k", "OTLPGW_TOKEN": "o"})
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			if _, err := Load([]string{f}, env); err != nil {

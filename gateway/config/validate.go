@@ -166,10 +166,14 @@ func (c *Config) validateReceivers(v *validator) {
 	if g.Endpoint != "" {
 		v.listenAddr("receivers.otlp.grpc.endpoint", g.Endpoint)
 		v.positiveSize("receivers.otlp.grpc.max_recv_msg_size", g.MaxRecvMsgSize)
+		v.serverTLS("receivers.otlp.grpc.tls", g.TLS)
+		v.receiverAuth("receivers.otlp.grpc.auth", g.Auth)
 	}
 	if h.Endpoint != "" {
 		v.listenAddr("receivers.otlp.http.endpoint", h.Endpoint)
 		v.positiveSize("receivers.otlp.http.max_request_body_size", h.MaxRequestBodySize)
+		v.serverTLS("receivers.otlp.http.tls", h.TLS)
+		v.receiverAuth("receivers.otlp.http.auth", h.Auth)
 	}
 	// Port 0 picks a free port, so only fixed ports can clash.
 	used := map[string]string{}
@@ -186,6 +190,29 @@ func (c *Config) validateReceivers(v *validator) {
 			continue
 		}
 		used[l.addr] = l.path
+	}
+}
+
+// serverTLS checks a receiver's TLS settings; that the files hold what
+// they should is checked when the receiver loads them (and by validate).
+func (v *validator) serverTLS(p string, t ServerTLS) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		v.add(p, "cert_file and key_file go together (got cert_file %q, key_file %q)", t.CertFile, t.KeyFile)
+	}
+	if t.ClientCAFile != "" && !t.Enabled() {
+		v.add(p+".client_ca_file", "needs cert_file and key_file: mutual TLS is TLS first")
+	}
+	v.oneOf(p+".min_version", "TLS version", t.MinVersion, "1.2", "1.3")
+}
+
+func (v *validator) receiverAuth(p string, a ReceiverAuth) {
+	for i, tok := range a.BearerTokens {
+		switch {
+		case tok == "":
+			v.add(fmt.Sprintf("%s.bearer_tokens[%d]", p, i), "empty token (an unset ${env:...}?)")
+		case strings.ContainsAny(tok, " \t\r\n"):
+			v.add(fmt.Sprintf("%s.bearer_tokens[%d]", p, i), "a token cannot contain whitespace")
+		}
 	}
 }
 

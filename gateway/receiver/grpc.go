@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip decompressor
 	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/health"
@@ -70,6 +71,10 @@ type GRPC struct {
 	metrics  transportMetrics
 	srv      *grpc.Server
 	health   *health.Server
+	auth     *authenticator // nil: no authentication
+	// initErr is why the receiver cannot serve (its TLS files did not
+	// load); Start and Serve return it.
+	initErr error
 
 	mu    sync.Mutex
 	state int
@@ -110,7 +115,15 @@ func NewGRPC(cfg config.GRPCReceiver, consumer pipeline.Consumer, set Settings) 
 		health:  health.NewServer(),
 	}
 	g.consumer.Store(box)
-	g.srv = grpc.NewServer(
+	g.auth = newAuthenticator(cfg.Auth)
+	var opts []grpc.ServerOption
+	switch tc, err := loadTLS(cfg.TLS, g.log); {
+	case err != nil:
+		g.initErr = fmt.Errorf("grpc receiver: %w", err)
+	case tc != nil:
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	g.srv = grpc.NewServer(append(opts,
 		grpc.ForceServerCodecV2(codec),
 		grpc.MaxRecvMsgSize(int(maxRecv)),
 		grpc.InTapHandle(g.tap),
@@ -138,7 +151,7 @@ func NewGRPC(cfg config.GRPCReceiver, consumer pipeline.Consumer, set Settings) 
 			MinTime:             keepaliveMinTime,
 			PermitWithoutStream: keepalivePermitWithoutStream,
 		}),
-	)
+	)...)
 	for _, sig := range otlpwire.Signals {
 		g.srv.RegisterService(g.serviceDesc(sig), nil)
 		g.health.SetServingStatus(grpcServiceNames[sig], healthpb.HealthCheckResponse_SERVING)
@@ -176,6 +189,9 @@ func (g *GRPC) Start(ctx context.Context) error {
 func (g *GRPC) Serve(ln net.Listener) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.initErr != nil {
+		return g.initErr
+	}
 	switch g.state {
 	case stateServing:
 		return fmt.Errorf("grpc receiver: %w", ErrStarted)
@@ -245,7 +261,16 @@ func (g *GRPC) Shutdown(ctx context.Context) error {
 func (g *GRPC) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	sig, ok := grpcMethodSignal(info.FullMethodName)
 	if !ok {
-		return ctx, nil
+		return ctx, nil // grpc.health.v1: probes carry no credentials
+	}
+	if g.auth != nil {
+		var authz string
+		if v := info.Header.Get("authorization"); len(v) > 0 {
+			authz = v[0]
+		}
+		if err := g.auth.check(authz); err != nil {
+			return ctx, g.refuse(sig, err, 0)
+		}
 	}
 	box := g.consumer.Load()
 	if box.admit == nil {

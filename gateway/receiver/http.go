@@ -80,6 +80,10 @@ type HTTP struct {
 	metrics  transportMetrics
 	limit    int64
 	srv      *http.Server
+	auth     *authenticator // nil: no authentication
+	// initErr is why the receiver cannot serve (its TLS files did not
+	// load); Start and Serve return it.
+	initErr error
 	// inflight is read-held by every request being handled; Shutdown takes
 	// it for writing to wait until none is left.
 	inflight sync.RWMutex
@@ -116,6 +120,12 @@ func NewHTTP(cfg config.HTTPReceiver, consumer pipeline.Consumer, set Settings) 
 		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 	}
+	h.auth = newAuthenticator(cfg.Auth)
+	if tc, err := loadTLS(cfg.TLS, h.log); err != nil {
+		h.initErr = fmt.Errorf("http receiver: %w", err)
+	} else {
+		h.srv.TLSConfig = tc
+	}
 	return h
 }
 
@@ -147,6 +157,9 @@ func (h *HTTP) Start(ctx context.Context) error {
 func (h *HTTP) Serve(ln net.Listener) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.initErr != nil {
+		return h.initErr
+	}
 	switch h.state {
 	case stateServing:
 		return fmt.Errorf("http receiver: %w", ErrStarted)
@@ -158,7 +171,11 @@ func (h *HTTP) Serve(ln net.Listener) error {
 	h.done = make(chan struct{})
 	go func() {
 		defer close(h.done)
-		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		serve := h.srv.Serve
+		if h.srv.TLSConfig != nil {
+			serve = func(ln net.Listener) error { return h.srv.ServeTLS(ln, "", "") } // the certificate comes from TLSConfig
+		}
+		if err := serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.log.Error("serving stopped", "addr", ln.Addr().String(), "error", err)
 		}
 	}()
@@ -265,6 +282,12 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := &h.metrics[sig]
+	if h.auth != nil {
+		if err := h.auth.check(r.Header.Get("Authorization")); err != nil {
+			h.refuse(w, m, sig, err, 0, isJSON)
+			return
+		}
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.reject(w, m, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed (want POST)", isJSON)

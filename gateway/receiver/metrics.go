@@ -88,6 +88,6 @@ func grpcCodes() []int {
 func grpcCodeLabel(c int) string { return codes.Code(c).String() }
 
 // httpCodes is every status the HTTP receiver writes for a known path.
-var httpCodes = []int{200, 400, 405, 413, 415, 500, 503}
+var httpCodes = []int{200, 400, 401, 405, 413, 415, 500, 503}
 
 func httpCodeLabel(c int) string { return strconv.Itoa(c) }

@@ -23,7 +23,7 @@ import (
 // (CONTRACT.md, "Status codes"). Everything upstream only picks a gwerr.Kind.
 
 // numKinds sizes arrays indexed by gwerr.Kind.
-const numKinds = int(gwerr.Rejected) + 1
+const numKinds = int(gwerr.Unauthenticated) + 1
 
 // DefaultRetryAfter is the retry delay sent with a backpressure refusal whose
 // error carries none.
@@ -83,6 +83,8 @@ func grpcCode(k gwerr.Kind) codes.Code {
 		return codes.ResourceExhausted
 	case gwerr.Backpressure:
 		return codes.Unavailable
+	case gwerr.Unauthenticated:
+		return codes.Unauthenticated
 	}
 	return codes.Internal
 }
@@ -96,6 +98,8 @@ func httpCode(k gwerr.Kind) int {
 		return http.StatusRequestEntityTooLarge
 	case gwerr.Backpressure:
 		return http.StatusServiceUnavailable
+	case gwerr.Unauthenticated:
+		return http.StatusUnauthorized
 	}
 	return http.StatusInternalServerError
 }
@@ -148,8 +152,11 @@ var (
 // Retry-After header for backpressure, and a google.rpc.Status body in the
 // request's encoding, as the OTLP/HTTP spec asks for every 4xx and 5xx.
 func writeHTTPRefusal(w http.ResponseWriter, r refusal, asJSON bool) {
-	if r.kind == gwerr.Backpressure {
+	switch r.kind {
+	case gwerr.Backpressure:
 		w.Header().Set("Retry-After", retryAfterSeconds(r.retryAfter))
+	case gwerr.Unauthenticated:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="otlpgw"`)
 	}
 	writeHTTPStatus(w, httpCode(r.kind), grpcCode(r.kind), r.msg, asJSON)
 }

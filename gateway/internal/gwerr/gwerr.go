@@ -24,6 +24,8 @@ const (
 	Backpressure
 	// Rejected is a filter refusing the whole batch: not retryable.
 	Rejected
+	// Unauthenticated is a request without valid credentials.
+	Unauthenticated
 )
 
 func (k Kind) String() string {
@@ -36,6 +38,8 @@ func (k Kind) String() string {
 		return "backpressure"
 	case Rejected:
 		return "rejected"
+	case Unauthenticated:
+		return "unauthenticated"
 	}
 	return "internal"
 }
