@@ -282,9 +282,11 @@ type Retry struct {
 
 // Concurrency sets how many requests an exporter has in flight.
 type Concurrency struct {
-	// Mode is fixed: Max workers, each with at most one request in flight.
-	// adaptive (find the level the destination sustains, up to Max) is
-	// reserved and refused by validation until it is built. Default fixed.
+	// Mode is fixed (Max workers, each with at most one request in
+	// flight) or adaptive (Max workers, but only as many requests in
+	// flight as the destination sustains: more while it answers quickly,
+	// half as many when it signals overload; see gateway/exporter
+	// limiter). Default fixed.
 	Mode string `koanf:"mode"`
 	// Max is the most requests in flight; at least 1. Default 16.
 	Max int `koanf:"max"`

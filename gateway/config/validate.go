@@ -375,11 +375,6 @@ func (c *Config) validateExporters(v *validator) {
 		}
 
 		v.oneOf(p+".concurrency.mode", "concurrency mode", e.Concurrency.Mode, "fixed", "adaptive")
-		if e.Concurrency.Mode == "adaptive" {
-			// Refused rather than silently run fixed: a knob that does
-			// nothing is worse than no knob.
-			v.add(p+".concurrency.mode", "not supported yet: adaptive concurrency is not built (got %q, want fixed)", e.Concurrency.Mode)
-		}
 		if e.Concurrency.Max < 1 {
 			v.add(p+".concurrency.max", "must be >= 1 (got %d)", e.Concurrency.Max)
 		}

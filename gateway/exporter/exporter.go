@@ -45,6 +45,9 @@ type Exporter struct {
 	retry   retrier
 	log     *slog.Logger
 	m       metrics
+	// limit gates each attempt under concurrency.mode: adaptive; nil when
+	// fixed (every worker may have a request in flight).
+	limit *limiter
 
 	// runCtx ends at the shutdown deadline: it stops workers waiting for
 	// work and cancels in-flight sends and back-off waits.
@@ -86,10 +89,10 @@ type signalMetrics struct {
 // queue of queueBytes encoded bytes. Workers batch with batch.MaxItems,
 // batch.MaxBytes and batch.Timeout (linger). Nothing is sent before Start.
 //
-// cfg.Concurrency.Max workers are started (at least 1). Mode "adaptive" is
-// refused by config validation until adaptive concurrency is built; were it
-// to reach here it would run fixed at Max;
-// exporter_concurrency shows Max either way.
+// cfg.Concurrency.Max workers are started (at least 1). In mode fixed each
+// may have a request in flight; in mode adaptive a limiter lets only as
+// many as the upstream sustains (see limiter). exporter_concurrency shows
+// how many may be in flight.
 func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings) (*Exporter, error) {
 	log := set.Logger
 	if log == nil {
@@ -117,6 +120,9 @@ func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings
 		retry:   newRetrier(cfg.Retry),
 		log:     log,
 		m:       newMetrics(tm, cfg.Name),
+	}
+	if cfg.Concurrency.Mode == "adaptive" {
+		e.limit = newLimiter(workers, func(n int) { e.m.concurrency.Set(float64(n)) })
 	}
 	e.partialLog.every, e.retryLog.every, e.failLog.every = logInterval, logInterval, logInterval
 	e.runCtx, e.cancelRun = context.WithCancel(context.Background())
@@ -183,7 +189,9 @@ func (e *Exporter) Start() {
 		return
 	}
 	e.started = true
-	e.m.concurrency.Set(float64(e.workers))
+	if e.limit == nil {
+		e.m.concurrency.Set(float64(e.workers))
+	}
 	e.wg.Add(e.workers)
 	for range e.workers {
 		go e.work()
@@ -327,6 +335,12 @@ func (w *worker) export(batch []queue.Entry) {
 }
 
 func (w *worker) send(ctx context.Context) (Partial, error) {
+	l := w.e.limit
+	if l != nil {
+		if err := l.acquire(ctx); err != nil {
+			return Partial{}, err
+		}
+	}
 	start := time.Now()
 	var p Partial
 	var err error
@@ -335,7 +349,18 @@ func (w *worker) send(ctx context.Context) (Partial, error) {
 	} else {
 		p, err = w.e.sender.Send(ctx, w.sig, w.body, w.items)
 	}
-	w.e.m.duration.Observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	w.e.m.duration.Observe(took.Seconds())
+	if l != nil {
+		outcome := attemptOK
+		if err != nil {
+			outcome = attemptOther
+			if retryable, _ := IsRetryable(err); retryable {
+				outcome = attemptOverload
+			}
+		}
+		l.release(outcome, took)
+	}
 	return p, err
 }
 

@@ -144,8 +144,9 @@ func TestQueueGauges(t *testing.T) {
 	if v := testutil.ToFloat64(tm.QueueItems.WithLabelValues("up")); v != 0 {
 		t.Fatalf("queue_size_items after drain = %v", v)
 	}
-	if v := testutil.ToFloat64(tm.ExporterConcurrency.WithLabelValues("up")); v != 8 {
-		t.Fatalf("exporter_concurrency in adaptive mode = %v, want max (8)", v)
+	// Adaptive starts at 4 and, in slow start, adds one per success.
+	if v := testutil.ToFloat64(tm.ExporterConcurrency.WithLabelValues("up")); v != 5 {
+		t.Fatalf("exporter_concurrency in adaptive mode after one delivered batch = %v, want 5", v)
 	}
 }
 
