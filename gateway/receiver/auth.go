@@ -70,18 +70,19 @@ type certReloader struct {
 
 	mu               sync.Mutex
 	cert             *tls.Certificate
-	certMod, keyMod  time.Time
+	certMod, keyMod  time.Time // of the files r.cert was loaded from
 	checked          time.Time
-	lastFailedReload time.Time // the certMod the last failed reload saw
+	lastFailedReload time.Time // the cert file's time when a reload last failed
 }
 
 func (r *certReloader) load() error {
+	// Times first: a change racing the read is then seen at the next check.
+	cm, km := modTime(r.certFile), modTime(r.keyFile)
 	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
 	if err != nil {
 		return fmt.Errorf("tls: cert_file %s / key_file %s: %w", r.certFile, r.keyFile, err)
 	}
-	r.cert = &cert
-	r.certMod, r.keyMod = modTime(r.certFile), modTime(r.keyFile)
+	r.cert, r.certMod, r.keyMod = &cert, cm, km
 	return nil
 }
 
@@ -91,9 +92,7 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if now := time.Now(); now.Sub(r.checked) >= r.every {
 		r.checked = now
 		if cm, km := modTime(r.certFile), modTime(r.keyFile); !cm.Equal(r.certMod) || !km.Equal(r.keyMod) {
-			old := r.cert
-			if err := r.load(); err != nil {
-				r.cert = old
+			if err := r.load(); err != nil { // r.cert stays as it was
 				// Said once per change of the files, not per handshake.
 				if !cm.Equal(r.lastFailedReload) {
 					r.lastFailedReload = cm
