@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +18,7 @@ import (
 
 	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -156,6 +159,61 @@ exporters:
 	dropped := sum(m, "otlpgw_filter_items_total", label("outcome", "dropped"))
 	if accepted != sent+dropped || accepted != 20 {
 		t.Errorf("books: accepted %v != exported %v + dropped by filters %v", accepted, sent, dropped)
+	}
+}
+
+// TestBulkOnlyExampleFilter runs the SDK's second example, which only
+// sends batch-wide edits, from source through the gateway: health checks
+// are dropped and reported, e-mail addresses arrive hashed and card
+// numbers masked, and the drops are counted by reason.
+func TestBulkOnlyExampleFilter(t *testing.T) {
+	guard := buildWasm(t, "sdk/examples/edgeguard")
+	sink := otlpsink.Start(t)
+	gw := startGateway(t, fmt.Sprintf(`
+batch: {timeout: 10ms}
+filters:
+  - {name: guard, module: %q, signals: [traces], config: {hash_salt: pepper}}
+exporters:
+  - {name: upstream, type: otlp, endpoint: %q, tls: {insecure: true}}
+`, guard, sink.Addr()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req := otlptest.Traces(1, 4, 1, 7)
+	spans := req.ResourceSpans[0].ScopeSpans[0].Spans
+	spans[0].Name = "GET /healthz"
+	spans[1].Attributes = []*commonpb.KeyValue{
+		{Key: "user.email", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "bob@example.com"}}},
+		{Key: "note", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "paid with 4111 1111 1111 1111"}}},
+	}
+	resp, err := traceClient(t, gw).Export(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := resp.GetPartialSuccess(); ps.GetRejectedSpans() != 1 || ps.GetErrorMessage() != "filter[guard]: health check" {
+		t.Fatalf("partial success %v, want 1 span rejected for filter[guard]: health check", ps)
+	}
+	if !sink.WaitItems(ctx, 3, 0, 0) {
+		t.Fatal("the kept spans never arrived")
+	}
+	if err := shutdown(gw, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("pepperbob@example.com"))
+	found := false
+	for _, r := range sink.Traces {
+		for _, sp := range r.ResourceSpans[0].ScopeSpans[0].Spans {
+			if email, ok := attrString(sp.Attributes, "user.email"); ok {
+				note, _ := attrString(sp.Attributes, "note")
+				found = email == hex.EncodeToString(digest[:]) && note == "paid with ****"
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the span with an e-mail and a card number did not arrive hashed and masked: %v", sink.Traces)
+	}
+	m := gathered(t, gw)
+	if d := sum(m, "otlpgw_filter_dropped_items_total", label("filter", "guard"), label("reason", "health check")); d != 1 {
+		t.Errorf("filter_dropped_items_total{filter=guard,reason=health check} = %v, want 1", d)
 	}
 }
 
