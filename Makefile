@@ -36,14 +36,18 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bench/collector/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# The guest SDK is its own module (sdk/go.mod): ./... does not reach it.
 vet:
 	$(GO) vet $(PKGS)
+	cd sdk && $(GO) vet ./...
 
 staticcheck:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+	cd sdk && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	cd sdk && $(GO) test -race -count=1 -timeout 10m ./...
 
 ## filters: rebuild the stock filters' .wasm files from source
 filters:
