@@ -146,7 +146,7 @@ func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generatio
 			gen.exporters = append(gen.exporters, e)
 			continue
 		}
-		e, err := exporter.New(ec, cfg.Batch, int64(cfg.Queue.MaxBytes), exporter.Settings{Logger: g.log, Metrics: g.metrics})
+		e, err := exporter.New(ec, cfg.Batch, int64(cfg.Queue.MaxBytes), exporter.Settings{Logger: g.log, Metrics: g.metrics, PersistentDir: cfg.Queue.Persistent.Directory})
 		if err != nil {
 			return nil, created, fmt.Errorf("exporters[%d] (%s): %w", i, ec.Name, err)
 		}

@@ -329,6 +329,9 @@ func restartOnly(old, cfg *config.Config) error {
 	if old.Runtime != cfg.Runtime {
 		errs = append(errs, errors.New("runtime: changing it needs a restart"))
 	}
+	if old.Queue.Persistent != cfg.Queue.Persistent {
+		errs = append(errs, errors.New("queue.persistent.directory: changing it needs a restart"))
+	}
 	og, ng := old.Receivers.OTLP.GRPC, cfg.Receivers.OTLP.GRPC
 	if og.Endpoint == ng.Endpoint && !reflect.DeepEqual(og, ng) {
 		errs = append(errs, errors.New("receivers.otlp.grpc: changing its settings on an unchanged endpoint needs a restart"))

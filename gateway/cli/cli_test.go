@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
+	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -245,5 +246,88 @@ func TestValidateLoadsReceiverTLSFiles(t *testing.T) {
 	}
 	if want := "receivers.otlp.grpc.tls: tls: cert_file " + missing; !strings.Contains(stderr.String(), want) {
 		t.Errorf("validate output lacks %q:\n%s", want, stderr.String())
+	}
+}
+
+// TestPersistentQueueSurvivesKill9 acknowledges spans while the upstream
+// is down, kills the gateway with SIGKILL, and starts it again beside a
+// live upstream: every acknowledged span arrives, once.
+func TestPersistentQueueSurvivesKill9(t *testing.T) {
+	bin := buildBinary(t)
+	queueDir := t.TempDir()
+	admin, httpAddr := freePort(t), freePort(t)
+	config := func(upstream string) string {
+		return writeConfig(t, fmt.Sprintf(`receivers: {otlp: {grpc: {endpoint: %q}, http: {endpoint: %q}}}
+admin: {endpoint: %q}
+queue: {persistent: {directory: %q}}
+exporters:
+  - {name: up, type: otlp, endpoint: %q, tls: {insecure: true}, timeout: 2s,
+     retry: {initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 0s}}
+`, freePort(t), httpAddr, admin, queueDir, upstream))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	start := func(cfg string) (*exec.Cmd, *bytes.Buffer) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, bin, "run", "--config", cfg)
+		logs := &bytes.Buffer{}
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if res, err := http.Get("http://" + admin + "/readyz"); err == nil {
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					return cmd, logs
+				}
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("gateway never became ready: %s", logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// 1. The upstream is down: the gateway acknowledges and keeps retrying.
+	cmd, firstLogs := start(config(freePort(t)))
+	const requests, perRequest = 20, 10
+	for i := range requests {
+		body := otlptest.Marshal(otlptest.Traces(1, perRequest, 2, uint64(i)))
+		res, err := http.Post("http://"+httpAddr+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("request %d answered %d; log:\n%s", i, res.StatusCode, firstLogs.String())
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	// 2. Back, with a live upstream: what was acknowledged arrives.
+	sink := otlpsink.Start(t)
+	cmd, logs := start(config(sink.Addr()))
+	if !sink.WaitItems(ctx, requests*perRequest, 0, 0) {
+		s, _, _ := sink.Items()
+		t.Fatalf("the upstream got %d of %d acknowledged spans after the restart; log:\n%s", s, requests*perRequest, logs.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("second run exited with %v; log:\n%s", err, logs.String())
+	}
+	if s, _, _ := sink.Items(); s != requests*perRequest {
+		t.Errorf("the upstream got %d spans, want exactly %d", s, requests*perRequest)
+	}
+	if !strings.Contains(logs.String(), "taking back what an earlier run left undelivered") {
+		t.Errorf("the second run did not log the recovery:\n%s", logs.String())
+	}
+	if left, _ := filepath.Glob(filepath.Join(queueDir, "up", "*", "*.wal")); len(left) != 0 {
+		t.Errorf("segments left after delivering everything and a clean stop: %v", left)
 	}
 }

@@ -198,8 +198,12 @@ type Queue struct {
 
 // Persistent configures the on-disk queue.
 type Persistent struct {
-	// Directory, when set, will hold the on-disk queue. Not supported yet:
-	// the persistent queue is not built, so it must stay empty.
+	// Directory, when set, makes every exporter's queue crash-safe: each
+	// accepted request is written there, and on stable storage, before
+	// the client is answered, and what a crash or a stop left undelivered
+	// is sent at the next start (gateway/queue journal; at least once). An
+	// absolute path on a local disk, one per gateway. Default: none
+	// (in-memory queues). Changing it needs a restart.
 	Directory string `koanf:"directory"`
 }
 

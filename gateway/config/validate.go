@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -272,8 +273,9 @@ func (c *Config) validateBatchAndQueue(v *validator) {
 	if q.BlockTimeout < 0 {
 		v.add("queue.block_timeout", "must be >= 0 (got %s)", q.BlockTimeout)
 	}
-	if q.Persistent.Directory != "" {
-		v.add("queue.persistent.directory", "not supported yet: the persistent queue is not built (got %q, want empty)", q.Persistent.Directory)
+	if d := q.Persistent.Directory; d != "" && !filepath.IsAbs(d) {
+		// Relative to the working directory, which a service manager picks.
+		v.add("queue.persistent.directory", "want an absolute path (got %q)", d)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ type Settings struct {
 	// Metrics is where the exporter_* and queue_* metrics are counted.
 	// Default: a private registry nobody scrapes (for tests and tools).
 	Metrics *telemetry.Metrics
+	// PersistentDir, when set, makes the queue persistent
+	// (queue.persistent.directory): journaled under PersistentDir/NAME.
+	PersistentDir string
 }
 
 // logInterval bounds how often one exporter logs the same kind of event
@@ -63,6 +67,7 @@ type Exporter struct {
 	shutdownErr  error
 
 	lost atomic.Int64 // items given up for the shutdown deadline
+	kept atomic.Int64 // items a persistent queue keeps for the next run
 
 	partialLog, retryLog, failLog logEvery
 }
@@ -111,12 +116,23 @@ func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings
 	if err != nil {
 		return nil, fmt.Errorf("exporter[%s]: %w", cfg.Name, err)
 	}
+	q := queue.New(queueBytes)
+	if set.PersistentDir != "" {
+		var recovered int
+		if q, recovered, err = queue.NewPersistent(queueBytes, filepath.Join(set.PersistentDir, cfg.Name)); err != nil {
+			sender.Close()
+			return nil, fmt.Errorf("exporter[%s]: %w", cfg.Name, err)
+		}
+		if recovered > 0 {
+			log.Info("persistent queue: taking back what an earlier run left undelivered", "items", recovered)
+		}
+	}
 	e := &Exporter{
 		name:    cfg.Name,
 		batch:   batch,
 		workers: workers,
 		sender:  sender,
-		q:       queue.New(queueBytes),
+		q:       q,
 		retry:   newRetrier(cfg.Retry),
 		log:     log,
 		m:       newMetrics(tm, cfg.Name),
@@ -231,7 +247,10 @@ func (e *Exporter) shutdown(ctx context.Context) error {
 	}
 	e.cancelRun()
 	e.dropQueued()
-	closeErr := e.sender.Close()
+	closeErr := errors.Join(e.sender.Close(), e.q.CloseJournal())
+	if n := e.kept.Load(); n > 0 {
+		e.log.Info("persistent queue: keeping undelivered items for the next run", "items", n)
+	}
 	e.UpdateGauges()
 	if closeErr != nil {
 		closeErr = fmt.Errorf("exporter[%s]: close: %w", e.name, closeErr)
@@ -242,14 +261,24 @@ func (e *Exporter) shutdown(ctx context.Context) error {
 	return closeErr
 }
 
-// dropQueued counts what no worker will send any more as lost. The queue
-// is closed, so Next hands out what is left without waiting.
+// dropQueued counts what no worker will send any more as lost, or, for a
+// persistent queue, as kept for the next run. The queue is closed, so Next
+// hands out what is left without waiting.
 func (e *Exporter) dropQueued() {
 	var buf []queue.Entry
 	for {
 		batch, ok := e.q.Next(context.Background(), buf[:0], 0, 0, 0)
 		if !ok {
 			return
+		}
+		if e.q.Persistent() {
+			for _, en := range batch {
+				e.kept.Add(int64(en.Items))
+			}
+			e.q.Keep(batch)
+			clear(batch)
+			buf = batch
+			continue
 		}
 		for _, en := range batch {
 			e.m.sig[en.Sig].failed[failedShutdown].Add(float64(en.Items))
@@ -284,8 +313,11 @@ func (e *Exporter) work() {
 		if !ok {
 			return
 		}
-		w.export(batch)
-		e.q.Done(batch)
+		if reason := w.export(batch); reason == failedShutdown && e.q.Persistent() {
+			e.q.Keep(batch) // for the next run
+		} else {
+			e.q.Done(batch)
+		}
 		clear(batch) // let delivered requests be collected
 		entries = batch
 		e.UpdateGauges()
@@ -297,7 +329,7 @@ func (e *Exporter) work() {
 // encodings are a valid request holding them all. Senders that can write
 // the entries one after the other get them as parts; the rest get them
 // concatenated into a pooled buffer.
-func (w *worker) export(batch []queue.Entry) {
+func (w *worker) export(batch []queue.Entry) failReason {
 	e := w.e
 	w.sig = batch[0].Sig
 	w.items = 0
@@ -332,6 +364,7 @@ func (w *worker) export(batch []queue.Entry) {
 		putBuf(pooled)
 	}
 	e.account(w.sig, w.items, p, reason, err)
+	return reason
 }
 
 func (w *worker) send(ctx context.Context) (Partial, error) {
@@ -378,6 +411,10 @@ func (w *worker) retrying(retry int, wait time.Duration, err error) {
 // rejected + failed adds up to what was queued.
 func (e *Exporter) account(sig otlpwire.Signal, items int, p Partial, reason failReason, err error) {
 	sm := &e.m.sig[sig]
+	if reason == failedShutdown && e.q.Persistent() {
+		e.kept.Add(int64(items)) // not lost: on disk for the next run
+		return
+	}
 	if reason != delivered {
 		sm.failed[reason].Add(float64(items))
 		if reason == failedShutdown {

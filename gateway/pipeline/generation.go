@@ -243,8 +243,9 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 	}
 	for i, q := range g.queues {
 		if !q.Push(entries...) {
-			// Only a closed queue refuses a reserved push, which happens
-			// when the exporter is shutting down under us.
+			// Only a closed queue, or a persistent one whose journal
+			// failed, refuses a reserved push; a queue closes when its
+			// exporter shuts down under us.
 			for _, rest := range g.queues[i+1:] {
 				rest.Unreserve(reserved)
 			}
@@ -253,7 +254,13 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 					e.Buf.Release()
 				}
 			}
-			return out, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter is shutting down", RetryAfter: defaultRetryAfter}
+			msg := "exporter is shutting down"
+			if jerr := q.Err(); jerr != nil {
+				// A persistent queue could not write the request: nothing
+				// is acknowledged, and the client may retry elsewhere.
+				msg = "could not store the request: " + jerr.Error()
+			}
+			return out, &gwerr.Error{Kind: gwerr.Backpressure, Msg: msg, RetryAfter: defaultRetryAfter}
 		}
 		g.dests[i].UpdateGauges()
 	}

@@ -30,6 +30,9 @@ type Entry struct {
 	Buf *bufpool.Buf
 	at  time.Time
 	seq uint64
+	// jseg (1 + the segment number; 0: not journaled) and jrec place the
+	// entry in a persistent queue's journal.
+	jseg, jrec uint32
 }
 
 // Queue is safe for concurrent use by any number of producers and workers.
@@ -58,11 +61,61 @@ type Queue struct {
 	wantItems, wantBytes int
 	seq                  uint64
 	closed               bool
+
+	// j is the journal of a persistent queue (NewPersistent); nil for an
+	// in-memory one.
+	j *journal
 }
 
 // New returns a queue holding at most capacity bytes.
 func New(capacity int64) *Queue {
 	return &Queue{capacity: capacity, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// NewPersistent returns a queue that journals every entry under dir
+// (see journal) and starts with the entries earlier queues on dir left
+// undelivered, which may take it past capacity until they drain. It
+// reports how many items it recovered.
+func NewPersistent(capacity int64, dir string) (*Queue, int, error) {
+	j, recovered, err := openJournal(dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	q := New(capacity)
+	q.j = j
+	var n int64
+	items := 0
+	for _, e := range recovered {
+		n += int64(len(e.Req))
+		items += e.Items
+	}
+	q.used.Add(n)
+	q.enqueue(recovered)
+	return q, items, nil
+}
+
+// Persistent says whether the queue journals its entries.
+func (q *Queue) Persistent() bool { return q.j != nil }
+
+// Err is the persistent queue's journal error, which makes Push refuse;
+// nil when there is none (and always for an in-memory queue).
+func (q *Queue) Err() error {
+	if q.j == nil {
+		return nil
+	}
+	q.j.mu.Lock()
+	defer q.j.mu.Unlock()
+	return q.j.err
+}
+
+// CloseJournal closes a persistent queue's files once no worker uses the
+// queue any more: what is not delivered stays on disk for the next queue
+// opened on the directory. A no-op for an in-memory queue.
+func (q *Queue) CloseJournal() error {
+	if q.j == nil {
+		return nil
+	}
+	return q.j.close()
 }
 
 // Capacity is the queue's size limit in bytes.
@@ -106,8 +159,35 @@ func (q *Queue) Unreserve(n int64) { q.used.Add(-n) }
 
 // Push appends reserved entries. It reports false, and releases their
 // reservation (not their buffer references), if the queue was closed
-// meanwhile.
+// meanwhile or, for a persistent queue, the journal failed (see Err). A
+// persistent queue returns only once the entries are on stable storage.
 func (q *Queue) Push(entries ...Entry) bool {
+	if q.j != nil {
+		// The journal records each entry's place in it; the caller may
+		// push the same slice into other queues.
+		own := append([]Entry(nil), entries...)
+		if err := q.j.append(own); err != nil {
+			q.used.Add(-bytesOf(own))
+			return false
+		}
+		if !q.enqueue(own) {
+			q.j.ack(own) // refused after all: not to be replayed
+			return false
+		}
+		return true
+	}
+	return q.enqueue(entries)
+}
+
+func bytesOf(entries []Entry) int64 {
+	var n int64
+	for _, e := range entries {
+		n += int64(len(e.Req))
+	}
+	return n
+}
+
+func (q *Queue) enqueue(entries []Entry) bool {
 	now := time.Now()
 	q.mu.Lock()
 	if q.closed {
@@ -245,8 +325,19 @@ func (q *Queue) Next(ctx context.Context, dst []Entry, maxItems, maxBytes int, l
 }
 
 // Done releases the bytes and items of a batch returned by Next, and the
-// entries' references to their pooled buffers.
+// entries' references to their pooled buffers. A persistent queue marks
+// them delivered (or given up) in its journal.
 func (q *Queue) Done(batch []Entry) {
+	if q.j != nil {
+		q.j.ack(batch)
+	}
+	q.Keep(batch)
+}
+
+// Keep is Done without marking the batch in a persistent queue's journal:
+// for batches the queue could not deliver before it stopped, which the
+// next queue on its directory will take back.
+func (q *Queue) Keep(batch []Entry) {
 	var n, items int64
 	for _, e := range batch {
 		n += int64(len(e.Req))
