@@ -320,12 +320,23 @@ func (j *journal) append(entries []Entry) error {
 	return j.err
 }
 
-// ack marks delivered entries; a segment whose every record is marked,
-// and which is not the active one, is deleted.
+// ack marks delivered entries, one write per segment they lie in; a
+// segment whose every record is marked, and which is not the active one,
+// is deleted.
 func (j *journal) ack(entries []Entry) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	var b [4]byte
+	b := j.buf[:0]
+	var cur *segment
+	flush := func() {
+		if cur != nil && len(b) > 0 {
+			if _, err := cur.ack.Write(b); err != nil {
+				j.fail(err)
+			}
+			j.collect(cur)
+		}
+		b = b[:0]
+	}
 	for _, e := range entries {
 		if e.jseg == 0 {
 			continue
@@ -334,13 +345,15 @@ func (j *journal) ack(entries []Entry) {
 		if s == nil {
 			continue
 		}
-		binary.LittleEndian.PutUint32(b[:], e.jrec)
-		if _, err := s.ack.Write(b[:]); err != nil {
-			j.fail(err)
+		if s != cur {
+			flush()
+			cur = s
 		}
+		b = binary.LittleEndian.AppendUint32(b, e.jrec)
 		s.acked++
-		j.collect(s)
 	}
+	flush()
+	j.buf = b[:0]
 }
 
 // collect deletes a fully delivered, inactive segment.
