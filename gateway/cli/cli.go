@@ -109,15 +109,25 @@ func printProblems(w io.Writer, err error) {
 	}
 }
 
-func validateCmd(args []string, stdout, stderr io.Writer) int {
-	files, err := parseConfigFlags("validate", args, stderr)
+// loadConfig parses a command's --config flags and loads the files; on a
+// problem it prints it to stderr and reports false.
+func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, []string, bool) {
+	files, err := parseConfigFlags(name, args, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return exitUndelivered
+		return nil, nil, false
 	}
 	cfg, err := config.Load(files, os.LookupEnv)
 	if err != nil {
 		printProblems(stderr, err)
+		return nil, nil, false
+	}
+	return cfg, files, true
+}
+
+func validateCmd(args []string, stdout, stderr io.Writer) int {
+	cfg, _, ok := loadConfig("validate", args, stderr)
+	if !ok {
 		return exitUndelivered
 	}
 	bad := false
@@ -151,14 +161,8 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 // diagnoseCmd checks every configured exporter (exporter.Diagnose) and
 // prints a report; it fails when any exporter cannot deliver.
 func diagnoseCmd(args []string, stdout, stderr io.Writer) int {
-	files, err := parseConfigFlags("diagnose", args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUndelivered
-	}
-	cfg, err := config.Load(files, os.LookupEnv)
-	if err != nil {
-		printProblems(stderr, err)
+	cfg, _, loaded := loadConfig("diagnose", args, stderr)
+	if !loaded {
 		return exitUndelivered
 	}
 	ok := 0
@@ -188,14 +192,8 @@ func diagnoseCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCmd(args []string, stderr io.Writer) int {
-	files, err := parseConfigFlags("run", args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitBadConfig
-	}
-	cfg, err := config.Load(files, os.LookupEnv)
-	if err != nil {
-		printProblems(stderr, err)
+	cfg, files, ok := loadConfig("run", args, stderr)
+	if !ok {
 		return exitBadConfig
 	}
 	log := newLogger(cfg.Log, stderr)

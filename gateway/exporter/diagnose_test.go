@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,24 +109,12 @@ func TestDiagnoseStopsAtTheFailingStep(t *testing.T) {
 
 func TestDiagnoseTLS(t *testing.T) {
 	pki := newTestPKI(t)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gu := &grpcUpstream{addr: lis.Addr().String()}
-	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(pki.serverTLS())))
+	gu := &grpcUpstream{}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(pki.MutualServerTLS())))
 	coltracepb.RegisterTraceServiceServer(srv, traceSvc{u: gu})
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-served
-	})
+	gu.addr = serveGRPC(t, srv)
 	good := diagCfg("otlp", gu.addr)
-	good.TLS = config.TLS{CAFile: pki.certFile, CertFile: pki.certFile, KeyFile: pki.keyFile}
+	good.TLS = config.TLS{CAFile: pki.CertFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}
 	d := Diagnose(context.Background(), good)
 	if got := steps(d); got != "dns=ok tcp=ok tls=ok health=ok export=ok" {
 		t.Fatalf("mutual TLS: %s", got)
@@ -168,22 +155,9 @@ func TestDiagnoseFileAndDebug(t *testing.T) {
 // startHealthUpstream serves grpc.health.v1 with the whole server in st.
 func startHealthUpstream(t *testing.T, st healthpb.HealthCheckResponse_ServingStatus) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := grpc.NewServer()
 	hs := health.NewServer()
 	hs.SetServingStatus("", st)
 	healthpb.RegisterHealthServer(srv, hs)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return lis.Addr().String()
+	return serveGRPC(t, srv)
 }

@@ -369,16 +369,24 @@ func (u *grpcUpstream) compressions() []string {
 // startGRPCUpstream runs a real OTLP/gRPC server on 127.0.0.1:0.
 func startGRPCUpstream(t *testing.T, script ...reply) *grpcUpstream {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &grpcUpstream{addr: lis.Addr().String()}
+	u := &grpcUpstream{}
 	u.script = script
 	srv := grpc.NewServer(grpc.StatsHandler(u))
 	coltracepb.RegisterTraceServiceServer(srv, traceSvc{u: u})
 	colmetricspb.RegisterMetricsServiceServer(srv, metricsSvc{u: u})
 	collogspb.RegisterLogsServiceServer(srv, logsSvc{u: u})
+	u.addr = serveGRPC(t, srv)
+	return u
+}
+
+// serveGRPC serves srv on 127.0.0.1:0 until the test ends and returns its
+// address.
+func serveGRPC(t *testing.T, srv *grpc.Server) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -388,7 +396,7 @@ func startGRPCUpstream(t *testing.T, script ...reply) *grpcUpstream {
 		srv.Stop()
 		<-done
 	})
-	return u
+	return lis.Addr().String()
 }
 
 // deadAddr is a 127.0.0.1 address nothing listens on.

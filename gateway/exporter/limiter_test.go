@@ -3,7 +3,6 @@ package exporter
 import (
 	"context"
 	"errors"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -151,23 +150,10 @@ func (u *capacityUpstream) Export(_ context.Context, _ *coltracepb.ExportTraceSe
 
 func startCapacityUpstream(t *testing.T, capacity int64, service time.Duration) (*capacityUpstream, string) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	u := &capacityUpstream{capacity: capacity, service: service}
 	srv := grpc.NewServer()
 	coltracepb.RegisterTraceServiceServer(srv, u)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		srv.Stop()
-		<-done
-	})
-	return u, lis.Addr().String()
+	return u, serveGRPC(t, srv)
 }
 
 // TestAdaptiveConcurrencyFindsTheUpstreamsCapacity sends the same load to

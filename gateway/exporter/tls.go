@@ -2,11 +2,10 @@ package exporter
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/pemfile"
 )
 
 // clientTLS builds the client TLS configuration, or nil for plaintext
@@ -21,13 +20,9 @@ func clientTLS(c config.TLS) (*tls.Config, error) {
 		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // an operator's explicit choice
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
+		pool, err := pemfile.CertPool(c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("tls: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: ca_file %s: no PEM certificates found", c.CAFile)
 		}
 		tc.RootCAs = pool
 	}

@@ -1,19 +1,8 @@
 package exporter
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,105 +12,35 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/testpki"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 )
 
-// testPKI is one self-signed certificate for 127.0.0.1 that serves as CA,
-// server and client certificate, written to files as an operator would.
-type testPKI struct {
-	cert              tls.Certificate
-	pool              *x509.CertPool
-	certFile, keyFile string
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "otlpgw test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"upstream.test"},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	dir := t.TempDir()
-	p := &testPKI{certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"), pool: x509.NewCertPool()}
-	if err := os.WriteFile(p.certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p.keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if p.cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		t.Fatal(err)
-	}
-	p.pool.AppendCertsFromPEM(certPEM)
-	return p
-}
-
-// serverTLS requires and verifies a client certificate (mutual TLS), so a
-// delivered request proves the exporter presented its cert_file.
-func (p *testPKI) serverTLS() *tls.Config {
-	return &tls.Config{
-		Certificates: []tls.Certificate{p.cert},
-		ClientCAs:    p.pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
-	}
-}
+// newTestPKI is a certificate serving as CA, server and client certificate.
+func newTestPKI(t *testing.T) *testpki.Cert { return testpki.New(t, t.TempDir(), "otlpgw test") }
 
 func TestTLSExport(t *testing.T) {
 	pki := newTestPKI(t)
 
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gu := &grpcUpstream{addr: lis.Addr().String()}
-	gsrv := grpc.NewServer(grpc.Creds(credentials.NewTLS(pki.serverTLS())))
+	gu := &grpcUpstream{}
+	gsrv := grpc.NewServer(grpc.Creds(credentials.NewTLS(pki.MutualServerTLS())))
 	coltracepb.RegisterTraceServiceServer(gsrv, traceSvc{u: gu})
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = gsrv.Serve(lis)
-	}()
-	t.Cleanup(func() {
-		gsrv.Stop()
-		<-served
-	})
+	gu.addr = serveGRPC(t, gsrv)
 
 	hu := &httpUpstream{}
 	hsrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hu.serve(w, r, otlpwire.Traces)
 	}))
-	hsrv.TLS = pki.serverTLS()
+	hsrv.TLS = pki.MutualServerTLS()
 	hsrv.StartTLS()
 	t.Cleanup(hsrv.Close)
 
-	mtls := config.TLS{CAFile: pki.certFile, CertFile: pki.certFile, KeyFile: pki.keyFile}
+	mtls := config.TLS{CAFile: pki.CertFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}
 	named := mtls
 	named.ServerName = "upstream.test"
 	wrong := mtls
 	wrong.ServerName = "elsewhere.test"
-	skip := config.TLS{InsecureSkipVerify: true, CertFile: pki.certFile, KeyFile: pki.keyFile}
+	skip := config.TLS{InsecureSkipVerify: true, CertFile: pki.CertFile, KeyFile: pki.KeyFile}
 	for _, tc := range []struct {
 		name     string
 		typ      string

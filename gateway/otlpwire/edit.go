@@ -971,11 +971,8 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 		}
 		switch ed.Op {
 		case OpDropItem:
-			if st := &s.items[s.touchItem(ix, t)]; !st.drop {
-				st.drop = true
+			if s.drop(ix, int(t), ed, segDrops, segReasons, ed.A) {
 				dropped++
-				segDrops[ed.seg]++
-				s.countDrop(ed.seg, ed.A)
 			}
 		case OpDeleteAttr:
 			if m := s.attrMark[t]; m == 0 || !s.attrs[m-1].deleted {
@@ -999,11 +996,8 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 				} else if string(req[it.NameOff:it.NameEnd]) != string(ed.A) {
 					continue
 				}
-				if st := &s.items[s.touchItem(ix, int32(i))]; !st.drop {
-					st.drop = true
+				if s.drop(ix, i, ed, segDrops, segReasons, ed.B) {
 					dropped++
-					segDrops[ed.seg]++
-					s.countDrop(ed.seg, ed.B)
 				}
 			}
 		case OpDropMatch:
@@ -1025,19 +1019,11 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			}
 			min, max := binary.LittleEndian.Uint64(ed.A), binary.LittleEndian.Uint64(ed.A[8:])
 			for i := range ix.ItemsAt {
-				if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
+				if s.dropped(i) {
 					continue
 				}
-				r := s.invalid(ix, req, int32(i), ed.Arg, min, max)
-				if r < 0 {
-					continue
-				}
-				s.items[s.touchItem(ix, int32(i))].drop = true
-				dropped++
-				segDrops[ed.seg]++
-				s.countDrop(ed.seg, reasons[r])
-				if segReasons[ed.seg] == nil && len(reasons[r]) > 0 {
-					segReasons[ed.seg] = reasons[r]
+				if r := s.invalid(ix, req, int32(i), ed.Arg, min, max); r >= 0 && s.drop(ix, i, ed, segDrops, segReasons, reasons[r]) {
+					dropped++
 				}
 			}
 		case OpCapAttrs:
@@ -1054,7 +1040,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			}
 			if ed.Owner&EditOwnersItem != 0 {
 				for i := range ix.ItemsAt {
-					if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
+					if s.dropped(i) {
 						continue
 					}
 					s.capAttrs(ix, req, OwnerItem, int32(i), n)
@@ -1077,7 +1063,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			}
 			if ed.Owner&EditOwnersItem != 0 {
 				for i := range ix.ItemsAt {
-					if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
+					if s.dropped(i) {
 						continue
 					}
 					if s.needsDefault(ix, req, OwnerItem, int32(i), ed.A) {
@@ -1488,7 +1474,7 @@ const (
 // start; a data point's start never after its (new) time.
 func (s *editScratch) clampFuture(ix *Index, req []byte, limit, now uint64) {
 	for i := range ix.ItemsAt {
-		if m := s.itemMark[i]; m != 0 && s.items[m-1].drop {
+		if s.dropped(i) {
 			continue
 		}
 		it := int32(i)

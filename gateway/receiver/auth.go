@@ -3,7 +3,6 @@ package receiver
 import (
 	"crypto/subtle"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/internal/gwerr"
+	"github.com/otlpgw/otlpgw/gateway/internal/pemfile"
 )
 
 // CheckTLS loads what a receiver's TLS settings name (certificate, key,
@@ -46,13 +46,9 @@ func loadTLS(c config.ServerTLS, log *slog.Logger) (*tls.Config, error) {
 		tc.MinVersion = tls.VersionTLS13
 	}
 	if c.ClientCAFile != "" {
-		pem, err := os.ReadFile(c.ClientCAFile)
+		pool, err := pemfile.CertPool(c.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("tls.client_ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.client_ca_file %s: no PEM certificates found", c.ClientCAFile)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert

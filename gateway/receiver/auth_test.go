@@ -3,16 +3,9 @@ package receiver
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,58 +23,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/testpki"
 	"github.com/otlpgw/otlpgw/gateway/pipeline"
 	"github.com/otlpgw/otlpgw/gateway/telemetry"
 )
-
-// testCert is a self-signed certificate for 127.0.0.1, written to files as
-// an operator would; it serves as CA, server and client certificate.
-type testCert struct {
-	certFile, keyFile string
-	pool              *x509.CertPool
-	pair              tls.Certificate
-}
-
-func newTestCert(t *testing.T, dir, cn string) *testCert {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	c := &testCert{certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem"), pool: x509.NewCertPool()}
-	if err := os.WriteFile(c.certFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(c.keyFile, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if c.pair, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		t.Fatal(err)
-	}
-	c.pool.AppendCertsFromPEM(certPEM)
-	return c
-}
 
 // startSecureGRPC runs a receiver with cfg's TLS and auth on 127.0.0.1:0.
 func startSecureGRPC(t *testing.T, cfg config.GRPCReceiver, c pipeline.Consumer) (*GRPC, *telemetry.Metrics) {
@@ -118,14 +63,14 @@ func exportTraces(ctx context.Context, conn *grpc.ClientConn) error {
 }
 
 func TestGRPCMutualTLS(t *testing.T) {
-	srv, cli := newTestCert(t, t.TempDir(), "server"), newTestCert(t, t.TempDir(), "client")
+	srv, cli := testpki.New(t, t.TempDir(), "server"), testpki.New(t, t.TempDir(), "client")
 	c := &recordingConsumer{out: pipeline.Outcome{Accepted: 2}}
-	r, _ := startSecureGRPC(t, config.GRPCReceiver{TLS: config.ServerTLS{CertFile: srv.certFile, KeyFile: srv.keyFile, ClientCAFile: cli.certFile}}, c)
+	r, _ := startSecureGRPC(t, config.GRPCReceiver{TLS: config.ServerTLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile, ClientCAFile: cli.CertFile}}, c)
 	addr := r.Addr().String()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
-	good := dial(t, addr, credentials.NewTLS(&tls.Config{RootCAs: srv.pool, Certificates: []tls.Certificate{cli.pair}}))
+	good := dial(t, addr, credentials.NewTLS(&tls.Config{RootCAs: srv.Pool, Certificates: []tls.Certificate{cli.Pair}}))
 	if err := exportTraces(ctx, good); err != nil {
 		t.Fatalf("mutual TLS export: %v", err)
 	}
@@ -134,9 +79,9 @@ func TestGRPCMutualTLS(t *testing.T) {
 	}
 	for name, creds := range map[string]credentials.TransportCredentials{
 		"plaintext":                   insecure.NewCredentials(),
-		"no client certificate":       credentials.NewTLS(&tls.Config{RootCAs: srv.pool}),
-		"untrusted server":            credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cli.pair}}),
-		"client cert of the wrong CA": credentials.NewTLS(&tls.Config{RootCAs: srv.pool, Certificates: []tls.Certificate{srv.pair}}),
+		"no client certificate":       credentials.NewTLS(&tls.Config{RootCAs: srv.Pool}),
+		"untrusted server":            credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cli.Pair}}),
+		"client cert of the wrong CA": credentials.NewTLS(&tls.Config{RootCAs: srv.Pool, Certificates: []tls.Certificate{srv.Pair}}),
 	} {
 		if err := exportTraces(ctx, dial(t, addr, creds)); status.Code(err) != codes.Unavailable {
 			t.Errorf("%s: %v, want the connection refused (Unavailable)", name, err)
@@ -186,16 +131,16 @@ func TestGRPCBearerTokens(t *testing.T) {
 }
 
 func TestHTTPTLSAndBearerTokens(t *testing.T) {
-	srv := newTestCert(t, t.TempDir(), "server")
+	srv := testpki.New(t, t.TempDir(), "server")
 	c := &recordingConsumer{out: pipeline.Outcome{Accepted: 2}}
 	m := telemetry.NewMetrics()
-	r := NewHTTP(config.HTTPReceiver{Endpoint: "127.0.0.1:0", TLS: config.ServerTLS{CertFile: srv.certFile, KeyFile: srv.keyFile, MinVersion: "1.3"},
+	r := NewHTTP(config.HTTPReceiver{Endpoint: "127.0.0.1:0", TLS: config.ServerTLS{CertFile: srv.CertFile, KeyFile: srv.KeyFile, MinVersion: "1.3"},
 		Auth: config.ReceiverAuth{BearerTokens: []string{"s3cret"}}}, c, Settings{Metrics: m})
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.pool}, ForceAttemptHTTP2: true}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.Pool}, ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
 	url := "https://" + r.Addr().String() + "/v1/traces"
@@ -243,8 +188,8 @@ func TestHTTPTLSAndBearerTokens(t *testing.T) {
 // load leaves the previous in service.
 func TestCertificateReload(t *testing.T) {
 	dir := t.TempDir()
-	first := newTestCert(t, dir, "first")
-	r := &certReloader{certFile: first.certFile, keyFile: first.keyFile, log: discardLog(), every: 0}
+	first := testpki.New(t, dir, "first")
+	r := &certReloader{certFile: first.CertFile, keyFile: first.KeyFile, log: discardLog(), every: 0}
 	if err := r.load(); err != nil {
 		t.Fatal(err)
 	}
@@ -263,9 +208,9 @@ func TestCertificateReload(t *testing.T) {
 	if got := cn(); got != "first" {
 		t.Fatalf("serving %q, want first", got)
 	}
-	newTestCert(t, dir, "second") // overwrites the same two files
+	testpki.New(t, dir, "second") // overwrites the same two files
 	later := time.Now().Add(time.Minute)
-	for _, f := range []string{first.certFile, first.keyFile} {
+	for _, f := range []string{first.CertFile, first.KeyFile} {
 		if err := os.Chtimes(f, later, later); err != nil {
 			t.Fatal(err)
 		}
@@ -273,11 +218,11 @@ func TestCertificateReload(t *testing.T) {
 	if got := cn(); got != "second" {
 		t.Errorf("after renewal serving %q, want second", got)
 	}
-	if err := os.WriteFile(first.keyFile, []byte("not a key"), 0o600); err != nil {
+	if err := os.WriteFile(first.KeyFile, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	evenLater := later.Add(time.Minute)
-	if err := os.Chtimes(first.keyFile, evenLater, evenLater); err != nil {
+	if err := os.Chtimes(first.KeyFile, evenLater, evenLater); err != nil {
 		t.Fatal(err)
 	}
 	if got := cn(); got != "second" {
@@ -287,13 +232,13 @@ func TestCertificateReload(t *testing.T) {
 
 func TestTLSFilesThatDoNotLoad(t *testing.T) {
 	dir := t.TempDir()
-	cert := newTestCert(t, dir, "x")
+	cert := testpki.New(t, dir, "x")
 	missing := filepath.Join(dir, "missing.pem")
 	for name, c := range map[string]config.ServerTLS{
-		"missing key":       {CertFile: cert.certFile, KeyFile: missing},
-		"key is not a key":  {CertFile: cert.certFile, KeyFile: cert.certFile},
-		"missing client CA": {CertFile: cert.certFile, KeyFile: cert.keyFile, ClientCAFile: missing},
-		"client CA not PEM": {CertFile: cert.certFile, KeyFile: cert.keyFile, ClientCAFile: cert.keyFile},
+		"missing key":       {CertFile: cert.CertFile, KeyFile: missing},
+		"key is not a key":  {CertFile: cert.CertFile, KeyFile: cert.CertFile},
+		"missing client CA": {CertFile: cert.CertFile, KeyFile: cert.KeyFile, ClientCAFile: missing},
+		"client CA not PEM": {CertFile: cert.CertFile, KeyFile: cert.KeyFile, ClientCAFile: cert.KeyFile},
 	} {
 		if err := CheckTLS(c); err == nil {
 			t.Errorf("%s: CheckTLS accepted it", name)
