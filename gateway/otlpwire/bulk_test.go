@@ -574,29 +574,14 @@ func TestNormalizeKey(t *testing.T) {
 	sps[0].Attributes = []*commonpb.KeyValue{kv("a", str("1"))}
 	sps[1].Attributes = []*commonpb.KeyValue{kv("svc", str("2")), kv("SERVICE.name", str("3"))}
 	sps[2].Attributes = []*commonpb.KeyValue{kv("SERVICE.NAME", str("4")), kv("other.key.", str("5"))}
-	b := mustMarshal(t, req)
-	var ix Index
-	if err := ix.Parse(Traces, b); err != nil {
-		t.Fatal(err)
-	}
-	f := finder{t: t, ix: &ix, req: b}
-	var e Edits
-	list := encodeEdits(
-		// span 1 gets the exact key by a rename first: its other spelling goes.
-		Edit{Op: OpRenameAttr, Target: f.attr(OwnerItem, 1, "svc"), A: []byte("service.name")},
-		Edit{Op: OpNormalizeKey, Owner: EditOwnersResource | EditOwnersScope | EditOwnersItem, A: []byte("service.name")},
-	)
-	if err := e.Decode(list, &ix); err != nil {
-		t.Fatal(err)
-	}
-	out, _, err := Apply(&ix, b, &e, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := &coltrace.ExportTraceServiceRequest{}
-	if err := proto.Unmarshal(out, got); err != nil {
-		t.Fatal(err)
-	}
+	res := runContent(t, Traces, req, func(f finder) []Edit {
+		return []Edit{
+			// span 1 gets the exact key by a rename first: its other spelling goes.
+			{Op: OpRenameAttr, Target: f.attr(OwnerItem, 1, "svc"), A: []byte("service.name")},
+			{Op: OpNormalizeKey, Owner: EditOwnersResource | EditOwnersScope | EditOwnersItem, A: []byte("service.name")},
+		}
+	})
+	got := res.got.(*coltrace.ExportTraceServiceRequest)
 	render := func(kvs []*commonpb.KeyValue) string {
 		var parts []string
 		for _, a := range kvs {
@@ -613,7 +598,8 @@ func TestNormalizeKey(t *testing.T) {
 	if strings.Join(lines, "|") != strings.Join(want, "|") {
 		t.Errorf("after NORMALIZE_KEY:\n got %q\nwant %q", lines, want)
 	}
-	if err := e.Decode(encodeEdits(Edit{Op: OpNormalizeKey, A: []byte("k")}), &ix); err == nil || !strings.Contains(err.Error(), "owner mask 0") {
+	ix, _ := parsed(t, Traces, req)
+	if err := res.e.Decode(encodeEdits(Edit{Op: OpNormalizeKey, A: []byte("k")}), ix); err == nil || !strings.Contains(err.Error(), "owner mask 0") {
 		t.Errorf("NORMALIZE_KEY without owners: %v", err)
 	}
 }
