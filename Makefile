@@ -21,6 +21,7 @@ all: build
 
 ## build: the static otlpgw binary in bin/
 build:
+	@[ -x $(BIN) ] || echo "building $(BIN) (the first build downloads modules and compiles: a minute or two)"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/otlpgw
 
 ## run: build, then run the gateway on its embedded default configuration
