@@ -23,7 +23,6 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/exporter"
 	"github.com/otlpgw/otlpgw/gateway/internal/procs"
-	"github.com/otlpgw/otlpgw/gateway/receiver"
 	"github.com/otlpgw/otlpgw/wasmhost"
 )
 
@@ -109,62 +108,15 @@ func printProblems(w io.Writer, err error) {
 	}
 }
 
-// loadConfig parses a command's --config flags and loads the files; on a
-// problem it prints it to stderr and reports false.
-func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, []string, bool) {
-	files, err := parseConfigFlags(name, args, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return nil, nil, false
-	}
-	cfg, err := config.Load(files, os.LookupEnv)
-	if err != nil {
-		printProblems(stderr, err)
-		return nil, nil, false
-	}
-	return cfg, files, true
-}
-
-func validateCmd(args []string, stdout, stderr io.Writer) int {
-	cfg, _, ok := loadConfig("validate", args, stderr)
-	if !ok {
-		return exitUndelivered
-	}
-	bad := false
-	for _, r := range []struct {
-		path     string
-		endpoint string
-		tls      config.ServerTLS
-	}{
-		{"receivers.otlp.grpc.tls", cfg.Receivers.OTLP.GRPC.Endpoint, cfg.Receivers.OTLP.GRPC.TLS},
-		{"receivers.otlp.http.tls", cfg.Receivers.OTLP.HTTP.Endpoint, cfg.Receivers.OTLP.HTTP.TLS},
-	} {
-		if r.endpoint == "" {
-			continue
-		}
-		if err := receiver.CheckTLS(r.tls); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", r.path, err)
-			bad = true
-		}
-	}
-	if err := gateway.CheckFilters(context.Background(), cfg, builtins, ""); err != nil {
-		printProblems(stderr, err)
-		bad = true
-	}
-	if bad {
-		return exitUndelivered
-	}
-	fmt.Fprintln(stdout, "configuration is valid")
-	return exitOK
-}
-
 // diagnoseCmd checks every configured exporter (exporter.Diagnose) and
 // prints a report; it fails when any exporter cannot deliver.
 func diagnoseCmd(args []string, stdout, stderr io.Writer) int {
-	cfg, _, loaded := loadConfig("diagnose", args, stderr)
+	lc, loaded := loadConfig("diagnose", args, stderr)
 	if !loaded {
 		return exitUndelivered
 	}
+	lc.printWarnings(stderr)
+	cfg := lc.cfg
 	ok := 0
 	for _, ec := range cfg.Exporters {
 		d := exporter.Diagnose(context.Background(), ec)
@@ -192,11 +144,21 @@ func diagnoseCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func runCmd(args []string, stderr io.Writer) int {
-	cfg, files, ok := loadConfig("run", args, stderr)
+	lc, ok := loadConfig("run", args, stderr)
 	if !ok {
 		return exitBadConfig
 	}
+	cfg, files := lc.cfg, lc.files
 	log := newLogger(cfg.Log, stderr)
+	for _, w := range lc.warnings {
+		log.Warn(w)
+	}
+	// The same checks as validate, with the same messages, before
+	// anything is built.
+	if err := gateway.Check(context.Background(), cfg, gateway.Settings{Builtins: builtins}); err != nil {
+		printProblems(stderr, err)
+		return exitBadConfig
+	}
 
 	gw, err := gateway.New(cfg, gateway.Settings{Logger: log, Builtins: builtins, ConfigFiles: files, Env: os.LookupEnv})
 	if err != nil {

@@ -21,7 +21,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("receivers: {otlp: {grpc: {endpoint: 2001-12-14, max_recv_msg_size: !!binary aGVsbG8=}}}\n"))
 	env := func(k string) (string, bool) { return "v:" + k, len(k)%2 == 0 }
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := load([]source{{name: "fuzz.yaml", data: data}}, env)
+		cfg, _, err := load([]source{{name: "fuzz.yaml", data: data}}, env)
 		if err == nil {
 			if cfg == nil {
 				t.Fatal("nil config without an error")

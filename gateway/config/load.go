@@ -43,6 +43,19 @@ type source struct {
 // problem found (read, ${env:...}, YAML syntax, unknown keys, types,
 // validation); Problems turns it into one line per problem.
 func Load(files []string, env func(string) (string, bool)) (*Config, error) {
+	cfg, _, err := LoadWithWarnings(files, env)
+	return cfg, err
+}
+
+// EmptyFileWarning is the warning for a configuration file with no keys:
+// valid, but every key takes its default, which is rarely what a file was
+// written for (a ConfigMap extracted under the wrong key gives one).
+const EmptyFileWarning = "the file is empty (no keys, or only comments): every key takes its default"
+
+// LoadWithWarnings is Load that also returns what is valid but probably
+// not meant, one line per warning, each starting with the file it is
+// about, such as "a.yaml: " + EmptyFileWarning.
+func LoadWithWarnings(files []string, env func(string) (string, bool)) (*Config, []string, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
@@ -60,7 +73,7 @@ func Load(files []string, env func(string) (string, bool)) (*Config, error) {
 		srcs = append(srcs, source{name: f, data: b})
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
 	return load(srcs, env)
 }
@@ -75,8 +88,9 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-func load(srcs []source, env func(string) (string, bool)) (*Config, error) {
+func load(srcs []source, env func(string) (string, bool)) (*Config, []string, error) {
 	var errs []error
+	var warnings []string
 
 	// Expansion and parsing errors of every file are collected before giving
 	// up, so one run shows every missing variable.
@@ -89,10 +103,12 @@ func load(srcs []source, env func(string) (string, bool)) (*Config, error) {
 		}
 		if err := k.Load(rawbytes.Provider(text), yaml.Parser()); err != nil {
 			errs = append(errs, &FieldError{Path: s.name, Msg: "invalid YAML: " + yamlMessage(err)})
+		} else if !s.embedded && emptyDocument(text) {
+			warnings = append(warnings, s.name+": "+EmptyFileWarning)
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, warnings, errors.Join(errs...)
 	}
 	raw := k.Raw()
 
@@ -143,9 +159,17 @@ func load(srcs []source, env func(string) (string, bool)) (*Config, error) {
 
 	errs = append(errs, validateExcept(&cfg, undecoded)...)
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, warnings, errors.Join(errs...)
 	}
-	return &cfg, nil
+	return &cfg, warnings, nil
+}
+
+// emptyDocument reports whether YAML text holds no value at all: zero
+// bytes, whitespace, comments or a bare document marker. An explicit {}
+// is a choice, not an accident, and does not count.
+func emptyDocument(text []byte) bool {
+	var v any
+	return yamlv3.Unmarshal(text, &v) == nil && v == nil
 }
 
 // validateExcept runs Validate and leaves out problems at or below the

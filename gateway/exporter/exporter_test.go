@@ -34,7 +34,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"grpc compression", config.Exporter{Name: "x", Type: "otlp", Endpoint: "127.0.0.1:1", Compression: "lz4", TLS: config.TLS{Insecure: true}}, `compression: unknown "lz4"`},
 		{"http compression", config.Exporter{Name: "x", Type: "otlphttp", Endpoint: "http://127.0.0.1:1", Compression: "br"}, `compression: unknown "br"`},
 		{"file path", config.Exporter{Name: "x", Type: "file"}, "path: must be set"},
-		{"ca file", config.Exporter{Name: "x", Type: "otlp", Endpoint: "127.0.0.1:1", TLS: config.TLS{CAFile: "/nonexistent/ca.pem"}}, "tls: ca_file"},
+		{"ca file", config.Exporter{Name: "x", Type: "otlp", Endpoint: "127.0.0.1:1", TLS: config.TLS{CAFile: "/nonexistent/ca.pem"}}, "tls.ca_file"},
 		{"half a key pair", config.Exporter{Name: "x", Type: "otlphttp", Endpoint: "https://h", TLS: config.TLS{CertFile: "c.pem"}}, "cert_file and key_file must be set together"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

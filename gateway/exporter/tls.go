@@ -22,7 +22,7 @@ func clientTLS(c config.TLS) (*tls.Config, error) {
 	if c.CAFile != "" {
 		pool, err := pemfile.CertPool(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: ca_file: %w", err)
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		tc.RootCAs = pool
 	}
@@ -32,7 +32,7 @@ func clientTLS(c config.TLS) (*tls.Config, error) {
 	if c.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: client certificate: %w", err)
+			return nil, fmt.Errorf("tls.cert_file, tls.key_file: client certificate: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
