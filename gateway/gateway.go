@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -125,7 +126,10 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	if cfg.Receivers.OTLP.HTTP.Endpoint != "" {
 		g.http.Store(receiver.NewHTTP(cfg.Receivers.OTLP.HTTP, gen.pipe, rset))
 	}
-	g.admin = admin.New(cfg.Admin.Endpoint, g.metrics.Registry, g.readiness, g.log, g.reloadHandlers)
+	g.admin = admin.New(cfg.Admin.Endpoint, g.metrics.Registry, g.readiness, g.log, func(mux *http.ServeMux) {
+		g.reloadHandlers(mux)
+		mux.Handle("GET /-/config", g.ConfigHandler())
+	})
 	g.metrics.ConfigGeneration.Set(1)
 	return g, nil
 }

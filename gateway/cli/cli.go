@@ -46,6 +46,9 @@ Usage:
   otlpgw validate [--config FILE]...   load, merge and validate the configuration
   otlpgw filter test --module M --signal traces|metrics|logs [--filter-config JSON] FILE
                                        run one filter offline over an OTLP JSON or protobuf file
+  otlpgw config print [--config FILE]...
+                                       print the effective configuration (merged, ${env:...}
+                                       expanded, defaults filled in), secrets redacted
   otlpgw diagnose [--config FILE]...   check that every exporter can deliver: DNS, TCP, TLS,
                                        gRPC health or HTTP reachability, one test span
   otlpgw version                       print version information
@@ -66,6 +69,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return validateCmd(args[1:], stdout, stderr)
 	case "diagnose":
 		return diagnoseCmd(args[1:], stdout, stderr)
+	case "config":
+		return configCmd(args[1:], stdout, stderr)
 	case "filter":
 		if len(args) > 1 && args[1] == "test" {
 			return filterTestCmd(args[2:], stdout, stderr)

@@ -137,7 +137,7 @@ type ReceiverAuth struct {
 	// one without refusing clients that still send the other. Use
 	// ${env:NAME} rather than writing tokens in the file. Empty: no
 	// authentication.
-	BearerTokens []string `koanf:"bearer_tokens"`
+	BearerTokens []string `koanf:"bearer_tokens" secret:"true"`
 }
 
 // Filter is one entry of the filter chain: one WASM module instance.
@@ -160,7 +160,9 @@ type Filter struct {
 	// MemoryLimit caps the linear memory of each module instance. Default 64MiB.
 	MemoryLimit Size `koanf:"memory_limit"`
 	// Config is free-form; the module receives it as JSON when it starts.
-	// Default: empty.
+	// config print and /-/config redact the values of keys that name a
+	// secret (password, secret, token, api_key, apikey, authorization,
+	// credential, in any case, at any depth). Default: empty.
 	Config map[string]any `koanf:"config"`
 }
 
@@ -228,8 +230,10 @@ type Exporter struct {
 	// Timeout bounds one export request (one attempt). Default 10s.
 	Timeout time.Duration `koanf:"timeout"`
 	// Headers are added to every request (gRPC metadata for otlp), e.g. an
-	// authorization token from ${env:TOKEN}. Default: none.
-	Headers map[string]string `koanf:"headers"`
+	// authorization token from ${env:TOKEN}. Every value is treated as a
+	// secret (config print and /-/config show <redacted>): API keys travel
+	// under many header names. Default: none.
+	Headers map[string]string `koanf:"headers" secret:"true"`
 	// TLS configures the client side of TLS for otlp and otlphttp.
 	TLS TLS `koanf:"tls"`
 	// Retry is the back-off for retryable failures.

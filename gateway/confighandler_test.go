@@ -1,0 +1,62 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/otlpgw/otlpgw/gateway/config"
+)
+
+// TestAdminConfigServesTheRunningConfigRedacted checks GET /-/config: the
+// running generation's configuration, which loads back as a valid file,
+// with no secret in it, and the new one after a reload.
+func TestAdminConfigServesTheRunningConfigRedacted(t *testing.T) {
+	r := startReloadable(t, `
+exporters:
+  - {name: d, type: debug, headers: {x-api-key: s3cret-header}}
+`, "{watch: false}")
+	get := func() string {
+		t.Helper()
+		res, err := http.Get("http://" + r.gw.AdminAddr().String() + "/-/config")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/yaml") {
+			t.Fatalf("GET /-/config = %d %s:\n%s", res.StatusCode, res.Header.Get("Content-Type"), b)
+		}
+		return string(b)
+	}
+	body := get()
+	if strings.Contains(body, "s3cret") || !strings.Contains(body, "x-api-key: "+config.Redacted) {
+		t.Errorf("/-/config does not redact the header value:\n%s", body)
+	}
+	p := filepath.Join(t.TempDir(), "printed.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := config.Load([]string{p}, noEnv)
+	if err != nil {
+		t.Fatalf("/-/config output does not load: %v\n%s", err, body)
+	}
+	if back.Exporters[0].Name != "d" || back.Batch.Timeout.String() != "10ms" {
+		t.Errorf("/-/config is not the running config:\n%s", body)
+	}
+
+	r.rewrite(t, "exporters: [{name: after, type: debug}]\n")
+	if _, err := r.gw.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if body := get(); !strings.Contains(body, "name: after") {
+		t.Errorf("/-/config after a reload still shows the old config:\n%s", body)
+	}
+}
