@@ -44,6 +44,9 @@ const usage = `otlpgw: an OTLP gateway with WASM filters
 Usage:
   otlpgw run      [--config FILE]...   run the gateway (no --config: embedded default)
   otlpgw validate [--config FILE]...   load, merge and validate the configuration
+  otlpgw validate --fix --config FILE [--out FILE]
+                                       apply the safe fixes (misspelt keys, an otlp endpoint's
+                                       scheme, zero durations), each printed with its key path
   otlpgw filter test --module M --signal traces|metrics|logs [--filter-config JSON] FILE
                                        run one filter offline over an OTLP JSON or protobuf file
   otlpgw config print [--config FILE]...

@@ -96,3 +96,71 @@ func TestEmptyConfigFileWarns(t *testing.T) {
 		}
 	})
 }
+
+// TestValidateFix checks the did-you-mean line of plain validate, and
+// that validate --fix writes a file that then validates, to --out or to
+// stdout, printing each fix with its key path.
+func TestValidateFix(t *testing.T) {
+	p := writeConfig(t, "receivers:\n  otlp:\n    grpc: {endpiont: 127.0.0.1:0}\n    http: {endpoint: 127.0.0.1:0}\nadmin: {endpoint: 127.0.0.1:0}\nexporters: [{name: up, type: otlp, endpoint: \"https://collector:4317\", timeout: 0s}]\n")
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"validate", "--config", p}, &stdout, &stderr); code != exitUndelivered {
+		t.Fatalf("validate exited %d: %s", code, stderr.String())
+	}
+	if want := "receivers.otlp.grpc.endpiont: unknown key (did you mean endpoint?)\n"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("validate output lacks %q:\n%s", want, stderr.String())
+	}
+
+	wantFixes := []string{
+		"fixed: receivers.otlp.grpc.endpiont: renamed to endpoint (unknown key; the only known key within 2 edits)\n",
+		"fixed: exporters[0].endpoint: \"https://collector:4317\" -> \"collector:4317\" (otlp takes host:port; TLS stays on, as https:// said)\n",
+		"fixed: exporters[0].timeout: 0s -> 10s (must be > 0; reset to its default)\n",
+	}
+	out := filepath.Join(t.TempDir(), "fixed.yaml")
+	stdout.Reset()
+	stderr.Reset()
+	if code := Main([]string{"validate", "--fix", "--config", p, "--out", out}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("validate --fix exited %d: %s", code, stderr.String())
+	}
+	for _, want := range append(wantFixes, "wrote "+out+" (3 fixes)\n", "configuration is valid\n") {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("validate --fix output lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("validate --fix --out wrote to stdout: %q", stdout.String())
+	}
+	stderr.Reset()
+	if code := Main([]string{"validate", "--config", out}, &stdout, &stderr); code != exitOK {
+		t.Errorf("the fixed file does not validate: %s", stderr.String())
+	}
+
+	// Without --out the fixed file is the whole of stdout.
+	stdout.Reset()
+	stderr.Reset()
+	if code := Main([]string{"validate", "--fix", "--config", p}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("validate --fix exited %d: %s", code, stderr.String())
+	}
+	written, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout.String() != string(written) {
+		t.Errorf("stdout %q differs from the --out file %q", stdout.String(), written)
+	}
+
+	// What stays an error makes --fix fail, after writing what it could.
+	bad := writeConfig(t, "exporters: [{name: up, type: otlp, endpoint: \"https://collector:4317\", tls: {insecure: true}, timout: 1s}]\n")
+	stdout.Reset()
+	stderr.Reset()
+	if code := Main([]string{"validate", "--fix", "--config", bad}, &stdout, &stderr); code != exitUndelivered {
+		t.Fatalf("validate --fix on a contradiction exited %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"fixed: exporters[0].timout: renamed to timeout", "exporters[0].endpoint: unexpected scheme, and https:// contradicts tls.insecure: true"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("validate --fix output lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), "timeout: 1s") {
+		t.Errorf("the safe fix was not written: %q", stdout.String())
+	}
+}

@@ -95,7 +95,7 @@ func TestLoadErrorsAreFieldErrors(t *testing.T) {
 		t.Fatalf("error %v holds no *FieldError", err)
 	}
 	want := []string{
-		"receivers.otlp.grpc.endpoitn: unknown key",
+		"receivers.otlp.grpc.endpoitn: unknown key (did you mean endpoint?)",
 		"exporters[0].timeout: must be > 0 (got 0s)",
 	}
 	if got := Problems(err); !slices.Equal(got, want) {

@@ -295,7 +295,8 @@ func checkShape(path string, raw any, t reflect.Type) []error {
 				p := joinPath(path, key)
 				ft, ok := fields[key]
 				if !ok {
-					errs = append(errs, &FieldError{Path: p, Msg: "unknown key"})
+					suggest, ties := suggestKey(key, m[key], m, t)
+					errs = append(errs, &FieldError{Path: p, Msg: unknownKeyMsg(suggest, ties), rename: suggest})
 					continue
 				}
 				if !walk(p, m[key], ft) {

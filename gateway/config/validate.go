@@ -19,6 +19,10 @@ import (
 type FieldError struct {
 	Path string
 	Msg  string
+
+	// rename is the known key an unknown one is near enough to be renamed
+	// to by validate --fix; empty for every other problem.
+	rename string
 }
 
 func (e *FieldError) Error() string {
@@ -311,6 +315,10 @@ func (c *Config) validateExporters(v *validator) {
 			if e.Endpoint == "" {
 				v.add(p+".endpoint", "required for type otlp (got empty, want host:port, such as collector:4317)")
 			} else if msg := checkHostPort(e.Endpoint, true); msg != "" {
+				if u, err := url.Parse(e.Endpoint); err == nil && msg == "unexpected scheme" && (u.Scheme == "https" && e.TLS.Insecure || u.Scheme == "http" && !e.TLS.Insecure) {
+					// validate --fix leaves these alone: the scheme and tls disagree.
+					msg = fmt.Sprintf("unexpected scheme, and %s:// contradicts tls.insecure: %t", u.Scheme, e.TLS.Insecure)
+				}
 				v.add(p+".endpoint", "%s (got %q, want host:port, such as collector:4317; tls.insecure turns TLS off)", msg, e.Endpoint)
 			}
 		case "otlphttp":
