@@ -15,7 +15,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FILTERS   := $(patsubst filters/%/main.go,%,$(wildcard filters/*/main.go))
 WASMFLAGS := -trimpath -buildmode=c-shared -ldflags=-s
 
-.PHONY: all build run test lint vet fmt-check staticcheck test-race check-filters filters fuzz bench docker clean
+.PHONY: all build run test lint vet fmt-check staticcheck test-race check-filters filters fuzz bench docker clean docs
 
 all: build
 
@@ -49,6 +49,10 @@ staticcheck:
 test-race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	cd sdk && $(GO) test -race -count=1 -timeout 10m ./...
+
+## docs: regenerate docs/config.md from the config structs (TestDocIsCurrent fails when it is stale)
+docs:
+	$(GO) run ./gateway/config/internal/gendoc
 
 ## filters: rebuild the stock filters' .wasm files from source
 filters:

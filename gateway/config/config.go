@@ -27,7 +27,20 @@ package config
 
 import "time"
 
+//go:generate go run ./internal/gendoc
+
 // Config is the whole gateway configuration, as users write it.
+//
+// Struct tags: koanf names the key; secret:"true" marks a value that
+// config print and /-/config redact (Redact); reload says what a hot
+// reload does with a change: "restart" means it needs a restart (a reload
+// that changes it is refused, or, for shutdown_timeout and reload.watch,
+// the value loaded at start stays in force), "endpoint" means it needs a
+// restart unless the receiver's endpoint changes too (a new listener is
+// then built); no tag means it changes on reload. A tag holds for every
+// key below the field. docs/config.md is generated from these fields,
+// their tags and their comments (go generate ./gateway/config, or make
+// docs).
 type Config struct {
 	// Receivers are the OTLP listeners (gRPC on 0.0.0.0:4317, HTTP on 0.0.0.0:4318 by default).
 	Receivers Receivers `koanf:"receivers"`
@@ -45,20 +58,20 @@ type Config struct {
 	// otherwise one debug exporter named "debug".
 	Exporters []Exporter `koanf:"exporters"`
 	// MemoryLimit makes receivers push back before the process runs out of memory.
-	MemoryLimit MemoryLimit `koanf:"memory_limit"`
+	MemoryLimit MemoryLimit `koanf:"memory_limit" reload:"restart"`
 	// Admin is the HTTP server for metrics, health, reload and pprof.
-	Admin Admin `koanf:"admin"`
+	Admin Admin `koanf:"admin" reload:"restart"`
 	// ShutdownTimeout bounds draining on SIGINT/SIGTERM: whatever is still
 	// queued when it expires is counted as lost and the exit status is 1.
-	// Default 30s.
-	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+	// The value loaded at start applies. Default 30s.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" reload:"restart"`
 	// Reload controls hot reload: file watching and the probation that
 	// rolls a misbehaving new configuration back.
 	Reload Reload `koanf:"reload"`
 	// Log configures the gateway's own log on stderr.
-	Log Log `koanf:"log"`
+	Log Log `koanf:"log" reload:"restart"`
 	// Runtime tunes the Go runtime under the gateway.
-	Runtime Runtime `koanf:"runtime"`
+	Runtime Runtime `koanf:"runtime" reload:"restart"`
 }
 
 // Runtime tunes the Go runtime. Changing it needs a restart.
@@ -91,12 +104,12 @@ type GRPCReceiver struct {
 	Endpoint string `koanf:"endpoint"`
 	// MaxRecvMsgSize caps one request message, in bytes, after decompression;
 	// larger requests get RESOURCE_EXHAUSTED. Default 16MiB.
-	MaxRecvMsgSize Size `koanf:"max_recv_msg_size"`
+	MaxRecvMsgSize Size `koanf:"max_recv_msg_size" reload:"endpoint"`
 	// TLS serves TLS when a certificate is set. Default: plaintext.
-	TLS ServerTLS `koanf:"tls"`
+	TLS ServerTLS `koanf:"tls" reload:"endpoint"`
 	// Auth, when set, refuses export calls without one of its credentials.
 	// Default: none (the grpc.health.v1 service never asks).
-	Auth ReceiverAuth `koanf:"auth"`
+	Auth ReceiverAuth `koanf:"auth" reload:"endpoint"`
 }
 
 // HTTPReceiver is the OTLP/HTTP listener. An empty Endpoint disables it.
@@ -105,12 +118,12 @@ type HTTPReceiver struct {
 	Endpoint string `koanf:"endpoint"`
 	// MaxRequestBodySize caps a request body, in bytes, before and after
 	// decompression; larger bodies get 413. Default 16MiB.
-	MaxRequestBodySize Size `koanf:"max_request_body_size"`
+	MaxRequestBodySize Size `koanf:"max_request_body_size" reload:"endpoint"`
 	// TLS serves HTTPS when a certificate is set. Default: plaintext.
-	TLS ServerTLS `koanf:"tls"`
+	TLS ServerTLS `koanf:"tls" reload:"endpoint"`
 	// Auth, when set, refuses requests without one of its credentials.
 	// Default: none.
-	Auth ReceiverAuth `koanf:"auth"`
+	Auth ReceiverAuth `koanf:"auth" reload:"endpoint"`
 }
 
 // ServerTLS is a receiver's TLS. Setting CertFile and KeyFile turns it on.
@@ -206,7 +219,7 @@ type Persistent struct {
 	// is sent at the next start (gateway/queue journal; at least once). An
 	// absolute path on a local disk, one per gateway. Default: none
 	// (in-memory queues). Changing it needs a restart.
-	Directory string `koanf:"directory"`
+	Directory string `koanf:"directory" reload:"restart"`
 }
 
 // Exporter sends every batch to one destination.
@@ -308,7 +321,9 @@ type Concurrency struct {
 // harder before the container is killed. Soft must be below hard.
 // Default soft 80%, hard 90%.
 type MemoryLimit struct {
+	// Soft is where receivers start answering with backpressure. Default 80%.
 	Soft string `koanf:"soft"`
+	// Hard is the Go runtime's memory limit (GOMEMLIMIT). Default 90%.
 	Hard string `koanf:"hard"`
 }
 
@@ -318,7 +333,7 @@ type Reload struct {
 	// Watch reloads when a config file changes (including a Kubernetes
 	// ConfigMap's symlink swap). Default true. Ignored for the embedded
 	// default config, which has no file.
-	Watch bool `koanf:"watch"`
+	Watch bool `koanf:"watch" reload:"restart"`
 	// Probation is how long a new configuration is watched after it is
 	// swapped in; 0 disables probation and rollback. Default 30s.
 	Probation time.Duration `koanf:"probation"`
@@ -373,6 +388,15 @@ func Default() Config {
 		Runtime:         Runtime{Procs: "adaptive"},
 	}
 }
+
+// DefaultFilter is what every entry of filters starts from before its
+// keys are decoded over it.
+func DefaultFilter() Filter { return defaultFilter() }
+
+// DefaultExporter is what every entry of exporters starts from before
+// its keys are decoded over it (compression, whose default depends on
+// the type, aside).
+func DefaultExporter() Exporter { return defaultExporter() }
 
 // defaultFilter is what every entry of filters starts from before the file's
 // keys are decoded over it.
