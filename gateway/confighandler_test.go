@@ -3,12 +3,16 @@ package gateway_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/otlpgw/otlpgw/gateway"
 	"github.com/otlpgw/otlpgw/gateway/config"
 )
 
@@ -58,5 +62,55 @@ exporters:
 	}
 	if body := get(); !strings.Contains(body, "name: after") {
 		t.Errorf("/-/config after a reload still shows the old config:\n%s", body)
+	}
+}
+
+// lockedBuffer is a log destination safe for the gateway's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestReloadWarnsAboutAnEmptiedFile checks that a reload of a config file
+// that has become empty (a ConfigMap emptied by mistake) logs the same
+// warning as run.
+func TestReloadWarnsAboutAnEmptiedFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "otlpgw.yaml")
+	if err := os.WriteFile(p, []byte("receivers: {otlp: {grpc: {endpoint: 127.0.0.1:0}, http: {endpoint: ''}}}\nadmin: {endpoint: 127.0.0.1:0}\nreload: {watch: false}\nexporters: [{name: d, type: debug}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load([]string{p}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	gw, err := gateway.New(cfg, gateway.Settings{Logger: slog.New(slog.NewTextHandler(&logs, nil)), ConfigFiles: []string{p}, Env: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = shutdown(gw, 5*time.Second) })
+	if err := os.WriteFile(p, []byte("# nothing left\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Every default includes another admin endpoint, which needs a
+	// restart: the reload is refused after the warning, binding nothing.
+	_, _ = gw.Reload(context.Background())
+	if want := `level=WARN msg="` + p + ": " + config.EmptyFileWarning + `"`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
 	}
 }

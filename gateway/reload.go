@@ -123,7 +123,11 @@ func (g *Gateway) Reload(ctx context.Context) (ReloadSummary, error) {
 	// Filters are checked by building them (see build), so a module that
 	// would not load fails the reload as invalid, with the same messages
 	// otlpgw validate prints, and is loaded only once.
-	cfg, err := config.Load(g.set.ConfigFiles, g.set.Env)
+	cfg, warnings, err := config.LoadWithWarnings(g.set.ConfigFiles, g.set.Env)
+	for _, w := range warnings {
+		// A ConfigMap emptied by mistake reloads as every default.
+		g.log.Warn(w)
+	}
 	if err != nil {
 		return ReloadSummary{}, g.reloadFailed(&ReloadError{Result: reloadInvalid, Err: err})
 	}
