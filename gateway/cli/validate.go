@@ -112,7 +112,11 @@ func validateFix(files []string, out string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return exitUndelivered
 		}
-		fmt.Fprintf(stderr, "wrote %s (%d fixes)\n", out, len(res.Fixes))
+		plural := "es"
+		if len(res.Fixes) == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(stderr, "wrote %s (%d fix%s)\n", out, len(res.Fixes), plural)
 	}
 	if ferr != nil {
 		printProblems(stderr, ferr)
