@@ -61,6 +61,12 @@ func copyRedacted(dst, src reflect.Value, secret bool) {
 		if src.IsNil() {
 			return
 		}
+		if k := src.Elem().Kind(); secret && k != reflect.Map && k != reflect.Slice && !src.Elem().IsZero() {
+			// A secret in a filter's config may be a number or a boolean:
+			// the marker replaces it whatever its type.
+			dst.Set(reflect.ValueOf(Redacted))
+			return
+		}
 		v := reflect.New(src.Elem().Type()).Elem()
 		copyRedacted(v, src.Elem(), secret)
 		dst.Set(v)
@@ -71,14 +77,6 @@ func copyRedacted(dst, src reflect.Value, secret bool) {
 		}
 		dst.Set(src)
 	default:
-		if secret && !src.IsZero() {
-			// A secret that is not a string (a number in a filter's
-			// config) becomes the marker too, where the type allows.
-			if dst.Kind() == reflect.Interface {
-				dst.Set(reflect.ValueOf(Redacted))
-				return
-			}
-		}
 		dst.Set(src)
 	}
 }

@@ -17,7 +17,7 @@ filters:
   - name: r
     module: builtin:redact
     signals: [traces]
-    config: {keys: [user.email], api_key: s3cret-filter, nested: {password: s3cret-nested, plain: visible}}
+    config: {keys: [user.email], api_key: s3cret-filter, nested: {password: s3cret-nested, plain: visible, pin_token: 73313}}
 batch: {preset: low_latency, max_items: 50}
 queue: {block_timeout: 0s}
 exporters:
@@ -55,7 +55,7 @@ func TestPrintedConfigLoadsBackRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(out), "s3cret") {
+	if strings.Contains(string(out), "s3cret") || strings.Contains(string(out), "73313") {
 		t.Errorf("printed config leaks a secret:\n%s", out)
 	}
 	for _, want := range []string{"plain: visible", "user.email", "x-tenant: " + Redacted} {
