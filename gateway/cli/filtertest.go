@@ -22,11 +22,10 @@ import (
 func filterTestCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("filter test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	module := fs.String("module", "", "the filter: builtin:NAME or the path of a .wasm file (required)")
-	signal := fs.String("signal", "", "traces, metrics or logs (required)")
-	filterConfig := fs.String("filter-config", "{}", "the filter's config, as JSON")
+	fs.Usage = func() {}
+	module, signal, filterConfig := filterTestFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return exitUndelivered
+		return usageError(stderr, "filter test")
 	}
 	if *module == "" || *signal == "" || fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "usage: otlpgw filter test --module M --signal traces|metrics|logs [--filter-config JSON] FILE")
@@ -47,6 +46,13 @@ func filterTestCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUndelivered
 	}
 	return exitOK
+}
+
+func filterTestFlags(fs *flag.FlagSet) (module, signal, filterConfig *string) {
+	module = fs.String("module", "", "the filter: builtin:NAME or the path of a .wasm file (required)")
+	signal = fs.String("signal", "", "traces, metrics or logs (required)")
+	filterConfig = fs.String("filter-config", "{}", "the filter's config, as JSON")
+	return module, signal, filterConfig
 }
 
 func runFilterTest(module string, sig otlpwire.Signal, filterConfig, in []byte, w io.Writer) error {
