@@ -5,8 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/otlpgw/otlpgw/gateway/config"
 )
 
 func TestHealthcheckExitStatusFollowsTheProbe(t *testing.T) {
@@ -79,5 +82,48 @@ func TestHealthcheckRejectsStrayArguments(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := Main([]string{"healthcheck", "--nope"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "otlpgw healthcheck --help") {
 		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// The image sets OTLPGW_ADMIN_ENDPOINT (Dockerfile); outside it the
+// embedded default keeps admin on localhost.
+func TestEmbeddedDefaultAdminEndpointComesFromTheImageVariable(t *testing.T) {
+	for _, tc := range []struct {
+		env, want string
+	}{
+		{"", "localhost:8888"},
+		{"0.0.0.0:8888", "0.0.0.0:8888"},
+	} {
+		env := func(k string) (string, bool) {
+			if k == adminEndpointEnv && tc.env != "" {
+				return tc.env, true
+			}
+			return "", false
+		}
+		cfg, err := config.Load(nil, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Admin.Endpoint != tc.want {
+			t.Errorf("%s=%q: admin.endpoint %q, want %q", adminEndpointEnv, tc.env, cfg.Admin.Endpoint, tc.want)
+		}
+		if got := defaultAdminURL(env); got != "http://localhost:8888" {
+			t.Errorf("%s=%q: healthcheck asks %q, want http://localhost:8888", adminEndpointEnv, tc.env, got)
+		}
+	}
+}
+
+func TestDockerfileSetsTheAdminVariableAndHealthcheck(t *testing.T) {
+	df, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"ENV " + adminEndpointEnv + "=0.0.0.0:8888\n",
+		`CMD ["/usr/local/bin/otlpgw", "healthcheck"]`,
+	} {
+		if !strings.Contains(string(df), want) {
+			t.Errorf("the Dockerfile lacks %q", want)
+		}
 	}
 }

@@ -246,7 +246,10 @@ func checkFinal(st stage) (string, []output, error) {
 		return "", nil, fmt.Errorf("ENTRYPOINT %s is not a file the final stage copies in", entry[0])
 	}
 	outs[0], outs[idx] = outs[idx], outs[0]
-	if health != nil && health[0] != entry[0] {
+	if health == nil {
+		return "", nil, errors.New("the final stage has no HEALTHCHECK (use CMD [\"<binary>\", \"healthcheck\"])")
+	}
+	if health[0] != entry[0] {
 		return "", nil, fmt.Errorf("HEALTHCHECK runs %s, but the binary is %s", health[0], entry[0])
 	}
 	return from, outs, nil

@@ -32,6 +32,7 @@ func TestFinalStageNeedsExecFormNamingTheBinary(t *testing.T) {
 		"shell form":          {"HEALTHCHECK CMD /bin/x healthcheck\nENTRYPOINT [\"/bin/x\"]", "exec form"},
 		"other binary":        {`HEALTHCHECK CMD ["/bin/y"]` + "\nENTRYPOINT [\"/bin/x\"]", "HEALTHCHECK runs /bin/y"},
 		"entrypoint not copy": {`ENTRYPOINT ["/bin/z"]`, "not a file the final stage copies"},
+		"no healthcheck":      {`ENTRYPOINT ["/bin/x"]`, "no HEALTHCHECK"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "Dockerfile")
