@@ -192,6 +192,9 @@ func diagnoseCmd(args []string, stdout, stderr io.Writer) int {
 				took = fmt.Sprintf(" (%s)", c.Took.Round(10*time.Microsecond))
 			}
 			fmt.Fprintf(stdout, "  %-4s  %-6s  %s%s\n", c.Result, c.Step, c.Detail, took)
+			if c.Hint != "" {
+				fmt.Fprintf(stdout, "hint: %s\n", c.Hint)
+			}
 		}
 		if d.OK() {
 			ok++
