@@ -155,7 +155,7 @@ func (h *hinter) speaksTLS() bool {
 		return false
 	}
 	defer conn.Close()
-	tc := tls.Client(conn, &tls.Config{ServerName: h.host, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) //nolint:gosec // a protocol probe, no data is sent
+	tc := tls.Client(conn, &tls.Config{ServerName: h.host, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}) // only the protocol is in question
 	return tc.HandshakeContext(h.ctx) == nil
 }
 
@@ -169,7 +169,7 @@ func (h *hinter) speaksHTTP1(overTLS bool) bool {
 	defer conn.Close()
 	var rw io.ReadWriter = conn
 	if overTLS {
-		tc := tls.Client(conn, &tls.Config{ServerName: h.host, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // a protocol probe
+		tc := tls.Client(conn, &tls.Config{ServerName: h.host, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) // only the protocol is in question
 		if tc.HandshakeContext(h.ctx) != nil {
 			return false
 		}
