@@ -15,7 +15,7 @@ STATICCHECK_VERSION ?= v0.8.2
 FILTERS   := $(patsubst filters/%/main.go,%,$(wildcard filters/*/main.go))
 WASMFLAGS := -trimpath -buildmode=c-shared -ldflags=-s
 
-.PHONY: all build run test lint vet fmt-check staticcheck test-race check-filters filters fuzz bench docker clean docs
+.PHONY: all build run test lint vet fmt-check staticcheck test-race check-filters filters fuzz bench docker docker-check clean docs
 
 all: build
 
@@ -28,8 +28,8 @@ build:
 run: build
 	./$(BIN) run
 
-## test: what CI runs: formatting, vet, staticcheck, stale stock filters, and every test with the race detector
-test: lint check-filters test-race
+## test: what CI runs: formatting, vet, staticcheck, stale stock filters, the Dockerfile's build stage, and every test with the race detector
+test: lint check-filters docker-check test-race
 
 lint: fmt-check vet staticcheck
 
@@ -81,8 +81,13 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./gateway/...
 
+## docker: build the image (needs a Docker engine)
 docker:
-	docker build -t otlpgw:$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) -t otlpgw:$(VERSION) .
+
+## docker-check: reproduce the Dockerfile's build stage without a Docker engine and run the binary it produces
+docker-check:
+	GO=$(GO) scripts/docker-build-check.sh
 
 clean:
 	rm -rf bin

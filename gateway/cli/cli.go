@@ -39,31 +39,21 @@ const (
 	exitBadConfig   = 2 // the configuration failed to load at start-up
 )
 
-const usage = `otlpgw: an OTLP gateway with WASM filters
-
-Usage:
-  otlpgw run      [--config FILE]...   run the gateway (no --config: embedded default)
-  otlpgw validate [--config FILE]...   load, merge and validate the configuration
-  otlpgw validate --fix --config FILE [--out FILE]
-                                       apply the safe fixes (misspelt keys, an otlp endpoint's
-                                       scheme, zero durations), each printed with its key path
-  otlpgw filter test --module M --signal traces|metrics|logs [--filter-config JSON] FILE
-                                       run one filter offline over an OTLP JSON or protobuf file
-  otlpgw config print [--config FILE]...
-                                       print the effective configuration (merged, ${env:...}
-                                       expanded, defaults filled in), secrets redacted
-  otlpgw diagnose [--config FILE]...   check that every exporter can deliver: DNS, TCP, TLS,
-                                       gRPC health or HTTP reachability, one test span
-  otlpgw version                       print version information
-
-Several --config files merge in order; later files win.
-`
-
 // Main runs one command and returns the process exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, overview())
 		return exitUndelivered
+	}
+	// Help is answered here, for every command alike, before the command
+	// parses anything: --help must exit 0 even where flags are required.
+	name, rest := args[0], args[1:]
+	if (name == "filter" || name == "config") && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = name+" "+rest[0], rest[1:]
+	}
+	if c := findCommand(name); c != nil && wantsHelp(rest) {
+		printHelp(stdout, c)
+		return exitOK
 	}
 	switch args[0] {
 	case "run":
@@ -78,16 +68,32 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 1 && args[1] == "test" {
 			return filterTestCmd(args[2:], stdout, stderr)
 		}
-		fmt.Fprintf(stderr, "otlpgw filter: want the subcommand test\n\n%s", usage)
+		if wantsHelp(args[1:]) {
+			printHelp(stdout, findCommand("filter test"))
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "otlpgw filter: want the subcommand test\n\n%s", overview())
 		return exitUndelivered
+	case "healthcheck":
+		return healthcheckCmd(args[1:], stdout, stderr)
+	case "completion":
+		return completionCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		printVersion(stdout)
 		return exitOK
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		if len(args) > 1 {
+			if c := findCommand(strings.Join(args[1:], " ")); c != nil {
+				printHelp(stdout, c)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "otlpgw help: unknown command %q\n\n%s", strings.Join(args[1:], " "), overview())
+			return exitUndelivered
+		}
+		fmt.Fprint(stdout, overview())
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "otlpgw: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "otlpgw: unknown command %q\n\n%s", args[0], overview())
 	return exitUndelivered
 }
 
@@ -99,6 +105,7 @@ func (c *configFiles) Set(v string) error { *c = append(*c, v); return nil }
 func parseConfigFlags(name string, args []string, stderr io.Writer) ([]string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintf(stderr, "run 'otlpgw %s --help' for usage\n", name) }
 	var files configFiles
 	fs.Var(&files, "config", "configuration file (repeatable; later files win)")
 	if err := fs.Parse(args); err != nil {
@@ -139,6 +146,9 @@ func diagnoseCmd(args []string, stdout, stderr io.Writer) int {
 				took = fmt.Sprintf(" (%s)", c.Took.Round(10*time.Microsecond))
 			}
 			fmt.Fprintf(stdout, "  %-4s  %-6s  %s%s\n", c.Result, c.Step, c.Detail, took)
+			if c.Hint != "" {
+				fmt.Fprintf(stdout, "hint: %s\n", c.Hint)
+			}
 		}
 		if d.OK() {
 			ok++

@@ -8,7 +8,7 @@ import (
 // configCmd runs "otlpgw config SUBCOMMAND".
 func configCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "print" {
-		fmt.Fprintf(stderr, "otlpgw config: want the subcommand print\n\n%s", usage)
+		fmt.Fprintf(stderr, "otlpgw config: want the subcommand print\n\n%s", overview())
 		return exitUndelivered
 	}
 	return configPrintCmd(args[1:], stdout, stderr)

@@ -22,11 +22,10 @@ import (
 func filterTestCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("filter test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	module := fs.String("module", "", "the filter: builtin:NAME or the path of a .wasm file (required)")
-	signal := fs.String("signal", "", "traces, metrics or logs (required)")
-	filterConfig := fs.String("filter-config", "{}", "the filter's config, as JSON")
+	fs.Usage = func() {}
+	module, signal, filterConfig := filterTestFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return exitUndelivered
+		return usageError(stderr, "filter test")
 	}
 	if *module == "" || *signal == "" || fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "usage: otlpgw filter test --module M --signal traces|metrics|logs [--filter-config JSON] FILE")
@@ -42,14 +41,23 @@ func filterTestCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUndelivered
 	}
-	if err := runFilterTest(*module, sig, []byte(*filterConfig), in, stdout); err != nil {
+	if err := runFilterTest(*module, sig, []byte(*filterConfig), in, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "otlpgw filter test:", err)
 		return exitUndelivered
 	}
 	return exitOK
 }
 
-func runFilterTest(module string, sig otlpwire.Signal, filterConfig, in []byte, w io.Writer) error {
+func filterTestFlags(fs *flag.FlagSet) (module, signal, filterConfig *string) {
+	module = fs.String("module", "", "the filter: builtin:NAME or the path of a .wasm file (required)")
+	signal = fs.String("signal", "", "traces, metrics or logs (required)")
+	filterConfig = fs.String("filter-config", "{}", "the filter's config, as JSON")
+	return module, signal, filterConfig
+}
+
+// runFilterTest prints the report on w and warnings, for a run that
+// proves nothing, on warn.
+func runFilterTest(module string, sig otlpwire.Signal, filterConfig, in []byte, w, warn io.Writer) error {
 	req := in
 	if trimmed := bytes.TrimSpace(in); len(trimmed) > 0 && trimmed[0] == '{' {
 		var err error
@@ -61,6 +69,9 @@ func runFilterTest(module string, sig otlpwire.Signal, filterConfig, in []byte, 
 	if err := ix.Parse(sig, req); err != nil {
 		return fmt.Errorf("the input is not a valid OTLP %s request: %w", sig, err)
 	}
+	if ix.Items == 0 {
+		fmt.Fprintf(warn, "otlpgw filter test: warning: the input has no %s, so the filter sees none%s\n", sig.ItemNoun(), otherSignalHint(sig, in))
+	}
 
 	logs := &logCollector{}
 	ctx := context.Background()
@@ -70,11 +81,21 @@ func runFilterTest(module string, sig otlpwire.Signal, filterConfig, in []byte, 
 	}
 	defer rt.Close(ctx)
 	host := &recordingHost{}
-	f, err := rt.Load(ctx, wasmhost.LoadConfig{Name: "test", Module: module, Signals: []otlpwire.Signal{sig}, Config: filterConfig, Instances: 1}, host)
+	// No Signals: the module's own exports decide, as for a gateway
+	// filter without signals:, so a module without this signal is a
+	// warning about the run, not a load error.
+	f, err := rt.Load(ctx, wasmhost.LoadConfig{Name: "test", Module: module, Config: filterConfig, Instances: 1}, host)
 	if err != nil {
 		return err
 	}
 	defer f.Close(ctx)
+	if !f.Handles(sig) {
+		var has []string
+		for _, s := range f.Signals() {
+			has = append(has, s.String())
+		}
+		fmt.Fprintf(warn, "otlpgw filter test: warning: the module does not handle %s (it handles: %s); the gateway passes %s through it unchanged, and fails to load it with signals: [%s]\n", sig, strings.Join(has, ", "), sig, sig)
+	}
 	res, procErr := f.Process(ctx, sig, req, &ix)
 
 	fmt.Fprintf(w, "== verdict\n")
@@ -106,6 +127,27 @@ func runFilterTest(module string, sig otlpwire.Signal, filterConfig, in []byte, 
 		return errors.New("the filter failed")
 	}
 	return nil
+}
+
+// otherSignalHint names the signal an input with no items of sig holds
+// items of, the usual mistake being --signal.
+func otherSignalHint(sig otlpwire.Signal, in []byte) string {
+	for s := otlpwire.Signal(0); s < otlpwire.NumSignals; s++ {
+		if s == sig {
+			continue
+		}
+		req := in
+		if trimmed := bytes.TrimSpace(in); len(trimmed) > 0 && trimmed[0] == '{' {
+			var err error
+			if req, err = otlpwire.JSONToProto(s, in); err != nil {
+				continue
+			}
+		}
+		if n, err := otlpwire.CountItems(s, req); err == nil && n > 0 {
+			return fmt.Sprintf(": it holds %d %s (use --signal %s)", n, s.ItemNoun(), s)
+		}
+	}
+	return fmt.Sprintf(" (is the file a %s request? check --signal)", sig)
 }
 
 // logCollector keeps the filter's log lines for printing.

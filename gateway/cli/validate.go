@@ -44,6 +44,15 @@ func loadConfig(name string, args []string, stderr io.Writer) (loaded, bool) {
 	return l, true
 }
 
+// validateFlags registers validate's flags; help and completion use it too.
+func validateFlags(fs *flag.FlagSet) (files *configFiles, fix *bool, out *string) {
+	files = new(configFiles)
+	fs.Var(files, "config", "configuration file (repeatable; later files win)")
+	fix = fs.Bool("fix", false, "apply the safe fixes, each printed with its key path, and write the fixed file (one --config only)")
+	out = fs.String("out", "", "with --fix: write the fixed file here instead of to stdout")
+	return files, fix, out
+}
+
 // validateCmd loads the configuration and runs every check run makes
 // before it binds anything (gateway.Check), so a configuration validate
 // accepts is one run starts with. With --fix it first applies the safe
@@ -51,10 +60,7 @@ func loadConfig(name string, args []string, stderr io.Writer) (loaded, bool) {
 func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var files configFiles
-	fs.Var(&files, "config", "configuration file (repeatable; later files win)")
-	fix := fs.Bool("fix", false, "apply the safe fixes, each printed with its key path, and write the fixed file (one --config only)")
-	out := fs.String("out", "", "with --fix: write the fixed file here instead of to stdout")
+	files, fix, out := validateFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUndelivered
 	}
@@ -66,10 +72,10 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "--out needs --fix")
 		return exitUndelivered
 	case *fix:
-		return validateFix(files, *out, stdout, stderr)
+		return validateFix(*files, *out, stdout, stderr)
 	}
-	cfg, warnings, err := config.LoadWithWarnings(files, os.LookupEnv)
-	lc := loaded{cfg: cfg, files: files, warnings: warnings}
+	cfg, warnings, err := config.LoadWithWarnings(*files, os.LookupEnv)
+	lc := loaded{cfg: cfg, files: *files, warnings: warnings}
 	lc.printWarnings(stderr)
 	if err != nil {
 		printProblems(stderr, err)

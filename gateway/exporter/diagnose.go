@@ -41,13 +41,18 @@ type Check struct {
 	Step   string
 	Result string // CheckOK, CheckFail or CheckSkip
 	Detail string
-	Took   time.Duration
+	// Hint says what to change, for a failure whose cause Diagnose
+	// recognises (see diagnose_hint.go); empty otherwise.
+	Hint string
+	Took time.Duration
 }
 
 // Diagnosis is what Diagnose found for one exporter.
 type Diagnosis struct {
 	Exporter, Type, Target string
 	Checks                 []Check
+
+	hints *hinter // nil: no hints (file and debug exporters)
 }
 
 // OK says whether no step failed.
@@ -105,6 +110,9 @@ func (d *Diagnosis) run(step string, fn func() (string, error)) bool {
 	c := Check{Step: step, Result: CheckOK, Detail: detail, Took: time.Since(start)}
 	if err != nil {
 		c.Result, c.Detail = CheckFail, err.Error()
+		if d.hints != nil {
+			c.Hint = d.hints.hint(step, err)
+		}
 	}
 	d.Checks = append(d.Checks, c)
 	return err == nil
@@ -120,6 +128,7 @@ func diagnoseNetwork(ctx context.Context, cfg config.Exporter, timeout time.Dura
 		d.Checks = append(d.Checks, Check{Step: "dns", Result: CheckFail, Detail: err.Error()})
 		return
 	}
+	d.hints = &hinter{ctx: ctx, cfg: cfg, host: host, secure: secure, timeout: timeout}
 	var addrs []string
 	ok := d.run("dns", func() (string, error) {
 		if net.ParseIP(host) != nil {
@@ -138,6 +147,7 @@ func diagnoseNetwork(ctx context.Context, cfg config.Exporter, timeout time.Dura
 		return
 	}
 	addr := net.JoinHostPort(addrs[0], port)
+	d.hints.addr = addr
 	ok = d.run("tcp", func() (string, error) {
 		dl := net.Dialer{Timeout: timeout}
 		conn, err := dl.DialContext(ctx, "tcp", addr)

@@ -158,7 +158,7 @@ func (s *httpSender) do(hreq *http.Request, sig otlpwire.Signal, parent context.
 		}
 		return Partial{Rejected: rejected, Message: msg}, nil
 	}
-	err = fmt.Errorf("export %s to %s: HTTP %d: %s", sig, url, resp.StatusCode, statusMessage(data))
+	err = fmt.Errorf("export %s to %s: %w", sig, url, &httpStatusError{code: resp.StatusCode, msg: statusMessage(data)})
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return Partial{}, Retryable(err, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()))
@@ -170,6 +170,15 @@ func (s *httpSender) Close() error {
 	s.client.CloseIdleConnections()
 	return nil
 }
+
+// httpStatusError is an upstream's non-2xx answer, kept typed so that
+// diagnose can tell a 401 from a 500 without reading the message.
+type httpStatusError struct {
+	code int
+	msg  string
+}
+
+func (e *httpStatusError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.code, e.msg) }
 
 // statusMessage is the message of a google.rpc.Status error body (the OTLP
 // error format), or a quoted prefix of whatever else the upstream sent.
