@@ -73,6 +73,9 @@ type Gateway struct {
 
 	reload reloader
 
+	// draining is set the moment Shutdown stops intake; readiness reads it.
+	draining atomic.Bool
+
 	stopMem  context.CancelFunc
 	memDone  chan struct{}
 	started  time.Time
@@ -273,6 +276,9 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	// 0. No reload may start or finish under us.
 	g.reload.stop()
 	// 1. Stop intake. Receivers finish the requests they are serving.
+	// Readiness turns "draining" first, so no probe sees a gateway that
+	// refuses connections as ready.
+	g.draining.Store(true)
 	if r := g.grpc.Load(); r != nil {
 		errs = append(errs, r.Shutdown(ctx))
 	}
