@@ -130,6 +130,9 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	}
 	g.admin = admin.New(cfg.Admin.Endpoint, g.metrics.Registry, g.readiness, g.log, g.reloadHandlers)
 	g.metrics.ConfigGeneration.Set(1)
+	for _, r := range reloadResults {
+		g.metrics.ConfigReloads.WithLabelValues(r)
+	}
 	return g, nil
 }
 
@@ -155,6 +158,7 @@ func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generatio
 		}
 		created = append(created, e)
 		gen.exporters = append(gen.exporters, e)
+		g.metrics.ShutdownAtRisk.WithLabelValues(ec.Name).Set(0)
 	}
 	if len(cfg.Filters) > 0 {
 		rt, err := g.filterRuntime(ctx)
@@ -279,6 +283,7 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	// Readiness turns "draining" first, so no probe sees a gateway that
 	// refuses connections as ready.
 	g.draining.Store(true)
+	g.metrics.Draining.Set(1)
 	if r := g.grpc.Load(); r != nil {
 		errs = append(errs, r.Shutdown(ctx))
 	}
@@ -291,11 +296,21 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	// 3. Nothing reaches the filters any more.
 	closeFilters(gen.filters)
 	g.closeRuntime()
-	// 4. Exporters drain their queues, bounded by ctx.
+	// 4. Exporters drain their queues, bounded by ctx. What each holds in
+	// memory now is at risk, and is published before the drain starts:
+	// the loss counter is only final in the last milliseconds before
+	// exit, which no scrape sees, while a drain that will lose items
+	// lasts shutdown_timeout, over a scrape interval.
+	for _, e := range gen.exporters {
+		if !e.Queue().Persistent() {
+			g.metrics.ShutdownAtRisk.WithLabelValues(e.Name()).Set(float64(e.Queue().Items()))
+		}
+	}
 	for _, e := range gen.exporters {
 		if err := e.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("exporter[%s]: %w", e.Name(), err))
 		}
+		g.metrics.ShutdownAtRisk.WithLabelValues(e.Name()).Set(float64(e.Lost()))
 	}
 	// 5. The admin server goes last so /metrics shows the drain.
 	adminCtx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -31,6 +31,12 @@ const (
 	reloadRolledBack  = "rolled_back"  // it ran, failed on probation and was replaced by the last good one
 )
 
+// reloadResults lists every result. New creates each series at 0, so the
+// first reload of a kind is an increase an alert can see: a series born at
+// 1 has no increase, and OtlpgwConfigRolledBack would miss the first
+// rollback.
+var reloadResults = [...]string{reloadSuccess, reloadInvalid, reloadFailedStart, reloadRolledBack}
+
 // ErrReloadInProgress is returned by Reload while another reload runs.
 var ErrReloadInProgress = errors.New("a reload is already in progress")
 

@@ -89,3 +89,36 @@ func TestReadyzIsDrainingDuringShutdown(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// TestShutdownLossIsScrapableDuringTheDrain: while the drain runs, /metrics
+// still answers and shows the gateway draining with every accepted item at
+// risk, so the OtlpgwShutdownLoss alert has a sample to fire on before the
+// process exits; after a clean drain the gauge is back to 0.
+func TestShutdownLossIsScrapableDuringTheDrain(t *testing.T) {
+	gw, resume := drainingGateway(t)
+	atRisk := label("exporter", "upstream")
+	// The gauge is set once the pipeline has queued what it had in flight,
+	// just after intake closed: poll for it with a deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	var m map[string]float64
+	for {
+		m = scrape(t, gw)
+		if m["otlpgw_shutdown_items_at_risk{"+atRisk+"}"] > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	accepted := sum(m, "otlpgw_receiver_accepted_items_total")
+	if got := m["otlpgw_shutdown_items_at_risk{"+atRisk+"}"]; got != accepted || accepted < 100 {
+		t.Errorf("scraped during the drain: otlpgw_shutdown_items_at_risk = %v, want every accepted item (%v)", got, accepted)
+	}
+	if m["otlpgw_draining"] != 1 {
+		t.Errorf("scraped during the drain: otlpgw_draining = %v, want 1", m["otlpgw_draining"])
+	}
+	if err := resume(); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if got := gathered(t, gw)["otlpgw_shutdown_items_at_risk{"+atRisk+"}"]; got != 0 {
+		t.Errorf("after a clean drain otlpgw_shutdown_items_at_risk = %v, want 0", got)
+	}
+}

@@ -39,6 +39,9 @@ type Metrics struct {
 	ConfigLastReloadOK       prometheus.Gauge
 	ConfigLastReloadSuccessT prometheus.Gauge
 	ConfigGeneration         prometheus.Gauge
+
+	Draining       prometheus.Gauge
+	ShutdownAtRisk *prometheus.GaugeVec // exporter
 }
 
 // NewMetrics registers every otlpgw metric, plus Go runtime and process
@@ -75,6 +78,9 @@ func NewMetrics() *Metrics {
 		ConfigLastReloadOK:       f.gauge1("config_last_reload_successful", "1 if the last configuration load or reload succeeded."),
 		ConfigLastReloadSuccessT: f.gauge1("config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load."),
 		ConfigGeneration:         f.gauge1("config_generation", "Number of the running configuration generation."),
+
+		Draining:       f.gauge1("draining", "1 from the moment shutdown stops intake until the process exits; /readyz answers 503 \"draining\" meanwhile."),
+		ShutdownAtRisk: f.gauge("shutdown_items_at_risk", "Items in the exporter's in-memory queue (queued or being sent) when the shutdown drain began; when the exporter's drain ends, what it lost at the shutdown_timeout (0 after a clean drain). 0 while running. A persistent queue keeps its items, so it counts none.", "exporter"),
 	}
 	return m
 }
