@@ -51,6 +51,9 @@ type Settings struct {
 	ConfigFiles []string
 	// Env resolves ${env:NAME} on reload; nil is the process environment.
 	Env func(string) (string, bool)
+	// Version is the gateway's version for otlpgw_build_info; empty
+	// takes the module version the binary was built from.
+	Version string
 }
 
 // Gateway is the running service.
@@ -130,6 +133,7 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	}
 	g.admin = admin.New(cfg.Admin.Endpoint, g.metrics.Registry, g.readiness, g.log, g.reloadHandlers)
 	g.metrics.ConfigGeneration.Set(1)
+	g.metrics.BuildInfo.WithLabelValues(buildInfo(set.Version)).Set(1)
 	for _, r := range reloadResults {
 		g.metrics.ConfigReloads.WithLabelValues(r)
 	}

@@ -198,7 +198,7 @@ func runCmd(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 
-	gw, err := gateway.New(cfg, gateway.Settings{Logger: log, Builtins: builtins, ConfigFiles: files, Env: os.LookupEnv})
+	gw, err := gateway.New(cfg, gateway.Settings{Logger: log, Builtins: builtins, ConfigFiles: files, Env: os.LookupEnv, Version: version})
 	if err != nil {
 		log.Error("building the gateway failed", "err", err)
 		return exitBadConfig

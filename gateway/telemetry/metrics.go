@@ -40,6 +40,8 @@ type Metrics struct {
 	ConfigLastReloadSuccessT prometheus.Gauge
 	ConfigGeneration         prometheus.Gauge
 
+	BuildInfo *prometheus.GaugeVec // version, goversion, wazero, abi
+
 	Draining       prometheus.Gauge
 	ShutdownAtRisk *prometheus.GaugeVec // exporter
 }
@@ -78,6 +80,8 @@ func NewMetrics() *Metrics {
 		ConfigLastReloadOK:       f.gauge1("config_last_reload_successful", "1 if the last configuration load or reload succeeded."),
 		ConfigLastReloadSuccessT: f.gauge1("config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load."),
 		ConfigGeneration:         f.gauge1("config_generation", "Number of the running configuration generation."),
+
+		BuildInfo: f.gauge("build_info", "Always 1; its labels say which otlpgw (version), Go (goversion) and wazero release the binary was built with, and the filter ABI version it speaks (abi).", "version", "goversion", "wazero", "abi"),
 
 		Draining:       f.gauge1("draining", "1 from the moment shutdown stops intake until the process exits; /readyz answers 503 \"draining\" meanwhile."),
 		ShutdownAtRisk: f.gauge("shutdown_items_at_risk", "Items in the exporter's in-memory queue (queued or being sent) when the shutdown drain began; when the exporter's drain ends, what it lost at the shutdown_timeout (0 after a clean drain). 0 while running. A persistent queue keeps its items, so it counts none.", "exporter"),
