@@ -51,6 +51,10 @@ type Settings struct {
 	ConfigFiles []string
 	// Env resolves ${env:NAME} on reload; nil is the process environment.
 	Env func(string) (string, bool)
+	// LogLevel, when set, is the level Logger's handler reads: a reload
+	// that changes log.level sets it. Without it, changing log.level
+	// needs a restart.
+	LogLevel *slog.LevelVar
 	// Version is the gateway's version for otlpgw_build_info; empty
 	// takes the module version the binary was built from.
 	Version string

@@ -342,9 +342,10 @@ type Admin struct {
 
 // Log configures the gateway's own structured log.
 type Log struct {
-	// Level is debug, info, warn or error. Default info.
+	// Level is debug, info, warn or error. Default info. A reload changes
+	// it in place.
 	Level string `koanf:"level"`
-	// Format is text or json. Default text.
+	// Format is text or json. Default text. Changing it needs a restart.
 	Format string `koanf:"format"`
 }
 
