@@ -117,7 +117,7 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.mem = memlimit.NewWatcher(limits)
+	g.mem = memlimit.NewWatcher(limits, memlimit.Options{Logger: g.log, Pressure: g.metrics.MemoryPressure, InUse: g.metrics.MemoryInUse, Limit: g.metrics.MemoryLimit})
 
 	gen, _, err := g.build(context.Background(), cfg, nil)
 	if err != nil {
@@ -249,6 +249,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 		_ = g.Shutdown(ctx)
 		return err
 	}
+	hard, source, soft := g.mem.Effective()
+	g.log.Info("memory limit", "limit_bytes", hard, "source", source, "soft_limit_bytes", soft)
 	gen := g.cur.Load()
 	for _, e := range gen.exporters {
 		e.Start()
