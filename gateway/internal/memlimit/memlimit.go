@@ -142,10 +142,10 @@ func NewWatcher(l Limits, opt Options) *Watcher {
 	default:
 		w.source = SourceNone
 	}
+	// With GOMEMLIMIT=off the runtime has no limit and the source is
+	// still the user's choice: limit 0, source GOMEMLIMIT.
 	if cur := debug.SetMemoryLimit(-1); cur != math.MaxInt64 {
 		w.hard = cur
-	} else if w.source == SourceEnv {
-		w.source = SourceNone // GOMEMLIMIT=off, or a value the runtime refused
 	}
 	if opt.Limit != nil {
 		opt.Limit.WithLabelValues("soft").Set(float64(max(l.Soft, 0)))
