@@ -206,12 +206,15 @@ func (g *bulkGroup) settle(st *bulkState, sig otlpwire.Signal, r *groupResult, m
 			return gwerr.Wrap(gwerr.Internal, err, "filters["+g.name+"]: applying bulk edits")
 		}
 	}
+	// Each member is counted for what its own list did (as it would be
+	// alone, after the members before it): a member whose edits matched
+	// nothing kept its batch even when a later member's edits changed it.
 	seen := items
 	for k, s := range st.segs {
 		m := &s.member.sigs[sig]
 		d := e.SegmentDrops[k]
 		switch {
-		case changed && s.end > s.start:
+		case changed && e.SegmentChanged[k]:
 			m.modified.Add(float64(seen - d))
 		default:
 			m.kept.Add(float64(seen))

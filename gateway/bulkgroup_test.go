@@ -293,3 +293,42 @@ func BenchmarkBulkGroup(b *testing.B) {
 		})
 	}
 }
+
+// filterOutcomes reads c's filter_items_total for sig by outcome.
+func filterOutcomes(c *chainFilter, sig otlpwire.Signal) [3]float64 {
+	m := &c.sigs[sig]
+	return [3]float64{testutil.ToFloat64(m.kept), testutil.ToFloat64(m.modified), testutil.ToFloat64(m.dropped)}
+}
+
+// TestBulkGroupCountsEachFilterAlone: in a group of validate then redact,
+// on a batch only redact changes (valid items, some with a password),
+// each filter's filter_items_total says what that filter did, exactly as
+// when they run one by one: validate kept every item, redact modified
+// them. The group once counted redact's edit as validate's too.
+func TestBulkGroupCountsEachFilterAlone(t *testing.T) {
+	specs := func() []config.Filter {
+		return []config.Filter{
+			{Name: "validate", Module: "builtin:validate"},
+			{Name: "redact", Module: "builtin:redact", Config: map[string]any{"delete_keys": []any{"password"}}},
+		}
+	}
+	grouped, alone := loadChain(t, specs()), loadChain(t, specs())
+	stages := pipelineChain(grouped)
+	if len(stages) != 1 {
+		t.Fatalf("%d stages, want validate and redact in one group", len(stages))
+	}
+	for _, sig := range []otlpwire.Signal{otlpwire.Traces, otlpwire.Logs} {
+		req := mixedBatch(sig)
+		runStages(t, []pipeline.Filter{alone[0], alone[1]}, sig, req)
+		runStages(t, stages, sig, req)
+		for i, name := range []string{"validate", "redact"} {
+			got, want := filterOutcomes(grouped[i], sig), filterOutcomes(alone[i], sig)
+			if got != want {
+				t.Errorf("%s: filter[%s] in the group counts kept/modified/dropped %v, alone %v", sig, name, got, want)
+			}
+		}
+		if v, r := filterOutcomes(alone[0], sig), filterOutcomes(alone[1], sig); v != [3]float64{24, 0, 0} || r != [3]float64{0, 24, 0} {
+			t.Errorf("%s: one by one, validate counts %v and redact %v; want 24 kept and 24 modified", sig, v, r)
+		}
+	}
+}

@@ -52,6 +52,13 @@ type Settings struct {
 	ConfigFiles []string
 	// Env resolves ${env:NAME} on reload; nil is the process environment.
 	Env func(string) (string, bool)
+	// LogLevel, when set, is the level Logger's handler reads: a reload
+	// that changes log.level sets it. Without it, changing log.level
+	// needs a restart.
+	LogLevel *slog.LevelVar
+	// Version is the gateway's version for otlpgw_build_info; empty
+	// takes the module version the binary was built from.
+	Version string
 }
 
 // Gateway is the running service.
@@ -73,6 +80,9 @@ type Gateway struct {
 	http atomic.Pointer[receiver.HTTP]
 
 	reload reloader
+
+	// draining is set the moment Shutdown stops intake; readiness reads it.
+	draining atomic.Bool
 
 	stopMem  context.CancelFunc
 	memDone  chan struct{}
@@ -108,7 +118,7 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.mem = memlimit.NewWatcher(limits)
+	g.mem = memlimit.NewWatcher(limits, memlimit.Options{Logger: g.log, Pressure: g.metrics.MemoryPressure, InUse: g.metrics.MemoryInUse, Limit: g.metrics.MemoryLimit})
 
 	gen, _, err := g.build(context.Background(), cfg, nil)
 	if err != nil {
@@ -131,6 +141,10 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 		mux.Handle("GET /-/config", g.ConfigHandler())
 	})
 	g.metrics.ConfigGeneration.Set(1)
+	g.metrics.BuildInfo.WithLabelValues(buildInfo(set.Version)).Set(1)
+	for _, r := range reloadResults {
+		g.metrics.ConfigReloads.WithLabelValues(r)
+	}
 	return g, nil
 }
 
@@ -156,6 +170,7 @@ func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generatio
 		}
 		created = append(created, e)
 		gen.exporters = append(gen.exporters, e)
+		g.metrics.ShutdownAtRisk.WithLabelValues(ec.Name).Set(0)
 	}
 	if len(cfg.Filters) > 0 {
 		rt, err := g.filterRuntime(ctx)
@@ -238,6 +253,8 @@ func (g *Gateway) Start(ctx context.Context) error {
 		_ = g.Shutdown(ctx)
 		return err
 	}
+	hard, source, soft := g.mem.Effective()
+	g.log.Info("memory limit", "limit_bytes", hard, "source", source, "soft_limit_bytes", soft)
 	gen := g.cur.Load()
 	for _, e := range gen.exporters {
 		e.Start()
@@ -277,6 +294,10 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	// 0. No reload may start or finish under us.
 	g.reload.stop()
 	// 1. Stop intake. Receivers finish the requests they are serving.
+	// Readiness turns "draining" first, so no probe sees a gateway that
+	// refuses connections as ready.
+	g.draining.Store(true)
+	g.metrics.Draining.Set(1)
 	if r := g.grpc.Load(); r != nil {
 		errs = append(errs, r.Shutdown(ctx))
 	}
@@ -289,11 +310,21 @@ func (g *Gateway) shutdown(ctx context.Context) error {
 	// 3. Nothing reaches the filters any more.
 	closeFilters(gen.filters)
 	g.closeRuntime()
-	// 4. Exporters drain their queues, bounded by ctx.
+	// 4. Exporters drain their queues, bounded by ctx. What each holds in
+	// memory now is at risk, and is published before the drain starts:
+	// the loss counter is only final in the last milliseconds before
+	// exit, which no scrape sees, while a drain that will lose items
+	// lasts shutdown_timeout, over a scrape interval.
+	for _, e := range gen.exporters {
+		if !e.Queue().Persistent() {
+			g.metrics.ShutdownAtRisk.WithLabelValues(e.Name()).Set(float64(e.Queue().Items()))
+		}
+	}
 	for _, e := range gen.exporters {
 		if err := e.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("exporter[%s]: %w", e.Name(), err))
 		}
+		g.metrics.ShutdownAtRisk.WithLabelValues(e.Name()).Set(float64(e.Lost()))
 	}
 	// 5. The admin server goes last so /metrics shows the drain.
 	adminCtx, cancel := context.WithTimeout(context.Background(), time.Second)

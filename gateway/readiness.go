@@ -32,6 +32,7 @@ type readinessDetail struct {
 		OverSoftLimit bool `json:"over_soft_limit"`
 	} `json:"memory"`
 	Pressure      float64     `json:"pressure"`
+	Draining      bool        `json:"draining"`
 	Config        reloadState `json:"config"`
 	UptimeSeconds float64     `json:"uptime_seconds"`
 }
@@ -39,9 +40,13 @@ type readinessDetail struct {
 // readiness: ready when every configured receiver is listening. Full
 // queues or an unreachable upstream do not make the gateway unready: a
 // load balancer taking it out of rotation would not help, and receivers
-// already answer with backpressure.
-func (g *Gateway) readiness() (bool, any) {
+// already answer with backpressure. From the moment Shutdown stops intake
+// it is "draining" and unready, and no receiver counts as listening: the
+// listeners refuse connections while the queues drain, so a load balancer
+// must stop sending at once.
+func (g *Gateway) readiness() (bool, string, any) {
 	gen := g.cur.Load()
+	draining := g.draining.Load()
 	d := readinessDetail{
 		Receivers: map[string]receiverStatus{},
 		Exporters: map[string]exporterStatus{},
@@ -50,12 +55,12 @@ func (g *Gateway) readiness() (bool, any) {
 	}
 	ready := true
 	if r := g.grpc.Load(); r != nil {
-		s := receiverStatus{Endpoint: gen.cfg.Receivers.OTLP.GRPC.Endpoint, Listening: r.Addr() != nil}
+		s := receiverStatus{Endpoint: gen.cfg.Receivers.OTLP.GRPC.Endpoint, Listening: !draining && r.Addr() != nil}
 		ready = ready && s.Listening
 		d.Receivers["otlp/grpc"] = s
 	}
 	if r := g.http.Load(); r != nil {
-		s := receiverStatus{Endpoint: gen.cfg.Receivers.OTLP.HTTP.Endpoint, Listening: r.Addr() != nil}
+		s := receiverStatus{Endpoint: gen.cfg.Receivers.OTLP.HTTP.Endpoint, Listening: !draining && r.Addr() != nil}
 		ready = ready && s.Listening
 		d.Receivers["otlp/http"] = s
 	}
@@ -80,5 +85,9 @@ func (g *Gateway) readiness() (bool, any) {
 	if !g.started.IsZero() {
 		d.UptimeSeconds = time.Since(g.started).Seconds()
 	}
-	return ready, d
+	d.Draining = draining
+	if draining {
+		return false, "draining", d
+	}
+	return ready, "", d
 }

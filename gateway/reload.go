@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,6 +31,12 @@ const (
 	reloadFailedStart = "failed_start" // it validated but could not be built or started
 	reloadRolledBack  = "rolled_back"  // it ran, failed on probation and was replaced by the last good one
 )
+
+// reloadResults lists every result. New creates each series at 0, so the
+// first reload of a kind is an increase an alert can see: a series born at
+// 1 has no increase, and OtlpgwConfigRolledBack would miss the first
+// rollback.
+var reloadResults = [...]string{reloadSuccess, reloadInvalid, reloadFailedStart, reloadRolledBack}
 
 // ErrReloadInProgress is returned by Reload while another reload runs.
 var ErrReloadInProgress = errors.New("a reload is already in progress")
@@ -171,7 +178,7 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf
 	defer procs.Busy()()
 	start := time.Now()
 	old := g.cur.Load()
-	if err := restartOnly(old.cfg, cfg); err != nil {
+	if err := restartOnly(old.cfg, cfg, g.set.LogLevel != nil); err != nil {
 		return ReloadSummary{}, &ReloadError{Result: reloadInvalid, Err: err}
 	}
 	gen, created, err := g.build(ctx, cfg, old)
@@ -264,6 +271,9 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf
 	}
 
 	g.metrics.ConfigGeneration.Set(float64(gen.num))
+	if cfg.Log.Level != old.cfg.Log.Level {
+		g.setLogLevel(cfg.Log.Level)
+	}
 	st := reloadState{Generation: gen.num, ConfigHash: gen.hash, LoadedAt: gen.loadedAt, LastResult: reloadSuccess, LastAttempt: time.Now()}
 	if rb != nil {
 		g.metrics.ConfigReloads.WithLabelValues(reloadRolledBack).Inc()
@@ -318,8 +328,9 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf
 	return sum, nil
 }
 
-// restartOnly reports settings a reload cannot change in place.
-func restartOnly(old, cfg *config.Config) error {
+// restartOnly reports settings a reload cannot change in place. levelHot
+// says the logger's level can change (Settings.LogLevel is set).
+func restartOnly(old, cfg *config.Config, levelHot bool) error {
 	var errs []error
 	if old.Admin != cfg.Admin {
 		errs = append(errs, errors.New("admin.endpoint: changing it needs a restart"))
@@ -327,8 +338,11 @@ func restartOnly(old, cfg *config.Config) error {
 	if old.MemoryLimit != cfg.MemoryLimit {
 		errs = append(errs, errors.New("memory_limit: changing it needs a restart"))
 	}
-	if old.Log != cfg.Log {
-		errs = append(errs, errors.New("log: changing it needs a restart"))
+	if old.Log.Format != cfg.Log.Format {
+		errs = append(errs, errors.New("log.format: changing it needs a restart"))
+	}
+	if old.Log.Level != cfg.Log.Level && !levelHot {
+		errs = append(errs, errors.New("log.level: changing it needs a restart (the logger has no level variable)"))
 	}
 	if old.Runtime != cfg.Runtime {
 		errs = append(errs, errors.New("runtime: changing it needs a restart"))
@@ -572,4 +586,24 @@ func notIn(a, b []*chainFilter) []*chainFilter {
 		}
 	}
 	return out
+}
+
+// setLogLevel applies a reloaded log.level (validated already) to the
+// logger's level variable, and says so at info: before the change when it
+// raises the level above info, after it otherwise, so the line shows
+// whenever either level lets info through.
+func (g *Gateway) setLogLevel(level string) {
+	var l slog.Level
+	if g.set.LogLevel == nil || l.UnmarshalText([]byte(level)) != nil {
+		return
+	}
+	from := g.set.LogLevel.Level()
+	say := func() { g.log.Info("log level changed", "from", from.String(), "to", l.String()) }
+	if l > slog.LevelInfo {
+		say()
+		g.set.LogLevel.Set(l)
+		return
+	}
+	g.set.LogLevel.Set(l)
+	say()
 }

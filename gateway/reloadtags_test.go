@@ -41,7 +41,7 @@ func TestReloadTagsMatchRestartOnly(t *testing.T) {
 			n++
 			changed := base
 			mutate(t, p, reflect.ValueOf(&changed).Elem(), strings.Split(p, "."))
-			err := restartOnly(&base, &changed)
+			err := restartOnly(&base, &changed, true)
 			switch {
 			case tg == "" || appliedAtStart[p]:
 				if err != nil {
@@ -54,7 +54,7 @@ func TestReloadTagsMatchRestartOnly(t *testing.T) {
 				if tg == "endpoint" {
 					recv := strings.Join(strings.Split(p, ".")[:3], ".")
 					mutate(t, recv+".endpoint", reflect.ValueOf(&changed).Elem(), strings.Split(recv+".endpoint", "."))
-					if err := restartOnly(&base, &changed); err != nil {
+					if err := restartOnly(&base, &changed, true); err != nil {
 						t.Errorf("%s with a new endpoint: a reload refuses it: %v", p, err)
 					}
 				}

@@ -406,6 +406,9 @@ exporters:
 	if lost := sum(gathered(t, gw), "otlpgw_exporter_failed_items_total", label("reason", "shutdown")); lost != 20 {
 		t.Fatalf("exporter_failed_items_total{reason=shutdown} = %v, want 20", lost)
 	}
+	if risk := gathered(t, gw)["otlpgw_shutdown_items_at_risk{"+label("exporter", "upstream")+"}"]; risk != 20 {
+		t.Fatalf("otlpgw_shutdown_items_at_risk after a lossy drain = %v, want the 20 lost", risk)
+	}
 }
 
 // TestLifecycle: Shutdown without Start, twice, and Start after a port clash.

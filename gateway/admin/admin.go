@@ -19,8 +19,11 @@ import (
 )
 
 // Readiness reports whether the gateway can take traffic, with a JSON-able
-// detail of every component. It is called on each GET /readyz.
-type Readiness func() (ready bool, detail any)
+// detail of every component. It is called on each GET /readyz. status is
+// the body's "status" when not empty (for example "draining", so a probe
+// log says why); otherwise it is "ready" or "not_ready". Only ready
+// answers 200.
+type Readiness func() (ready bool, status string, detail any)
 
 // Server is the admin HTTP server. Start binds; Shutdown is safe twice and
 // without Start.
@@ -44,7 +47,7 @@ func New(endpoint string, reg *prometheus.Registry, ready Readiness, log *slog.L
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		ok, detail := ready()
+		ok, st, detail := ready()
 		body := struct {
 			Status string `json:"status"`
 			Detail any    `json:"detail"`
@@ -52,6 +55,9 @@ func New(endpoint string, reg *prometheus.Registry, ready Readiness, log *slog.L
 		code := http.StatusOK
 		if !ok {
 			body.Status, code = "not_ready", http.StatusServiceUnavailable
+		}
+		if st != "" {
+			body.Status = st
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)

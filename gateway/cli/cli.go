@@ -167,7 +167,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		return exitBadConfig
 	}
 	cfg, files := lc.cfg, lc.files
-	log := newLogger(cfg.Log, stderr)
+	log, level := newLogger(cfg.Log, stderr)
 	for _, w := range lc.warnings {
 		log.Warn(w)
 	}
@@ -178,7 +178,7 @@ func runCmd(args []string, stderr io.Writer) int {
 		return exitBadConfig
 	}
 
-	gw, err := gateway.New(cfg, gateway.Settings{Logger: log, Builtins: builtins, ConfigFiles: files, Env: os.LookupEnv})
+	gw, err := gateway.New(cfg, gateway.Settings{Logger: log, Builtins: builtins, ConfigFiles: files, Env: os.LookupEnv, Version: version, LogLevel: level})
 	if err != nil {
 		log.Error("building the gateway failed", "err", err)
 		return exitBadConfig
@@ -221,16 +221,20 @@ func runCmd(args []string, stderr io.Writer) int {
 	return exitOK
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+// newLogger builds the gateway's logger; its level is the returned
+// variable, which a reload of log.level sets.
+func newLogger(c config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		level = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), lv
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), lv
 }
 
 func printVersion(w io.Writer) {

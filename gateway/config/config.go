@@ -69,7 +69,7 @@ type Config struct {
 	// rolls a misbehaving new configuration back.
 	Reload Reload `koanf:"reload"`
 	// Log configures the gateway's own log on stderr.
-	Log Log `koanf:"log" reload:"restart"`
+	Log Log `koanf:"log"`
 	// Runtime tunes the Go runtime under the gateway.
 	Runtime Runtime `koanf:"runtime" reload:"restart"`
 }
@@ -361,10 +361,11 @@ type Admin struct {
 
 // Log configures the gateway's own structured log.
 type Log struct {
-	// Level is debug, info, warn or error. Default info.
+	// Level is debug, info, warn or error. Default info. A reload changes
+	// it in place.
 	Level string `koanf:"level"`
-	// Format is text or json. Default text.
-	Format string `koanf:"format"`
+	// Format is text or json. Default text. Changing it needs a restart.
+	Format string `koanf:"format" reload:"restart"`
 }
 
 // Default returns the configuration in code: what Load yields for an empty

@@ -478,3 +478,8 @@ func putBuf(p *[]byte) {
 	*p = (*p)[:0]
 	bufPool.Put(p)
 }
+
+// Lost is how many items the exporter gave up at the shutdown deadline
+// (exporter_failed_items_total{reason="shutdown"}); final once Shutdown
+// has returned.
+func (e *Exporter) Lost() int64 { return e.lost.Load() }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -650,4 +651,48 @@ func TestDropsByReason(t *testing.T) {
 	if e.SegmentDrops[0] != 36 || e.SegmentDrops[1] != 4 {
 		t.Errorf("SegmentDrops %v, want [36 4]", e.SegmentDrops)
 	}
+}
+
+// TestSegmentChanged: Apply says which lists changed the request, each
+// judged on what it did itself, including inside one run of value records
+// that spans two lists.
+func TestSegmentChanged(t *testing.T) {
+	req := makeTraces(1, 1, 6, 1) // each span has one attribute, span.0
+	for i, sp := range req.ResourceSpans[0].ScopeSpans[0].Spans {
+		sp.Name = []string{"a", "b", "c"}[i%3]
+	}
+	b := mustMarshal(t, req)
+	var ix Index
+	if err := ix.Parse(Traces, b); err != nil {
+		t.Fatal(err)
+	}
+	lists := [][]byte{
+		encodeEdits(Edit{Op: OpDeleteKey, Owner: EditOwnersItem, A: []byte("no.such.key")}),
+		encodeEdits(Edit{Op: OpDeleteKey, Owner: EditOwnersItem, A: []byte(spanAttrKey(req))}), // same run of value records as list 0
+		encodeEdits(Edit{Op: OpDropNamed, A: []byte("nothing is called this")}),
+		encodeEdits(Edit{Op: OpDropNamed, A: []byte("b"), B: []byte("b")}),
+		encodeEdits(Edit{Op: OpTruncateValues, Owner: EditOwnersItem, Arg: 1 << 20}),
+	}
+	var e Edits
+	for k, l := range lists {
+		var err error
+		if k == 0 {
+			err = e.Decode(l, &ix)
+		} else {
+			err = e.DecodeMore(l, &ix)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, changed, err := ApplyChanged(&ix, b, &e, nil); err != nil || !changed {
+		t.Fatalf("ApplyChanged: changed %v, %v", changed, err)
+	}
+	if want := []bool{false, true, false, true, false}; !slices.Equal(e.SegmentChanged, want) {
+		t.Fatalf("SegmentChanged = %v, want %v", e.SegmentChanged, want)
+	}
+}
+
+func spanAttrKey(req *coltrace.ExportTraceServiceRequest) string {
+	return req.ResourceSpans[0].ScopeSpans[0].Spans[0].Attributes[0].Key
 }

@@ -193,6 +193,11 @@ type Edits struct {
 	Segments       int
 	SegmentDrops   []int
 	SegmentReasons [][]byte
+	// SegmentChanged[k] says, after Apply, whether list k changed the
+	// request as the lists before it left it (a drop, a rewrite, an
+	// added attribute): what the filter that wrote it would have changed
+	// applied alone after them. Per-filter metrics read it.
+	SegmentChanged []bool
 	// Drops counts, after Apply, the items each list dropped by reason, in
 	// the order reasons first dropped something: at most MaxReasonDrops
 	// reasons in all, and past that one Other entry per list for the rest.
@@ -713,10 +718,14 @@ func ApplyResources(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (
 }
 
 func applyTo(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (out []byte, dropped int, changed bool, err error) {
+	e.SegmentChanged = append(e.SegmentChanged[:0], make([]bool, e.Segments)...)
 	switch e.Verdict {
 	case VerdictReject:
 		return dst, 0, false, errApplyVerdict
 	case VerdictReplace:
+		for k := range e.SegmentChanged {
+			e.SegmentChanged[k] = true
+		}
 		return append(dst, e.Replacement...), max(0, ix.Items-e.ReplaceItems), true, nil
 	}
 	if e.shape != shapeOf(ix) {
@@ -730,7 +739,9 @@ func applyTo(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (out []b
 	s := &e.sc
 	s.prepare(ix)
 	s.drops = s.drops[:0]
+	s.changed = e.SegmentChanged
 	dropped = s.resolve(ix, req, e.List, e.SegmentDrops, e.SegmentReasons)
+	s.changed = nil
 	e.Drops = s.drops
 	if e.DropReason == nil {
 		// DROP_INVALID's reasons are known only now.
@@ -743,6 +754,7 @@ func applyTo(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (out []b
 	}
 	if len(s.owners) == 0 && len(s.metrics) == 0 && len(s.items) == 0 && len(s.attrs) == 0 {
 		// Every state is created by an edit that changes something.
+		clear(e.SegmentChanged)
 		return dst, 0, false, nil
 	}
 	w := writer{ix: ix, req: req, s: s, dst: slices.Grow(dst, len(req)), out: outIx}
@@ -761,6 +773,12 @@ func applyTo(ix *Index, req []byte, e *Edits, dst []byte, outIx *Index) (out []b
 // for a target and all its ancestors, so "has a mark" means "re-encode".
 type editScratch struct {
 	resMark, scopeMark, metricMark, itemMark, attrMark []int32
+
+	// seg is the list (segment) of the record being resolved; changed
+	// marks, per segment, that one of its records changed something
+	// (Edits.SegmentChanged).
+	seg     int32
+	changed []bool
 
 	owners  []ownerState // resources and scopes
 	metrics []metricState
@@ -889,7 +907,16 @@ func (s *editScratch) reset() {
 	s.adds, s.fixes = s.adds[:0], s.fixes[:0]
 }
 
+// mark records that the record being resolved changes something: every
+// touch is made by an edit about to change its target.
+func (s *editScratch) mark() {
+	if int(s.seg) < len(s.changed) {
+		s.changed[s.seg] = true
+	}
+}
+
 func (s *editScratch) touchRes(r int32) int32 {
+	s.mark()
 	if m := s.resMark[r]; m != 0 {
 		return m - 1
 	}
@@ -899,6 +926,7 @@ func (s *editScratch) touchRes(r int32) int32 {
 }
 
 func (s *editScratch) touchScope(ix *Index, sc int32) int32 {
+	s.mark()
 	if m := s.scopeMark[sc]; m != 0 {
 		return m - 1
 	}
@@ -909,6 +937,7 @@ func (s *editScratch) touchScope(ix *Index, sc int32) int32 {
 }
 
 func (s *editScratch) touchMetric(ix *Index, mi int32) int32 {
+	s.mark()
 	if m := s.metricMark[mi]; m != 0 {
 		return m - 1
 	}
@@ -919,6 +948,7 @@ func (s *editScratch) touchMetric(ix *Index, mi int32) int32 {
 }
 
 func (s *editScratch) touchItem(ix *Index, i int32) int32 {
+	s.mark()
 	if m := s.itemMark[i]; m != 0 {
 		return m - 1
 	}
@@ -936,6 +966,7 @@ func (s *editScratch) touchItem(ix *Index, i int32) int32 {
 // touchAttr creates attribute a's state and marks its owner for
 // re-encoding.
 func (s *editScratch) touchAttr(ix *Index, a int32) int32 {
+	s.mark()
 	if m := s.attrMark[a]; m != 0 {
 		return m - 1
 	}
@@ -959,6 +990,7 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 	dropped := 0
 	for k := 0; k < len(list); k++ {
 		ed := &list[k]
+		s.seg = ed.seg
 		t := int32(ed.Target)
 		if isValueOp(ed.Op) {
 			run := k + 1
@@ -1083,7 +1115,9 @@ func (s *editScratch) resolve(ix *Index, req []byte, list []Edit, segDrops []int
 			}
 			for k := range s.adds {
 				if ad := &s.adds[k]; !ad.deleted && ownerBit(ad.owner)&ed.Owner != 0 {
-					cutValue(&ad.val, int(n))
+					if cutValue(&ad.val, int(n)) {
+						s.mark()
+					}
 				}
 			}
 		case OpSetAttr:
@@ -1198,12 +1232,13 @@ func cutAt(vt ValueType, p []byte, n int) int {
 
 // cutValue truncates a value an edit set (an AnyValue body, or already
 // cut) as TRUNCATE_VALUES would once the request were re-indexed.
-func cutValue(v *valueState, n int) {
+func cutValue(v *valueState, n int) bool {
 	vt, p := v.value()
 	if vt != ValueString && vt != ValueBytes || len(p) <= n {
-		return
+		return false
 	}
 	*v = valueState{set: true, cut: true, vt: vt, data: p[:cutAt(vt, p, n)]}
+	return true
 }
 
 // attrRange is the Index.Attrs range that holds owner t's attributes.
@@ -1589,6 +1624,7 @@ func (s *editScratch) capAttrs(ix *Index, req []byte, owner AttrOwner, t int32, 
 		if ad := &s.adds[k]; !ad.deleted {
 			if live++; live > n {
 				ad.deleted = true
+				s.mark()
 			}
 		}
 	}

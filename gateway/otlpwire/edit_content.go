@@ -452,6 +452,7 @@ func (s *editScratch) valueOps(ix *Index, req []byte, run []Edit) {
 			if op.ed.Owner&bit == 0 {
 				continue
 			}
+			s.seg = op.ed.seg // a run may hold several lists' records
 			if op.ed.Op == OpDeleteKey {
 				if sameKey(key, op.ed.A, op.fold) {
 					s.attrs[s.touchAttr(ix, int32(a))].deleted = true
@@ -479,13 +480,17 @@ func (s *editScratch) valueOps(ix *Index, req []byte, run []Edit) {
 			if ad.deleted || op.ed.Owner&bit == 0 {
 				continue
 			}
+			s.seg = op.ed.seg
 			switch {
 			case op.ed.Op == OpDeleteKey:
-				ad.deleted = sameKey(ad.key, op.ed.A, op.fold)
+				if ad.deleted = sameKey(ad.key, op.ed.A, op.fold); ad.deleted {
+					s.mark()
+				}
 			case s.covers(op, ad.key):
 				vt, p := ad.val.value()
 				if v, ok := s.rewrite(op, vt, p); ok {
 					ad.val = v
+					s.mark()
 				}
 			}
 		}
@@ -889,6 +894,7 @@ func (s *editScratch) normalizeOn(ix *Index, req []byte, owner AttrOwner, t int3
 		if _, o := spelling(ad.key); ad.deleted || !o {
 			continue
 		}
+		s.mark()
 		if has {
 			ad.deleted = true
 		} else {

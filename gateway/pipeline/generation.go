@@ -124,7 +124,7 @@ func (g *Generation) Admit(otlpwire.Signal) error {
 // the door must not allocate.
 var (
 	errDraining   = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway is draining", RetryAfter: defaultRetryAfter}
-	errOverMemory = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway memory is over its soft limit", RetryAfter: defaultRetryAfter}
+	errOverMemory = &gwerr.Error{Kind: gwerr.Memory, Msg: "gateway memory is over its soft limit", RetryAfter: defaultRetryAfter}
 	errQueueFull  = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter queue is full", RetryAfter: defaultRetryAfter}
 )
 

@@ -131,8 +131,8 @@ func TestDrainRefusesNewRequests(t *testing.T) {
 func TestConsumeRefusesOverMemory(t *testing.T) {
 	g, _ := newGen(Options{OverMemory: func() bool { return true }}, nil, 1<<20)
 	_, err := g.Consume(context.Background(), otlpwire.Logs, otlptest.Marshal(otlptest.Logs(1, 1, 1)))
-	if gwerr.KindOf(err) != gwerr.Backpressure {
-		t.Fatalf("err = %v, want backpressure over the memory soft limit", err)
+	if gwerr.KindOf(err) != gwerr.Memory {
+		t.Fatalf("err = %v, want a memory refusal over the memory soft limit", err)
 	}
 }
 

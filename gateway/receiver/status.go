@@ -23,7 +23,7 @@ import (
 // (CONTRACT.md, "Status codes"). Everything upstream only picks a gwerr.Kind.
 
 // numKinds sizes arrays indexed by gwerr.Kind.
-const numKinds = int(gwerr.Unauthenticated) + 1
+const numKinds = gwerr.NumKinds
 
 // DefaultRetryAfter is the retry delay sent with a backpressure refusal whose
 // error carries none.
@@ -53,7 +53,7 @@ func classify(err error) refusal {
 				r.msg = "internal error"
 			}
 		}
-		if ge.Kind == gwerr.Backpressure {
+		if ge.Kind.Retryable() {
 			r.retryAfter = ge.RetryAfter
 		}
 		return r.withDefaults()
@@ -64,14 +64,15 @@ func classify(err error) refusal {
 }
 
 func (r refusal) withDefaults() refusal {
-	if r.kind == gwerr.Backpressure && r.retryAfter <= 0 {
+	if r.kind.Retryable() && r.retryAfter <= 0 {
 		r.retryAfter = DefaultRetryAfter
 	}
 	return r
 }
 
 // reasonLabel is the receiver_refused_items_total{reason} label value for
-// a refusal of kind k: invalid, too_large, backpressure, rejected, internal.
+// a refusal of kind k: invalid, too_large, backpressure, memory, rejected,
+// unauthenticated, internal.
 func reasonLabel(k gwerr.Kind) string { return k.String() }
 
 // grpcCode maps a Kind to its gRPC code.
@@ -81,7 +82,7 @@ func grpcCode(k gwerr.Kind) codes.Code {
 		return codes.InvalidArgument
 	case gwerr.TooLarge:
 		return codes.ResourceExhausted
-	case gwerr.Backpressure:
+	case gwerr.Backpressure, gwerr.Memory:
 		return codes.Unavailable
 	case gwerr.Unauthenticated:
 		return codes.Unauthenticated
@@ -96,7 +97,7 @@ func httpCode(k gwerr.Kind) int {
 		return http.StatusBadRequest
 	case gwerr.TooLarge:
 		return http.StatusRequestEntityTooLarge
-	case gwerr.Backpressure:
+	case gwerr.Backpressure, gwerr.Memory:
 		return http.StatusServiceUnavailable
 	case gwerr.Unauthenticated:
 		return http.StatusUnauthorized
@@ -109,7 +110,7 @@ func httpCode(k gwerr.Kind) int {
 // RetryInfo is present, and an over-size request must not be retried.
 func (r refusal) grpcStatus() *status.Status {
 	st := status.New(grpcCode(r.kind), validUTF8(r.msg))
-	if r.kind != gwerr.Backpressure {
+	if !r.kind.Retryable() {
 		return st
 	}
 	withInfo, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(r.retryAfter)})
@@ -153,7 +154,7 @@ var (
 // request's encoding, as the OTLP/HTTP spec asks for every 4xx and 5xx.
 func writeHTTPRefusal(w http.ResponseWriter, r refusal, asJSON bool) {
 	switch r.kind {
-	case gwerr.Backpressure:
+	case gwerr.Backpressure, gwerr.Memory:
 		w.Header().Set("Retry-After", retryAfterSeconds(r.retryAfter))
 	case gwerr.Unauthenticated:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="otlpgw"`)

@@ -39,6 +39,15 @@ type Metrics struct {
 	ConfigLastReloadOK       prometheus.Gauge
 	ConfigLastReloadSuccessT prometheus.Gauge
 	ConfigGeneration         prometheus.Gauge
+
+	BuildInfo *prometheus.GaugeVec // version, goversion, wazero, abi
+
+	MemoryPressure prometheus.Gauge
+	MemoryInUse    prometheus.Gauge
+	MemoryLimit    *prometheus.GaugeVec // limit: soft, hard
+
+	Draining       prometheus.Gauge
+	ShutdownAtRisk *prometheus.GaugeVec // exporter
 }
 
 // NewMetrics registers every otlpgw metric, plus Go runtime and process
@@ -52,7 +61,7 @@ func NewMetrics() *Metrics {
 		Registry: r,
 
 		ReceiverAccepted: f.counter("receiver_accepted_items_total", "Items (spans, data points, log records) accepted and queued for every exporter.", "signal", "transport"),
-		ReceiverRefused:  f.counter("receiver_refused_items_total", "Items refused to the client, by reason (invalid, too_large, backpressure, rejected, internal). Refused items were never accepted.", "signal", "transport", "reason"),
+		ReceiverRefused:  f.counter("receiver_refused_items_total", "Items refused to the client, by reason (invalid, too_large, backpressure, memory, rejected, unauthenticated, internal). Refused items were never accepted.", "signal", "transport", "reason"),
 		ReceiverRequests: f.counter("receiver_requests_total", "Export requests answered, by status code (gRPC code name or HTTP status).", "signal", "transport", "code"),
 
 		FilterItems:    f.counter("filter_items_total", "Items seen by each filter, by outcome: dropped (removed by the filter), modified (left in a batch the filter edited), kept (in a batch it left as it was, or passed on after a failure).", "filter", "signal", "outcome"),
@@ -75,6 +84,15 @@ func NewMetrics() *Metrics {
 		ConfigLastReloadOK:       f.gauge1("config_last_reload_successful", "1 if the last configuration load or reload succeeded."),
 		ConfigLastReloadSuccessT: f.gauge1("config_last_reload_success_timestamp_seconds", "Unix time of the last successful configuration load."),
 		ConfigGeneration:         f.gauge1("config_generation", "Number of the running configuration generation."),
+
+		BuildInfo: f.gauge("build_info", "Always 1; its labels say which otlpgw (version), Go (goversion) and wazero release the binary was built with, and the filter ABI version it speaks (abi).", "version", "goversion", "wazero", "abi"),
+
+		MemoryPressure: f.gauge1("memory_pressure", "1 while the memory in use is over memory_limit.soft and receivers refuse new data (receiver_refused_items_total{reason=\"memory\"}), else 0."),
+		MemoryInUse:    f.gauge1("memory_in_use_bytes", "Memory the Go runtime holds from the OS, less what it released, at the last soft-limit check (every 250ms; not updated without a soft limit)."),
+		MemoryLimit:    f.gauge("memory_limit_bytes", "Memory limits in bytes: limit=\"soft\" is memory_limit.soft (refuse new data above it), limit=\"hard\" the Go runtime's limit (GOMEMLIMIT when set, else memory_limit.hard). 0 = none.", "limit"),
+
+		Draining:       f.gauge1("draining", "1 from the moment shutdown stops intake until the process exits; /readyz answers 503 \"draining\" meanwhile."),
+		ShutdownAtRisk: f.gauge("shutdown_items_at_risk", "Items in the exporter's in-memory queue (queued or being sent) when the shutdown drain began; when the exporter's drain ends, what it lost at the shutdown_timeout (0 after a clean drain). 0 while running. A persistent queue keeps its items, so it counts none.", "exporter"),
 	}
 	return m
 }

@@ -19,14 +19,25 @@ const (
 	Invalid
 	// TooLarge is a body or message over the configured limit: not retryable.
 	TooLarge
-	// Backpressure is a full queue, memory pressure or a draining gateway:
-	// retryable after RetryAfter.
+	// Backpressure is a full queue or a draining gateway: retryable after
+	// RetryAfter.
 	Backpressure
 	// Rejected is a filter refusing the whole batch: not retryable.
 	Rejected
 	// Unauthenticated is a request without valid credentials.
 	Unauthenticated
+	// Memory is the gateway's memory over its soft limit: backpressure
+	// like Backpressure (retryable after RetryAfter, the same status
+	// codes), told apart so operators see why clients are refused.
+	Memory
 )
+
+// NumKinds is how many Kinds there are, for arrays indexed by Kind.
+const NumKinds = int(Memory) + 1
+
+// Retryable reports whether a refusal of kind k tells the client to come
+// back after RetryAfter: Backpressure and Memory.
+func (k Kind) Retryable() bool { return k == Backpressure || k == Memory }
 
 func (k Kind) String() string {
 	switch k {
@@ -40,6 +51,8 @@ func (k Kind) String() string {
 		return "rejected"
 	case Unauthenticated:
 		return "unauthenticated"
+	case Memory:
+		return "memory"
 	}
 	return "internal"
 }

@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
 )
@@ -86,21 +90,78 @@ func available() int64 {
 	return 0
 }
 
+// Source says where the Go runtime's memory limit came from.
+const (
+	SourceEnv    = "GOMEMLIMIT"        // the user's environment: it wins over memory_limit.hard
+	SourceConfig = "memory_limit.hard" // applied from the configuration
+	SourceNone   = "none"              // neither: the runtime has no limit
+)
+
+// Options are what the gateway injects into a Watcher. Every field is
+// optional.
+type Options struct {
+	Logger *slog.Logger
+	// Getenv looks up GOMEMLIMIT; nil is os.LookupEnv.
+	Getenv func(string) (string, bool)
+	// Pressure is set to 1 while memory is over the soft limit, else 0;
+	// InUse to the memory sampled; Limit to the effective limits.
+	Pressure, InUse prometheus.Gauge
+	Limit           *prometheus.GaugeVec // limit: soft, hard
+}
+
 // Watcher samples the Go heap and keeps an over-soft-limit flag.
 type Watcher struct {
 	limits Limits
+	// hard is the runtime's effective limit (0: none), source where it
+	// came from.
+	hard   int64
+	source string
+	opt    Options
 	over   atomic.Bool
 	sample []metrics.Sample
+	read   func() int64 // the memory in use; tests replace it
 }
 
 // NewWatcher applies the hard limit to the Go runtime (so the collector
-// works harder before the process is killed) and returns a watcher for the
-// soft limit.
-func NewWatcher(l Limits) *Watcher {
-	if l.Hard > 0 {
-		debug.SetMemoryLimit(l.Hard)
+// works harder before the process is killed), unless the user set
+// GOMEMLIMIT: the runtime read that at start and it wins, as an explicit
+// GOMAXPROCS does. It returns a watcher for the soft limit.
+func NewWatcher(l Limits, opt Options) *Watcher {
+	if opt.Getenv == nil {
+		opt.Getenv = os.LookupEnv
 	}
-	return &Watcher{limits: l, sample: []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}}
+	w := &Watcher{limits: l, opt: opt, sample: []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}}
+	w.read = w.readRuntime
+	_, userSet := opt.Getenv("GOMEMLIMIT")
+	switch {
+	case userSet:
+		w.source = SourceEnv
+	case l.Hard > 0:
+		debug.SetMemoryLimit(l.Hard)
+		w.source = SourceConfig
+	default:
+		w.source = SourceNone
+	}
+	// With GOMEMLIMIT=off the runtime has no limit and the source is
+	// still the user's choice: limit 0, source GOMEMLIMIT.
+	if cur := debug.SetMemoryLimit(-1); cur != math.MaxInt64 {
+		w.hard = cur
+	}
+	if opt.Limit != nil {
+		opt.Limit.WithLabelValues("soft").Set(float64(max(l.Soft, 0)))
+		opt.Limit.WithLabelValues("hard").Set(float64(w.hard))
+	}
+	if opt.Pressure != nil {
+		opt.Pressure.Set(0)
+	}
+	return w
+}
+
+// Effective is the Go runtime's memory limit in bytes (0: none), where it
+// came from (SourceEnv, SourceConfig or SourceNone), and the soft limit
+// (0: none).
+func (w *Watcher) Effective() (hard int64, source string, soft int64) {
+	return w.hard, w.source, w.limits.Soft
 }
 
 // Over reports whether the heap was over the soft limit at the last sample.
@@ -114,13 +175,47 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		metrics.Read(w.sample)
-		inUse := int64(w.sample[0].Value.Uint64() - w.sample[1].Value.Uint64())
-		w.over.Store(inUse > w.limits.Soft)
+		w.check()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 	}
+}
+
+// check takes one sample, updates the flag and gauges, and logs when the
+// soft limit trips or clears (once per change, not per sample).
+func (w *Watcher) check() {
+	inUse := w.read()
+	over := inUse > w.limits.Soft
+	if w.opt.InUse != nil {
+		w.opt.InUse.Set(float64(inUse))
+	}
+	if w.over.Swap(over) == over {
+		return
+	}
+	if w.opt.Pressure != nil {
+		w.opt.Pressure.Set(b2f(over))
+	}
+	if w.opt.Logger == nil {
+		return
+	}
+	if over {
+		w.opt.Logger.Warn("memory over the soft limit: refusing new data", "in_use_bytes", inUse, "soft_limit_bytes", w.limits.Soft)
+	} else {
+		w.opt.Logger.Info("memory back under the soft limit: accepting data", "in_use_bytes", inUse, "soft_limit_bytes", w.limits.Soft)
+	}
+}
+
+func (w *Watcher) readRuntime() int64 {
+	metrics.Read(w.sample)
+	return int64(w.sample[0].Value.Uint64() - w.sample[1].Value.Uint64())
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -51,7 +51,8 @@ func TestDocListsEveryKey(t *testing.T) {
 		"| `filters[].timeout` | duration | `50ms` | hot |",
 		"| `admin.endpoint` | string | `localhost:8888` | restart |",
 		"| `queue.persistent.directory` | string |  | restart |",
-		"| `log.level` | string | `info` | restart |",
+		"| `log.level` | string | `info` | hot |",
+		"| `log.format` | string | `text` | restart |",
 	} {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("reference lacks %q", want)
