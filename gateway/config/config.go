@@ -97,6 +97,41 @@ type GRPCReceiver struct {
 	// Auth, when set, refuses export calls without one of its credentials.
 	// Default: none (the grpc.health.v1 service never asks).
 	Auth ReceiverAuth `koanf:"auth"`
+	// Keepalive is the server side of gRPC keepalive and connection
+	// lifetime.
+	Keepalive GRPCKeepalive `koanf:"keepalive"`
+	// MaxConcurrentStreams caps the calls one client connection may have
+	// open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a client
+	// queues further calls until one finishes. 0 means no limit. Default 0.
+	MaxConcurrentStreams int `koanf:"max_concurrent_streams"`
+}
+
+// GRPCKeepalive is what the gRPC server does with long-lived client
+// connections. The policy of how often clients may ping (every 10s, even
+// idle) is fixed and not part of it.
+type GRPCKeepalive struct {
+	// Time is how long a connection may be silent before the server pings
+	// the client to see that it is still there; at least 1s. Default 2h.
+	Time time.Duration `koanf:"time"`
+	// Timeout is how long the server waits for the answer to that ping
+	// before it closes the connection. Default 20s.
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxConnectionIdle closes a connection that has had no call for this
+	// long (with GOAWAY, so the client reconnects when it next needs to).
+	// 0 keeps idle connections open. Default 0.
+	MaxConnectionIdle time.Duration `koanf:"max_connection_idle"`
+	// MaxConnectionAge sends a connection GOAWAY once it is this old
+	// (±10 %, so clients do not reconnect in step). SDKs hold one gRPC
+	// connection for their whole life, so behind a Kubernetes ClusterIP
+	// Service (an L4 balancer) new replicas from a scale-out would get no
+	// traffic until clients reconnect; a finite age makes them. The client
+	// moves new calls to a fresh connection, nothing is lost. 0 means
+	// never. Default 10m.
+	MaxConnectionAge time.Duration `koanf:"max_connection_age"`
+	// MaxConnectionAgeGrace is how long calls in flight on a connection
+	// past MaxConnectionAge may take to finish before it is closed. 0
+	// waits for them however long they take. Default 30s.
+	MaxConnectionAgeGrace time.Duration `koanf:"max_connection_age_grace"`
 }
 
 // HTTPReceiver is the OTLP/HTTP listener. An empty Endpoint disables it.
@@ -355,7 +390,15 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Receivers: Receivers{OTLP: OTLPReceiver{
-			GRPC: GRPCReceiver{Endpoint: "0.0.0.0:4317", MaxRecvMsgSize: 16 * MiB, TLS: ServerTLS{MinVersion: "1.2"}},
+			GRPC: GRPCReceiver{
+				Endpoint: "0.0.0.0:4317", MaxRecvMsgSize: 16 * MiB, TLS: ServerTLS{MinVersion: "1.2"},
+				Keepalive: GRPCKeepalive{
+					Time:                  2 * time.Hour,
+					Timeout:               20 * time.Second,
+					MaxConnectionAge:      10 * time.Minute,
+					MaxConnectionAgeGrace: 30 * time.Second,
+				},
+			},
 			HTTP: HTTPReceiver{Endpoint: "0.0.0.0:4318", MaxRequestBodySize: 16 * MiB, TLS: ServerTLS{MinVersion: "1.2"}},
 		}},
 		Batch:           Batch{MaxItems: 8192, MaxBytes: 4 * MiB, Timeout: 200 * time.Millisecond},

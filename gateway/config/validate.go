@@ -169,6 +169,10 @@ func (c *Config) validateReceivers(v *validator) {
 		v.positiveSize("receivers.otlp.grpc.max_recv_msg_size", g.MaxRecvMsgSize)
 		v.serverTLS("receivers.otlp.grpc.tls", g.TLS)
 		v.receiverAuth("receivers.otlp.grpc.auth", g.Auth)
+		v.grpcKeepalive("receivers.otlp.grpc.keepalive", g.Keepalive)
+		if g.MaxConcurrentStreams < 0 || int64(g.MaxConcurrentStreams) > math.MaxUint32 {
+			v.add("receivers.otlp.grpc.max_concurrent_streams", "must be in [0, %d] (got %d, 0 means no limit)", uint32(math.MaxUint32), g.MaxConcurrentStreams)
+		}
 	}
 	if h.Endpoint != "" {
 		v.listenAddr("receivers.otlp.http.endpoint", h.Endpoint)
@@ -204,6 +208,22 @@ func (v *validator) serverTLS(p string, t ServerTLS) {
 		v.add(p+".client_ca_file", "needs cert_file and key_file: mutual TLS is TLS first")
 	}
 	v.oneOf(p+".min_version", "TLS version", t.MinVersion, "1.2", "1.3")
+}
+
+func (v *validator) grpcKeepalive(p string, k GRPCKeepalive) {
+	// grpc-go raises a Time under 1s to 1s silently; say so instead.
+	if k.Time < time.Second {
+		v.add(p+".time", "must be >= 1s (got %s)", k.Time)
+	}
+	v.positiveDuration(p+".timeout", k.Timeout)
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"max_connection_idle", k.MaxConnectionIdle}, {"max_connection_age", k.MaxConnectionAge}, {"max_connection_age_grace", k.MaxConnectionAgeGrace}} {
+		if d.d < 0 {
+			v.add(p+"."+d.key, "must be >= 0 (got %s, 0 means never)", d.d)
+		}
+	}
 }
 
 func (v *validator) receiverAuth(p string, a ReceiverAuth) {
