@@ -201,4 +201,3 @@ func TestGRPCMaxConcurrentStreamsAdvertisedAndEnforced(t *testing.T) {
 		t.Errorf("RST_STREAM on stream %d with %v, want stream 5 with REFUSED_STREAM", rst.StreamID, rst.ErrCode)
 	}
 }
-
