@@ -146,6 +146,27 @@ type HTTPReceiver struct {
 	// Auth, when set, refuses requests without one of its credentials.
 	// Default: none.
 	Auth ReceiverAuth `koanf:"auth"`
+	// CORS lets web pages on other origins (browser OTLP exporters) send
+	// to this receiver. Default: off, no CORS headers at all.
+	CORS CORS `koanf:"cors"`
+}
+
+// CORS is cross-origin resource sharing for the HTTP receiver. Setting
+// AllowedOrigins turns it on: preflight OPTIONS requests from those
+// origins are answered, and responses to them carry
+// Access-Control-Allow-Origin.
+type CORS struct {
+	// AllowedOrigins are the origins allowed to send, such as
+	// https://app.example.com. One * stands for any run of characters
+	// (https://*.example.com), and * alone for every origin. Default: none.
+	AllowedOrigins []string `koanf:"allowed_origins"`
+	// AllowedHeaders are request headers a page may send besides those
+	// always allowed (Accept, Content-Type, Content-Encoding, Origin,
+	// X-Requested-With), such as Authorization; * allows any. Default: none.
+	AllowedHeaders []string `koanf:"allowed_headers"`
+	// MaxAge is how many seconds a browser may cache a preflight's answer
+	// (Access-Control-Max-Age); 0 leaves it to the browser. Default 0.
+	MaxAge int `koanf:"max_age"`
 }
 
 // ServerTLS is a receiver's TLS. Setting CertFile and KeyFile turns it on.

@@ -179,6 +179,7 @@ func (c *Config) validateReceivers(v *validator) {
 		v.positiveSize("receivers.otlp.http.max_request_body_size", h.MaxRequestBodySize)
 		v.serverTLS("receivers.otlp.http.tls", h.TLS)
 		v.receiverAuth("receivers.otlp.http.auth", h.Auth)
+		v.cors("receivers.otlp.http.cors", h.CORS)
 	}
 	// Port 0 picks a free port, so only fixed ports can clash.
 	used := map[string]string{}
@@ -223,6 +224,33 @@ func (v *validator) grpcKeepalive(p string, k GRPCKeepalive) {
 		if d.d < 0 {
 			v.add(p+"."+d.key, "must be >= 0 (got %s, 0 means never)", d.d)
 		}
+	}
+}
+
+func (v *validator) cors(p string, c CORS) {
+	for i, o := range c.AllowedOrigins {
+		ip := fmt.Sprintf("%s.allowed_origins[%d]", p, i)
+		switch {
+		case o == "":
+			v.add(ip, "empty origin (an unset ${env:...}?)")
+		case strings.Count(o, "*") > 1:
+			v.add(ip, "at most one * (got %q, want such as https://*.example.com)", o)
+		case o != "*" && !strings.Contains(o, "://"):
+			v.add(ip, "not an origin (got %q, want scheme://host[:port], such as https://app.example.com)", o)
+		case strings.HasSuffix(o, "/"):
+			v.add(ip, "an origin has no path (got %q, want it without the trailing /)", o)
+		}
+	}
+	for i, hd := range c.AllowedHeaders {
+		if strings.TrimSpace(hd) == "" || strings.ContainsAny(hd, " \t,:") {
+			v.add(fmt.Sprintf("%s.allowed_headers[%d]", p, i), "not a header name (got %q)", hd)
+		}
+	}
+	if c.MaxAge < 0 {
+		v.add(p+".max_age", "must be >= 0 seconds (got %d)", c.MaxAge)
+	}
+	if len(c.AllowedOrigins) == 0 && (len(c.AllowedHeaders) > 0 || c.MaxAge != 0) {
+		v.add(p+".allowed_origins", "empty, so CORS is off and allowed_headers and max_age do nothing (want at least one origin)")
 	}
 }
 
