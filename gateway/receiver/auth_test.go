@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -211,4 +210,3 @@ func TestTLSFilesThatDoNotLoad(t *testing.T) {
 	}
 }
 
-func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
