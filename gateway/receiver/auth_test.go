@@ -209,4 +209,3 @@ func TestTLSFilesThatDoNotLoad(t *testing.T) {
 		t.Errorf("no TLS: %v", err)
 	}
 }
-
