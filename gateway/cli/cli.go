@@ -138,6 +138,7 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	}{
 		{"receivers.otlp.grpc.tls", cfg.Receivers.OTLP.GRPC.Endpoint, cfg.Receivers.OTLP.GRPC.TLS},
 		{"receivers.otlp.http.tls", cfg.Receivers.OTLP.HTTP.Endpoint, cfg.Receivers.OTLP.HTTP.TLS},
+		{"admin.tls", cfg.Admin.Endpoint, cfg.Admin.TLS},
 	} {
 		if r.endpoint == "" {
 			continue

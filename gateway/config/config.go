@@ -388,12 +388,27 @@ type Reload struct {
 	Rollback bool `koanf:"rollback"`
 }
 
-// Admin is the admin HTTP server: /metrics, /healthz, /readyz, /-/reload and
-// /debug/pprof/.
+// Admin is the admin HTTP server: /metrics, /healthz, /readyz, /-/reload
+// (and every other /-/ endpoint) and /debug/pprof/.
 type Admin struct {
 	// Endpoint is host:port to listen on. Keep it off public interfaces: it
 	// exposes reload and pprof. Default localhost:8888.
 	Endpoint string `koanf:"endpoint"`
+	// Auth, when set, protects everything but the probes and the scrape.
+	Auth AdminAuth `koanf:"auth"`
+	// TLS serves the admin endpoints over HTTPS when a certificate is set
+	// (probes and scrapers then need https). Default: plaintext.
+	TLS ServerTLS `koanf:"tls"`
+}
+
+// AdminAuth protects the admin endpoints that change or reveal the
+// gateway: /-/reload, every other /-/ path and /debug/pprof/. /healthz,
+// /readyz and /metrics stay open for probes and scrapers.
+type AdminAuth struct {
+	// BearerToken, when set, must come as "Authorization: Bearer TOKEN";
+	// a request without it, or with another, gets 401. Use ${env:NAME}
+	// rather than writing it in the file. Default: none (open).
+	BearerToken string `koanf:"bearer_token"`
 }
 
 // Log configures the gateway's own structured log.
@@ -426,7 +441,7 @@ func Default() Config {
 		Queue:           Queue{MaxBytes: 256 * MiB},
 		Exporters:       []Exporter{debugExporter()},
 		MemoryLimit:     MemoryLimit{Soft: "80%", Hard: "90%"},
-		Admin:           Admin{Endpoint: "localhost:8888"},
+		Admin:           Admin{Endpoint: "localhost:8888", TLS: ServerTLS{MinVersion: "1.2"}},
 		ShutdownTimeout: 30 * time.Second,
 		Reload:          Reload{Watch: true, Probation: 30 * time.Second, FailureRatio: 0.5, MinCalls: 10, Rollback: true},
 		Log:             Log{Level: "info", Format: "text"},

@@ -143,6 +143,10 @@ func (c *Config) Validate() error {
 	c.validateExporters(v)
 	c.validateMemoryLimit(v)
 	v.listenAddr("admin.endpoint", c.Admin.Endpoint)
+	v.serverTLS("admin.tls", c.Admin.TLS)
+	if tok := c.Admin.Auth.BearerToken; strings.ContainsAny(tok, " \t\r\n") {
+		v.add("admin.auth.bearer_token", "a token cannot contain whitespace")
+	}
 	v.oneOf("log.level", "log level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", "log format", c.Log.Format, "text", "json")
 	v.oneOf("runtime.procs", "procs mode", c.Runtime.Procs, "adaptive", "fixed")
