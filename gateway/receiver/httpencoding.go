@@ -94,12 +94,29 @@ func putSnappyReader(sr *snappy.Reader) {
 // chunk (type 0xff, length 6, "sNaPpY").
 var snappyStreamID = []byte("\xff\x06\x00\x00sNaPpY")
 
-// readSnappy reads a snappy body into buf (from its length on). The block
-// format has no streaming decoder: the compressed block is read whole
-// (within the limit), and its header, which states the decoded length, is
-// checked against the limit before anything is inflated, so a bomb costs
-// no more than its compressed size.
+// readSnappy reads a snappy body into buf (from its length on). A framed
+// stream (it starts with the stream identifier) is inflated as it
+// arrives, within the limit. The block format has no streaming decoder:
+// the compressed block is read whole (within the limit), and its header,
+// which states the decoded length, is checked against the limit before
+// anything is inflated, so a block bomb costs no more than its compressed
+// size.
 func (h *HTTP) readSnappy(buf []byte, src io.Reader) ([]byte, error) {
+	var head [10]byte // len(snappyStreamID)
+	n, err := io.ReadFull(src, head[:])
+	switch {
+	case err == nil && bytes.Equal(head[:], snappyStreamID):
+		sr := getSnappyReader(io.MultiReader(bytes.NewReader(head[:]), src))
+		defer putSnappyReader(sr)
+		buf, err = readAll(buf, &limitedReader{r: sr, n: h.limit}, h.limit)
+		if err != nil && !errors.Is(err, errTooLarge) {
+			return buf, fmt.Errorf("decompressing: snappy: %w", err)
+		}
+		return buf, err
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF):
+		return buf, err // a read error, or errTooLarge under a limit below 10 bytes
+	}
+
 	cp := bodyBuffers.Get().(*[]byte)
 	defer func() {
 		if cap(*cp) <= maxPooledBuffer {
@@ -107,36 +124,30 @@ func (h *HTTP) readSnappy(buf []byte, src io.Reader) ([]byte, error) {
 			bodyBuffers.Put(cp)
 		}
 	}()
-	compressed, err := readAll((*cp)[:0], src, h.limit)
+	compressed := append((*cp)[:0], head[:n]...)
+	if err == nil { // more may follow the first 10 bytes
+		compressed, err = readAll(compressed, src, h.limit)
+	}
 	*cp = compressed[:0]
-	if err != nil {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return buf, err
 	}
-	if bytes.HasPrefix(compressed, snappyStreamID) {
-		sr := getSnappyReader(bytes.NewReader(compressed))
-		defer putSnappyReader(sr)
-		buf, err = readAll(buf, &limitedReader{r: sr, n: h.limit}, h.limit)
-		if err != nil && !errors.Is(err, errTooLarge) {
-			return buf, fmt.Errorf("decompressing: snappy: %w", err)
-		}
-		return buf, err
-	}
-	n, err := snappy.DecodedLen(compressed)
+	size, err := snappy.DecodedLen(compressed)
 	if errors.Is(err, snappy.ErrTooLarge) {
 		return buf, errTooLarge // over 2 GiB on a 32-bit platform
 	}
 	if err != nil {
 		return buf, fmt.Errorf("decompressing: snappy: %w", err)
 	}
-	if int64(n) > h.limit {
+	if int64(size) > h.limit {
 		return buf, errTooLarge
 	}
-	if free := cap(buf) - len(buf); free < n {
-		grown := make([]byte, len(buf), len(buf)+n)
+	if free := cap(buf) - len(buf); free < size {
+		grown := make([]byte, len(buf), len(buf)+size)
 		copy(grown, buf)
 		buf = grown
 	}
-	out, err := snappy.Decode(buf[len(buf):len(buf)+n], compressed)
+	out, err := snappy.Decode(buf[len(buf):len(buf)+size], compressed)
 	if err != nil {
 		return buf, fmt.Errorf("decompressing: snappy: %w", err)
 	}
