@@ -36,6 +36,7 @@ func Check(ctx context.Context, cfg *config.Config, set Settings) error {
 	}{
 		{"receivers.otlp.grpc.tls", cfg.Receivers.OTLP.GRPC.TLS, cfg.Receivers.OTLP.GRPC.Endpoint != ""},
 		{"receivers.otlp.http.tls", cfg.Receivers.OTLP.HTTP.TLS, cfg.Receivers.OTLP.HTTP.Endpoint != ""},
+		{"admin.tls", cfg.Admin.TLS, cfg.Admin.Endpoint != ""},
 	} {
 		if !r.on {
 			continue

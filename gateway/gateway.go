@@ -136,7 +136,7 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	if cfg.Receivers.OTLP.HTTP.Endpoint != "" {
 		g.http.Store(receiver.NewHTTP(cfg.Receivers.OTLP.HTTP, gen.pipe, rset))
 	}
-	g.admin = admin.New(cfg.Admin.Endpoint, g.metrics.Registry, g.readiness, g.log, func(mux *http.ServeMux) {
+	g.admin = admin.New(cfg.Admin, g.metrics.Registry, g.readiness, g.log, func(mux *http.ServeMux) {
 		g.reloadHandlers(mux)
 		mux.Handle("GET /-/config", g.ConfigHandler())
 	})
@@ -388,5 +388,8 @@ func warnCleartextTokens(log *slog.Logger, cfg *config.Config) {
 	}
 	if h.Endpoint != "" && len(h.Auth.BearerTokens) > 0 && !h.TLS.Enabled() {
 		log.Warn("receivers.otlp.http checks bearer tokens without TLS: they travel in clear", "endpoint", h.Endpoint)
+	}
+	if a := cfg.Admin; a.Auth.BearerToken != "" && !a.TLS.Enabled() {
+		log.Warn("admin checks a bearer token without TLS: it travels in clear", "endpoint", a.Endpoint)
 	}
 }

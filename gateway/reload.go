@@ -333,7 +333,7 @@ func (g *Gateway) swapTo(ctx context.Context, cfg *config.Config, rb *rollbackOf
 func restartOnly(old, cfg *config.Config, levelHot bool) error {
 	var errs []error
 	if old.Admin != cfg.Admin {
-		errs = append(errs, errors.New("admin.endpoint: changing it needs a restart"))
+		errs = append(errs, errors.New("admin: changing it needs a restart"))
 	}
 	if old.MemoryLimit != cfg.MemoryLimit {
 		errs = append(errs, errors.New("memory_limit: changing it needs a restart"))

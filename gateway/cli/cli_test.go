@@ -249,6 +249,19 @@ func TestValidateLoadsReceiverTLSFiles(t *testing.T) {
 	}
 }
 
+// validate loads admin.tls files as run does (run refuses to start on them).
+func TestValidateLoadsAdminTLSFiles(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	p := writeConfig(t, fmt.Sprintf("admin: {tls: {cert_file: %q, key_file: %q}}\n", missing, missing))
+	var stdout, stderr bytes.Buffer
+	if code := Main([]string{"validate", "--config", p}, &stdout, &stderr); code != exitUndelivered {
+		t.Fatalf("validate exited %d with missing admin certificate files; stdout %q", code, stdout.String())
+	}
+	if want := "admin.tls: tls: cert_file " + missing; !strings.Contains(stderr.String(), want) {
+		t.Errorf("validate output lacks %q:\n%s", want, stderr.String())
+	}
+}
+
 // TestPersistentQueueSurvivesKill9 acknowledges spans while the upstream
 // is down, kills the gateway with SIGKILL, and starts it again beside a
 // live upstream: every acknowledged span arrives, once.

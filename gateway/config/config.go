@@ -110,6 +110,41 @@ type GRPCReceiver struct {
 	// Auth, when set, refuses export calls without one of its credentials.
 	// Default: none (the grpc.health.v1 service never asks).
 	Auth ReceiverAuth `koanf:"auth" reload:"endpoint"`
+	// Keepalive is the server side of gRPC keepalive and connection
+	// lifetime.
+	Keepalive GRPCKeepalive `koanf:"keepalive" reload:"endpoint"`
+	// MaxConcurrentStreams caps the calls one client connection may have
+	// open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); a client
+	// queues further calls until one finishes. 0 means no limit. Default 0.
+	MaxConcurrentStreams int `koanf:"max_concurrent_streams" reload:"endpoint"`
+}
+
+// GRPCKeepalive is what the gRPC server does with long-lived client
+// connections. The policy of how often clients may ping (every 10s, even
+// idle) is fixed and not part of it.
+type GRPCKeepalive struct {
+	// Time is how long a connection may be silent before the server pings
+	// the client to see that it is still there; at least 1s. Default 2h.
+	Time time.Duration `koanf:"time"`
+	// Timeout is how long the server waits for the answer to that ping
+	// before it closes the connection. Default 20s.
+	Timeout time.Duration `koanf:"timeout"`
+	// MaxConnectionIdle closes a connection that has had no call for this
+	// long (with GOAWAY, so the client reconnects when it next needs to).
+	// 0 keeps idle connections open. Default 0.
+	MaxConnectionIdle time.Duration `koanf:"max_connection_idle"`
+	// MaxConnectionAge sends a connection GOAWAY once it is this old
+	// (±10 %, so clients do not reconnect in step). SDKs hold one gRPC
+	// connection for their whole life, so behind a Kubernetes ClusterIP
+	// Service (an L4 balancer) new replicas from a scale-out would get no
+	// traffic until clients reconnect; a finite age makes them. The client
+	// moves new calls to a fresh connection, nothing is lost. 0 means
+	// never. Default 10m.
+	MaxConnectionAge time.Duration `koanf:"max_connection_age"`
+	// MaxConnectionAgeGrace is how long calls in flight on a connection
+	// past MaxConnectionAge may take to finish before it is closed. 0
+	// waits for them however long they take. Default 30s.
+	MaxConnectionAgeGrace time.Duration `koanf:"max_connection_age_grace"`
 }
 
 // HTTPReceiver is the OTLP/HTTP listener. An empty Endpoint disables it.
@@ -124,6 +159,27 @@ type HTTPReceiver struct {
 	// Auth, when set, refuses requests without one of its credentials.
 	// Default: none.
 	Auth ReceiverAuth `koanf:"auth" reload:"endpoint"`
+	// CORS lets web pages on other origins (browser OTLP exporters) send
+	// to this receiver. Default: off, no CORS headers at all.
+	CORS CORS `koanf:"cors" reload:"endpoint"`
+}
+
+// CORS is cross-origin resource sharing for the HTTP receiver. Setting
+// AllowedOrigins turns it on: preflight OPTIONS requests from those
+// origins are answered, and responses to them carry
+// Access-Control-Allow-Origin.
+type CORS struct {
+	// AllowedOrigins are the origins allowed to send, such as
+	// https://app.example.com. One * stands for any run of characters
+	// (https://*.example.com), and * alone for every origin. Default: none.
+	AllowedOrigins []string `koanf:"allowed_origins"`
+	// AllowedHeaders are request headers a page may send besides those
+	// always allowed (Accept, Content-Type, Content-Encoding, Origin,
+	// X-Requested-With), such as Authorization; * allows any. Default: none.
+	AllowedHeaders []string `koanf:"allowed_headers"`
+	// MaxAge is how many seconds a browser may cache a preflight's answer
+	// (Access-Control-Max-Age); 0 leaves it to the browser. Default 0.
+	MaxAge int `koanf:"max_age"`
 }
 
 // ServerTLS is a receiver's TLS. Setting CertFile and KeyFile turns it on.
@@ -351,12 +407,27 @@ type Reload struct {
 	Rollback bool `koanf:"rollback"`
 }
 
-// Admin is the admin HTTP server: /metrics, /healthz, /readyz, /-/reload and
-// /debug/pprof/.
+// Admin is the admin HTTP server: /metrics, /healthz, /readyz, /-/reload
+// (and every other /-/ endpoint) and /debug/pprof/.
 type Admin struct {
 	// Endpoint is host:port to listen on. Keep it off public interfaces: it
 	// exposes reload and pprof. Default localhost:8888.
 	Endpoint string `koanf:"endpoint"`
+	// Auth, when set, protects everything but the probes and the scrape.
+	Auth AdminAuth `koanf:"auth"`
+	// TLS serves the admin endpoints over HTTPS when a certificate is set
+	// (probes and scrapers then need https). Default: plaintext.
+	TLS ServerTLS `koanf:"tls"`
+}
+
+// AdminAuth protects the admin endpoints that change or reveal the
+// gateway: /-/reload, every other /-/ path and /debug/pprof/. /healthz,
+// /readyz and /metrics stay open for probes and scrapers.
+type AdminAuth struct {
+	// BearerToken, when set, must come as "Authorization: Bearer TOKEN";
+	// a request without it, or with another, gets 401. Use ${env:NAME}
+	// rather than writing it in the file. Default: none (open).
+	BearerToken string `koanf:"bearer_token" secret:"true"`
 }
 
 // Log configures the gateway's own structured log.
@@ -375,14 +446,22 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Receivers: Receivers{OTLP: OTLPReceiver{
-			GRPC: GRPCReceiver{Endpoint: "0.0.0.0:4317", MaxRecvMsgSize: 16 * MiB, TLS: ServerTLS{MinVersion: "1.2"}},
+			GRPC: GRPCReceiver{
+				Endpoint: "0.0.0.0:4317", MaxRecvMsgSize: 16 * MiB, TLS: ServerTLS{MinVersion: "1.2"},
+				Keepalive: GRPCKeepalive{
+					Time:                  2 * time.Hour,
+					Timeout:               20 * time.Second,
+					MaxConnectionAge:      10 * time.Minute,
+					MaxConnectionAgeGrace: 30 * time.Second,
+				},
+			},
 			HTTP: HTTPReceiver{Endpoint: "0.0.0.0:4318", MaxRequestBodySize: 16 * MiB, TLS: ServerTLS{MinVersion: "1.2"}},
 		}},
 		Batch:           Batch{MaxItems: 8192, MaxBytes: 4 * MiB, Timeout: 200 * time.Millisecond},
 		Queue:           Queue{MaxBytes: 256 * MiB},
 		Exporters:       []Exporter{debugExporter()},
 		MemoryLimit:     MemoryLimit{Soft: "80%", Hard: "90%"},
-		Admin:           Admin{Endpoint: "localhost:8888"},
+		Admin:           Admin{Endpoint: "localhost:8888", TLS: ServerTLS{MinVersion: "1.2"}},
 		ShutdownTimeout: 30 * time.Second,
 		Reload:          Reload{Watch: true, Probation: 30 * time.Second, FailureRatio: 0.5, MinCalls: 10, Rollback: true},
 		Log:             Log{Level: "info", Format: "text"},

@@ -147,6 +147,10 @@ func (c *Config) Validate() error {
 	c.validateExporters(v)
 	c.validateMemoryLimit(v)
 	v.listenAddr("admin.endpoint", c.Admin.Endpoint)
+	v.serverTLS("admin.tls", c.Admin.TLS)
+	if tok := c.Admin.Auth.BearerToken; strings.ContainsAny(tok, " \t\r\n") {
+		v.add("admin.auth.bearer_token", "a token cannot contain whitespace")
+	}
 	v.oneOf("log.level", "log level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", "log format", c.Log.Format, "text", "json")
 	v.oneOf("runtime.procs", "procs mode", c.Runtime.Procs, "adaptive", "fixed")
@@ -173,12 +177,17 @@ func (c *Config) validateReceivers(v *validator) {
 		v.positiveSize("receivers.otlp.grpc.max_recv_msg_size", g.MaxRecvMsgSize)
 		v.serverTLS("receivers.otlp.grpc.tls", g.TLS)
 		v.receiverAuth("receivers.otlp.grpc.auth", g.Auth)
+		v.grpcKeepalive("receivers.otlp.grpc.keepalive", g.Keepalive)
+		if g.MaxConcurrentStreams < 0 || int64(g.MaxConcurrentStreams) > math.MaxUint32 {
+			v.add("receivers.otlp.grpc.max_concurrent_streams", "must be in [0, %d] (got %d, 0 means no limit)", uint32(math.MaxUint32), g.MaxConcurrentStreams)
+		}
 	}
 	if h.Endpoint != "" {
 		v.listenAddr("receivers.otlp.http.endpoint", h.Endpoint)
 		v.positiveSize("receivers.otlp.http.max_request_body_size", h.MaxRequestBodySize)
 		v.serverTLS("receivers.otlp.http.tls", h.TLS)
 		v.receiverAuth("receivers.otlp.http.auth", h.Auth)
+		v.cors("receivers.otlp.http.cors", h.CORS)
 	}
 	// Port 0 picks a free port, so only fixed ports can clash.
 	used := map[string]string{}
@@ -208,6 +217,49 @@ func (v *validator) serverTLS(p string, t ServerTLS) {
 		v.add(p+".client_ca_file", "needs cert_file and key_file: mutual TLS is TLS first")
 	}
 	v.oneOf(p+".min_version", "TLS version", t.MinVersion, "1.2", "1.3")
+}
+
+func (v *validator) grpcKeepalive(p string, k GRPCKeepalive) {
+	// grpc-go raises a Time under 1s to 1s silently; say so instead.
+	if k.Time < time.Second {
+		v.add(p+".time", "must be >= 1s (got %s)", k.Time)
+	}
+	v.positiveDuration(p+".timeout", k.Timeout)
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"max_connection_idle", k.MaxConnectionIdle}, {"max_connection_age", k.MaxConnectionAge}, {"max_connection_age_grace", k.MaxConnectionAgeGrace}} {
+		if d.d < 0 {
+			v.add(p+"."+d.key, "must be >= 0 (got %s, 0 means never)", d.d)
+		}
+	}
+}
+
+func (v *validator) cors(p string, c CORS) {
+	for i, o := range c.AllowedOrigins {
+		ip := fmt.Sprintf("%s.allowed_origins[%d]", p, i)
+		switch {
+		case o == "":
+			v.add(ip, "empty origin (an unset ${env:...}?)")
+		case strings.Count(o, "*") > 1:
+			v.add(ip, "at most one * (got %q, want such as https://*.example.com)", o)
+		case o != "*" && !strings.Contains(o, "://"):
+			v.add(ip, "not an origin (got %q, want scheme://host[:port], such as https://app.example.com)", o)
+		case strings.HasSuffix(o, "/"):
+			v.add(ip, "an origin has no path (got %q, want it without the trailing /)", o)
+		}
+	}
+	for i, hd := range c.AllowedHeaders {
+		if strings.TrimSpace(hd) == "" || strings.ContainsAny(hd, " \t,:") {
+			v.add(fmt.Sprintf("%s.allowed_headers[%d]", p, i), "not a header name (got %q)", hd)
+		}
+	}
+	if c.MaxAge < 0 {
+		v.add(p+".max_age", "must be >= 0 seconds (got %d)", c.MaxAge)
+	}
+	if len(c.AllowedOrigins) == 0 && (len(c.AllowedHeaders) > 0 || c.MaxAge != 0) {
+		v.add(p+".allowed_origins", "empty, so CORS is off and allowed_headers and max_age do nothing (want at least one origin)")
+	}
 }
 
 func (v *validator) receiverAuth(p string, a ReceiverAuth) {

@@ -36,7 +36,7 @@ func (validatingConsumer) Consume(_ context.Context, sig otlpwire.Signal, req []
 
 var (
 	fuzzContentTypes     = []string{"application/x-protobuf", "application/json", "application/json; charset=utf-8", "text/plain", ""}
-	fuzzContentEncodings = []string{"", "gzip", "zstd", "identity", "br"}
+	fuzzContentEncodings = []string{"", "gzip", "zstd", "identity", "br", "deflate", "snappy", "x-snappy-framed"}
 	fuzzMethods          = []string{http.MethodPost, http.MethodPost, http.MethodGet, http.MethodPut}
 	fuzzPaths            = []string{"/v1/traces", "/v1/metrics", "/v1/logs", "/v1/nope"}
 	contractHTTPStatuses = []int{200, 400, 404, 405, 413, 415, 500, 503}
@@ -52,6 +52,11 @@ func FuzzHTTPBody(f *testing.F) {
 	f.Add(zstdBytes(&seedT, js), uint8(2), uint8(2), uint8(0), uint8(0))
 	f.Add(gzipBytes(&seedT, make([]byte, 1<<20)), uint8(0), uint8(1), uint8(0), uint8(1))
 	f.Add([]byte{0x0a, 0xff, 0xff, 0xff}, uint8(0), uint8(0), uint8(0), uint8(2))
+	f.Add(zlibBytes(&seedT, pb), uint8(0), uint8(5), uint8(0), uint8(0))
+	f.Add(snappyBlock(js), uint8(1), uint8(6), uint8(0), uint8(0))
+	f.Add(snappyFramed(&seedT, pb), uint8(0), uint8(6), uint8(0), uint8(1))
+	f.Add(snappyFramed(&seedT, make([]byte, 1<<20)), uint8(0), uint8(7), uint8(0), uint8(0))
+	f.Add(snappyLiar(1<<30), uint8(0), uint8(6), uint8(0), uint8(0))
 	// A JSON parse error quoting invalid UTF-8 once produced an empty body.
 	f.Add([]byte("\x8b"), uint8(1), uint8(0), uint8(0), uint8(0))
 	f.Add([]byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]}`), uint8(1), uint8(3), uint8(0), uint8(2))

@@ -117,6 +117,9 @@ func NewGRPC(cfg config.GRPCReceiver, consumer pipeline.Consumer, set Settings) 
 	g.consumer.Store(box)
 	g.auth = newAuthenticator(cfg.Auth)
 	var opts []grpc.ServerOption
+	if n := cfg.MaxConcurrentStreams; n > 0 {
+		opts = append(opts, grpc.MaxConcurrentStreams(uint32(n)))
+	}
 	switch tc, err := loadTLS(cfg.TLS, g.log); {
 	case err != nil:
 		g.initErr = fmt.Errorf("grpc receiver: %w", err)
@@ -151,6 +154,7 @@ func NewGRPC(cfg config.GRPCReceiver, consumer pipeline.Consumer, set Settings) 
 			MinTime:             keepaliveMinTime,
 			PermitWithoutStream: keepalivePermitWithoutStream,
 		}),
+		grpc.KeepaliveParams(serverParameters(cfg.Keepalive)),
 	)...)
 	for _, sig := range otlpwire.Signals {
 		g.srv.RegisterService(g.serviceDesc(sig), nil)
@@ -158,6 +162,19 @@ func NewGRPC(cfg config.GRPCReceiver, consumer pipeline.Consumer, set Settings) 
 	}
 	healthpb.RegisterHealthServer(g.srv, g.health)
 	return g
+}
+
+// serverParameters maps the config to grpc-go's keepalive settings, where
+// 0 means "grpc-go's default" (2h, 20s) or "never" (idle, age, grace),
+// the same meanings the config documents.
+func serverParameters(k config.GRPCKeepalive) keepalive.ServerParameters {
+	return keepalive.ServerParameters{
+		Time:                  k.Time,
+		Timeout:               k.Timeout,
+		MaxConnectionIdle:     k.MaxConnectionIdle,
+		MaxConnectionAge:      k.MaxConnectionAge,
+		MaxConnectionAgeGrace: k.MaxConnectionAgeGrace,
+	}
 }
 
 // SetConsumer switches the receiver to consumer for every request that

@@ -65,10 +65,11 @@ var zstdCompressor = encoding.GetCompressor(grpczstd.Name)
 var errTooLarge = errors.New("request body too large")
 
 // HTTP is the OTLP/HTTP receiver: POST /v1/traces, /v1/metrics and /v1/logs
-// with application/x-protobuf or application/json bodies, identity, gzip or
-// zstd encoded.
+// with application/x-protobuf or application/json bodies, identity, gzip,
+// zstd, deflate (zlib), snappy or x-snappy-framed encoded (see
+// parseContentEncoding), answering CORS preflights when cors is set.
 //
-// Anything else in Content-Encoding (deflate, br, a list of codings) is
+// Anything else in Content-Encoding (br, a list of codings) is
 // answered 415, as RFC 9110 §15.5.16 prescribes for an unsupported content
 // coding. The body limit applies to the bytes on the wire and, separately,
 // to the bytes after decompression; decompression stops the moment the
@@ -81,6 +82,7 @@ type HTTP struct {
 	limit    int64
 	srv      *http.Server
 	auth     *authenticator // nil: no authentication
+	cors     *cors          // nil: CORS off
 	// initErr is why the receiver cannot serve (its TLS files did not
 	// load); Start and Serve return it.
 	initErr error
@@ -121,6 +123,7 @@ func NewHTTP(cfg config.HTTPReceiver, consumer pipeline.Consumer, set Settings) 
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelWarn),
 	}
 	h.auth = newAuthenticator(cfg.Auth)
+	h.cors = newCORS(cfg.CORS)
 	if tc, err := loadTLS(cfg.TLS, h.log); err != nil {
 		h.initErr = fmt.Errorf("http receiver: %w", err)
 	} else {
@@ -217,28 +220,6 @@ func (h *HTTP) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// bodyEncoding is a supported Content-Encoding.
-type bodyEncoding uint8
-
-const (
-	encIdentity bodyEncoding = iota
-	encGzip
-	encZstd
-)
-
-func parseContentEncoding(v string) (bodyEncoding, bool) {
-	v = strings.TrimSpace(v)
-	switch {
-	case v == "", strings.EqualFold(v, "identity"):
-		return encIdentity, true
-	case strings.EqualFold(v, "gzip"), strings.EqualFold(v, "x-gzip"):
-		return encGzip, true
-	case strings.EqualFold(v, grpczstd.Name):
-		return encZstd, true
-	}
-	return 0, false
-}
-
 // parseContentType reports whether the media type is JSON (true) or
 // protobuf (false); parameters such as charset are ignored. Hand-rolled
 // because mime.ParseMediaType allocates a map per call.
@@ -281,6 +262,12 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeHTTPStatus(w, http.StatusNotFound, codes.Unimplemented, "unknown path "+r.URL.Path+" (want /v1/traces, /v1/metrics or /v1/logs)", isJSON)
 		return
 	}
+	// Before authentication: a browser's preflight never carries
+	// credentials, and a refusal needs the CORS headers for the page to
+	// read it.
+	if h.cors != nil && h.cors.handle(w, r) {
+		return
+	}
 	m := &h.metrics[sig]
 	if h.auth != nil {
 		if err := h.auth.check(r.Header.Get("Authorization")); err != nil {
@@ -299,7 +286,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	enc, ok := parseContentEncoding(r.Header.Get("Content-Encoding"))
 	if !ok {
-		h.reject(w, m, http.StatusUnsupportedMediaType, "unsupported content encoding "+r.Header.Get("Content-Encoding")+" (want gzip, zstd or identity)", isJSON)
+		h.reject(w, m, http.StatusUnsupportedMediaType, "unsupported content encoding "+r.Header.Get("Content-Encoding")+" (want "+supportedEncodings+")", isJSON)
 		return
 	}
 
@@ -418,6 +405,19 @@ func (h *HTTP) readBody(buf []byte, body io.Reader, enc bodyEncoding) ([]byte, e
 			defer c.Close() // hands the pooled decoder back
 		}
 		src = &limitedReader{r: zr, n: h.limit}
+	case encZlib:
+		zr, err := getZlibReader(src)
+		if err != nil {
+			return buf, fmt.Errorf("deflate: %w", err)
+		}
+		defer putZlibReader(zr)
+		src = &limitedReader{r: zr, n: h.limit}
+	case encSnappy:
+		return h.readSnappy(buf, src)
+	case encSnappyFramed:
+		sr := getSnappyReader(src)
+		defer putSnappyReader(sr)
+		src = &limitedReader{r: sr, n: h.limit}
 	}
 	buf, err := readAll(buf, src, h.limit)
 	if err != nil && enc != encIdentity && !errors.Is(err, errTooLarge) {
