@@ -117,9 +117,9 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	secondExp := fmt.Sprintf("  - {name: second, type: otlp, endpoint: %q, tls: {insecure: true}, compression: zstd}\n", second.Addr())
 	configs := []string{
 		"exporters:\n" + upExp,
-		"filters:\n  - {name: tag, module: " + tagger + ", config: {team: a}}\nexporters:\n" + upExp,
-		"filters:\n  - {name: tag, module: " + tagger + ", config: {team: b}}\nexporters:\n" + upExp + secondExp,
-		"filters:\n  - {name: tag2, module: " + tagger + ", config: {team: c}}\n  - {name: tag, module: " + tagger + ", config: {team: d}}\nexporters:\n" + secondExp + upExp,
+		"filters:\n  - {name: tag, module: " + tagger + ", timeout: 10s, config: {team: a}}\nexporters:\n" + upExp,
+		"filters:\n  - {name: tag, module: " + tagger + ", timeout: 10s, config: {team: b}}\nexporters:\n" + upExp + secondExp,
+		"filters:\n  - {name: tag2, module: " + tagger + ", timeout: 10s, config: {team: c}}\n  - {name: tag, module: " + tagger + ", timeout: 10s, config: {team: d}}\nexporters:\n" + secondExp + upExp,
 		"exporters:\n" + upExp + secondExp,
 	}
 	r := startReloadable(t, configs[0], "{watch: false}")
@@ -304,8 +304,11 @@ func TestRollbackWhenNewFilterFails(t *testing.T) {
 	panicky := buildWasm(t, "wasmhost/testdata/modules/panic")
 	sink := otlpsink.Start(t)
 	exp := fmt.Sprintf("exporters:\n  - {name: up, type: otlp, endpoint: %q, tls: {insecure: true}}\n", sink.Addr())
-	good := exp + "filters: [{name: tag, module: " + tagger + ", config: {team: a}}]\n"
-	bad := exp + "filters: [{name: tag, module: " + tagger + ", config: {team: a}}, {name: broken, module: " + panicky + ", on_error: pass}]\n"
+	good := exp + "filters: [{name: tag, module: " + tagger + ", timeout: 10s, config: {team: a}}]\n"
+	bad := exp + "filters: [{name: tag, module: " + tagger + ", timeout: 10s, config: {team: a}}, {name: broken, module: " + panicky + ", timeout: 10s, on_error: pass}]\n"
+	// Generous filter timeouts: a timeout also bounds the wait for a fresh
+	// instance, and with 50ms a loaded machine turned broken's traps into
+	// timeouts (no instance in time) and tag's calls into failures.
 	r := startReloadable(t, good, "{watch: false, probation: 20s, min_calls: 5}")
 	client := traceClient(t, r.gw)
 	r.rewrite(t, bad)

@@ -397,7 +397,10 @@ exporters:
 	}
 	start := time.Now()
 	err := shutdown(gw, 300*time.Millisecond)
-	if took := time.Since(start); took > 2*time.Second {
+	// A hang net, not a speed claim: the upstream never recovers and
+	// max_elapsed_time is minutes, so only the deadline can end Shutdown
+	// this soon; how far past 300ms depends on the machine's load.
+	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("Shutdown took %v with a 300ms deadline", took)
 	}
 	if err == nil || !strings.Contains(err.Error(), "20 items") {

@@ -90,9 +90,11 @@ func stuckGuests(t *testing.T) map[string]string {
 	return paths
 }
 
-// TestStuckGuests: each stuck guest is stopped at its 100 ms deadline
-// (plus a small margin), as a timeout, and the next call gets a fresh
-// instance that is stopped the same way.
+// TestStuckGuests: each stuck guest is stopped at its 100 ms deadline, as
+// a timeout, and the next call gets a fresh instance that is stopped the
+// same way. Only the kind and message show it was the deadline: how soon
+// after 100 ms the call returns depends on the machine's load, so the
+// time is logged and bounded only as a hang net.
 func TestStuckGuests(t *testing.T) {
 	rt, _ := newRuntime(t)
 	req, ix := batch(t, otlpwire.Traces, traces(false, "x"))
@@ -112,8 +114,8 @@ func TestStuckGuests(t *testing.T) {
 				if !errors.As(err, &fe) || fe.Kind != KindTimeout || !strings.Contains(fe.Msg, "otlpgw_process_traces did not return within 100ms") {
 					t.Fatalf("call %d: %v, want a timeout", call, err)
 				}
-				if took > 300*time.Millisecond {
-					t.Errorf("call %d: stopped after %v, want within 100ms + 200ms", call, took)
+				if took > hangBound {
+					t.Errorf("call %d: stopped after %v: the deadline did not stop it", call, took)
 				}
 				t.Logf("call %d: stopped after %v", call, took.Round(100*time.Microsecond))
 			}
@@ -153,7 +155,10 @@ func TestGCWhileGuestsLoop(t *testing.T) {
 				slowest = max(slowest, time.Since(start))
 			}
 			stopping := maxNewLatency(before, stoppingLatencies())
-			if slowest > 500*time.Millisecond {
+			// Without the tick a collection waits for the guest's
+			// one-minute deadline; the check below that the guest still
+			// runs shows it did not. The bound leaves a loaded machine room.
+			if slowest > 10*time.Second {
 				t.Errorf("runtime.GC took up to %v while the guest looped", slowest)
 			}
 			select {

@@ -138,6 +138,11 @@ func mustRead(t testing.TB, path string) []byte {
 // closed when the test ends. Its timeout defaults to 2 s, not 50 ms, so
 // that tests not about timing pass on a loaded machine and under the race
 // detector.
+// hangBound is how long a test lets a call that must end by itself take
+// before calling it hung. It is a safety net, not a claim about speed: a
+// loaded 2-core CI machine running -race can be very slow.
+const hangBound = 30 * time.Second
+
 func load(t testing.TB, rt *Runtime, module string, cfg LoadConfig, host HostEnv) *Filter {
 	t.Helper()
 	if cfg.Name == "" {

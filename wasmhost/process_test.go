@@ -164,8 +164,12 @@ func TestFailures(t *testing.T) {
 				if fe.Kind != tt.kind || !strings.Contains(fe.Msg, tt.msg) || fe.OnError != OnErrorDrop || fe.Filter != tt.name || fe.Signal != otlpwire.Traces {
 					t.Fatalf("call %d: %#v\nwant kind %s, msg containing %q", call, fe, tt.kind, tt.msg)
 				}
-				if tt.kind == KindTimeout && took > tt.timeout+200*time.Millisecond {
-					t.Errorf("call %d: stopped after %v, want within %v + 200ms", call, took, tt.timeout)
+				// A hang net, not a speed claim: a guest that is not
+				// stopped never returns, and the kind and message above
+				// show the deadline stopped it; how soon after it depends
+				// on the machine's load.
+				if tt.kind == KindTimeout && took > tt.timeout+hangBound {
+					t.Errorf("call %d: stopped after %v, want within %v + %v", call, took, tt.timeout, hangBound)
 				}
 				t.Logf("call %d (%v): %v", call, took.Round(time.Millisecond), err)
 			}
@@ -215,9 +219,13 @@ func TestLoopDoesNotBlockGC(t *testing.T) {
 	for f.pool.Free() > 0 {
 		runtime.Gosched()
 	}
+	// What shows the collection did not wait for the guest is that the
+	// guest is still looping afterwards (below); the bound only catches a
+	// collection that waited for most of the 20s deadline, and leaves a
+	// loaded machine room.
 	start := time.Now()
 	runtime.GC()
-	if took := time.Since(start); took > 2*time.Second {
+	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("runtime.GC took %v while a guest looped", took)
 	}
 	select {
@@ -246,7 +254,9 @@ func TestCallerGivesUp(t *testing.T) {
 	if errors.As(err, &fe) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v, want the caller's context.DeadlineExceeded, not a FailureError", err)
 	}
-	if took := time.Since(start); took > time.Second {
+	// The error above shows the caller's context stopped the guest; the
+	// bound (half the filter's own 10s timeout) only catches a hang.
+	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("stopped after %v, want about 50ms", took)
 	}
 	if st, msg := f.Health(); st != StatusHealthy {
@@ -259,9 +269,16 @@ func TestCallerGivesUp(t *testing.T) {
 // afterwards makes it healthy again.
 func TestCrashLoop(t *testing.T) {
 	rt, logs := newRuntime(t)
-	f := load(t, rt, "good", LoadConfig{Timeout: time.Second, Instances: 1}, nil)
+	// The timeout also bounds the wait for an instance: generous, so the
+	// good call below outlasts the back-off and a slow instantiation.
+	f := load(t, rt, "good", LoadConfig{Timeout: 10 * time.Second, Instances: 1}, nil)
 	bad, badIx := batch(t, otlpwire.Traces, traces(false, "panic"))
+	var start time.Time
 	for i := range crashLoop.Threshold {
+		// The back-off starts when the last failure discards its
+		// instance, so it is measured from before that call: a lower
+		// bound no delay on a loaded machine can break.
+		start = time.Now()
 		if _, err := f.Process(context.Background(), otlpwire.Traces, bad, badIx); err == nil {
 			t.Fatalf("call %d succeeded, want a trap", i)
 		}
@@ -273,14 +290,13 @@ func TestCrashLoop(t *testing.T) {
 	if _, ok := logs.find("crash-looping"); !ok {
 		t.Error("no log line about the crash loop")
 	}
-	// The replacement comes after the 100ms back-off, within the 1s wait.
+	// The replacement comes after the back-off, within the wait.
 	okReq, okIx := batch(t, otlpwire.Traces, traces(true, "fine"))
-	start := time.Now()
 	if _, err := f.Process(context.Background(), otlpwire.Traces, okReq, okIx); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 50*time.Millisecond {
-		t.Errorf("good call after the crash loop took %v, want it to wait for the back-off", took)
+	if took, backoff := time.Since(start), crashLoop.Delay(crashLoop.Threshold); took < backoff {
+		t.Errorf("good call came %v after the last failure, want it to wait for the %v back-off", took, backoff)
 	}
 	if st, msg := f.Health(); st != StatusHealthy {
 		t.Errorf("Health() after a success = %d %q, want healthy", st, msg)
@@ -376,7 +392,9 @@ func TestClose(t *testing.T) {
 	if err := stuck.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close with a stuck call: %v, want context.DeadlineExceeded", err)
 	}
-	if took := time.Since(start); took > time.Second {
+	// Close returns DeadlineExceeded only when its context ended; the
+	// bound only catches a hang (the stuck call's timeout is an hour).
+	if took := time.Since(start); took > hangBound {
 		t.Errorf("Close took %v, want about 50ms", took)
 	}
 	if err := <-called; err == nil {

@@ -35,7 +35,10 @@ func steps(d Diagnosis) string {
 
 func diagCfg(typ, endpoint string) config.Exporter {
 	c := testCfg(typ, endpoint)
-	c.Timeout = 2 * time.Second
+	// Each step's bound: generous, since the steps expected to pass make
+	// real loopback calls (TLS handshakes included) on a possibly loaded
+	// machine; the failures tested here come from answers, not timeouts.
+	c.Timeout = 10 * time.Second
 	return c
 }
 

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
@@ -159,6 +161,61 @@ func newTestExporter(t *testing.T, cfg config.Exporter, batch config.Batch) (*Ex
 		_ = e.Shutdown(ctx)
 	})
 	return e, tm, logs
+}
+
+// retryClock replaces an exporter's back-off clock: each wait is recorded
+// and advances the clock at once instead of sleeping, so what a test checks
+// about back-off and max_elapsed_time is the retrier's schedule, not how
+// fast a loaded machine runs. Workers share it, hence the lock.
+type retryClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	waits []time.Duration
+}
+
+// useRetryClock installs a retryClock on e; call it before e.Start.
+func useRetryClock(e *Exporter) *retryClock {
+	c := &retryClock{now: time.Unix(1_000_000, 0)}
+	e.retry.now = func() time.Time {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.now
+	}
+	e.retry.sleep = func(ctx context.Context, d time.Duration) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.waits = append(c.waits, d)
+		c.now = c.now.Add(d)
+		return nil
+	}
+	return c
+}
+
+// waited returns every back-off wait so far, in order.
+func (c *retryClock) waited() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// hangBound is how long a test lets something that must end by itself
+// take before calling it hung. It is a safety net, not a claim about
+// speed: a loaded 2-core CI machine running -race can be very slow.
+const hangBound = 30 * time.Second
+
+// waitCounter waits until c reaches at least n, or fails after hangBound.
+func waitCounter(t *testing.T, c prometheus.Counter, n float64) {
+	t.Helper()
+	deadline := time.Now().Add(hangBound)
+	for testutil.ToFloat64(c) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("counter stayed at %v, want %v", testutil.ToFloat64(c), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // push reserves and queues one request, as the pipeline does.

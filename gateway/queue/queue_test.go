@@ -111,7 +111,8 @@ func TestNextReturnsFullBatchWithoutLinger(t *testing.T) {
 		q.Reserve(10)
 		q.Push(entry(otlpwire.Traces, 10, 5))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	// A hang net, generous for a loaded machine: the batch is there at once.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// A linger far beyond the context deadline: only a full batch can come back.
 	b, ok := q.Next(ctx, nil, 10, 0, time.Hour)
