@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -58,7 +59,10 @@ type journal struct {
 	err     error // the storage error of the current burst; nil when healthy
 	errs    int   // failures in the current burst
 	markErr bool  // writing marks is failing (logged once per burst)
-	buf     []byte
+	// storageErr is err, readable without j.mu (which a write or fsync
+	// holds): readiness must not wait on a slow disk.
+	storageErr atomic.Pointer[error]
+	buf        []byte
 
 	// Earlier instances whose recovered entries could not be rewritten
 	// here (a full disk at start): locked, and removed once heldLeft, the
@@ -355,6 +359,8 @@ func (j *journal) failed(op string, err error) error {
 		j.m.healthy(false)
 	}
 	j.err = fmt.Errorf("persistent queue: %s: %w", op, err)
+	e := j.err
+	j.storageErr.Store(&e)
 	return j.err
 }
 
@@ -363,6 +369,7 @@ func (j *journal) healed() {
 	if j.err != nil {
 		j.log.Info("persistent queue: the journal is writable again", "failures", j.errs, "last_error", j.err.Error())
 		j.err, j.errs = nil, 0
+		j.storageErr.Store(nil)
 		j.m.healthy(true)
 	}
 }
@@ -375,7 +382,8 @@ func (j *journal) append(entries []Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	a := j.active
-	if a == nil || a.sealed || a.size >= segmentSize {
+	for a == nil || a.sealed || a.size >= segmentSize {
+		// roll may find that another append rolled meanwhile: look again.
 		if err := j.roll(); err != nil {
 			return err
 		}

@@ -117,9 +117,10 @@ func (q *Queue) StorageError() error {
 	if q.j == nil {
 		return nil
 	}
-	q.j.mu.Lock()
-	defer q.j.mu.Unlock()
-	return q.j.err
+	if e := q.j.storageErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // CloseJournal closes a persistent queue's files once no worker uses the
