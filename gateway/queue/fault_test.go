@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -282,5 +283,36 @@ func TestFullDiskAtStart(t *testing.T) {
 	q2.Done(got)
 	if d := instances(t, dir); len(d) != 1 {
 		t.Errorf("instances %v after delivering, want only the new one", d)
+	}
+}
+
+// An earlier instance this process cannot open (another user's, a lock
+// that is not a file) is left alone, said so, and does not stop the start.
+func TestUnopenableInstanceIsLeftForLater(t *testing.T) {
+	dir := t.TempDir()
+	q, _ := openPersistent(t, dir)
+	pushN(t, q, 0, 3)
+	inst := q.j.dir
+	q.j.abandon()
+	// Root opens everything whatever its mode: a directory where the lock
+	// file should be fails for every user.
+	lock := filepath.Join(inst, "lock")
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(lock, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	p := newProbe()
+	q2, items, err := NewPersistentWith(1<<20, dir, p.options(nil))
+	if err != nil {
+		t.Fatalf("refused to start: %v", err)
+	}
+	defer q2.CloseJournal()
+	if items != 0 || p.logCount("cannot open an earlier instance") != 1 {
+		t.Errorf("recovered %d items; log:\n%s", items, p.logs.String())
+	}
+	if _, err := os.Stat(filepath.Join(inst, "00000000.wal")); err != nil {
+		t.Errorf("the instance's segment is gone: %v", err)
 	}
 }

@@ -196,7 +196,12 @@ func openJournal(dir string, o Options) (*journal, []Entry, error) {
 		}
 		l, err := lockDir(old)
 		if err != nil {
-			continue // a live instance (a draining exporter) owns it, or it is not ours to open
+			if !errors.Is(err, syscall.EWOULDBLOCK) {
+				// Not a live instance (a draining exporter, which is
+				// skipped silently) but one this process cannot open.
+				j.log.Error("persistent queue: cannot open an earlier instance; leaving it for a later start", "directory", old, "error", err)
+			}
+			continue
 		}
 		entries, err := j.recoverInstance(old)
 		if err != nil {
