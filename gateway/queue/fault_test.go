@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -314,5 +315,44 @@ func TestUnopenableInstanceIsLeftForLater(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(inst, "00000000.wal")); err != nil {
 		t.Errorf("the instance's segment is gone: %v", err)
+	}
+}
+
+// An fsync that fails also fails the appends written while it ran, which
+// wait for the next one: after a failed fsync, Linux may report the next
+// one successful for pages it has dropped.
+func TestFailedSyncFailsWhatItsSegmentHeld(t *testing.T) {
+	fs := newFaultFS()
+	q, _ := openFaulty(t, t.TempDir(), fs)
+	defer q.CloseJournal()
+	fs.mu.Lock()
+	fs.gate, fs.started = make(chan struct{}), make(chan struct{})
+	fs.mu.Unlock()
+	a, b := make(chan bool), make(chan bool)
+	go func() { a <- tryPush(q, 1) }()
+	<-fs.started // A leads a sync, which hangs
+	go func() { b <- tryPush(q, 2) }()
+	for { // B has written, and waits on A's sync
+		q.j.mu.Lock()
+		n := q.j.active.records
+		q.j.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		runtime.Gosched()
+	}
+	fs.failSync(syscall.EIO, 1)
+	fs.mu.Lock()
+	close(fs.gate)
+	fs.gate = nil
+	fs.mu.Unlock()
+	if <-a {
+		t.Error("A acknowledged although its fsync failed")
+	}
+	if <-b {
+		t.Error("B acknowledged: it was written to the segment whose fsync failed")
+	}
+	if !tryPush(q, 3) {
+		t.Errorf("not healed: %v", q.StorageError())
 	}
 }

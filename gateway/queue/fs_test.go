@@ -20,6 +20,9 @@ type faultFS struct {
 	writeErr, syncErr     error
 	failWrites, failSyncs int
 	syncs                 int // syncs attempted
+	// gate, when set, holds every sync until it is closed; started hears
+	// of each sync that waits on it.
+	gate, started chan struct{}
 }
 
 func newFaultFS() *faultFS { return &faultFS{quota: -1, sizes: map[string]int64{}} }
@@ -114,6 +117,13 @@ func (f *faultFile) Sync() error {
 	fs := f.fs
 	fs.mu.Lock()
 	fs.syncs++
+	if gate := fs.gate; gate != nil {
+		started := fs.started
+		fs.mu.Unlock()
+		started <- struct{}{}
+		<-gate
+		fs.mu.Lock()
+	}
 	if fs.failSyncs != 0 {
 		if fs.failSyncs > 0 {
 			fs.failSyncs--

@@ -345,7 +345,8 @@ func (j *journal) syncLocked(a *segment) {
 	j.synced = hi
 }
 
-// syncFailed seals the segment and fails the appends in (lo, hi].
+// syncFailed seals the segment and fails the appends in (lo, hi], which
+// must reach j.written: the segment takes nothing more.
 func (j *journal) syncFailed(a *segment, lo, hi uint64, err error) {
 	a.sealed = true
 	j.bad = append(j.bad, span{lo, hi})
@@ -437,6 +438,10 @@ func (j *journal) append(entries []Entry) error {
 		j.mu.Lock()
 		j.syncing = false
 		if err != nil {
+			// Everything written to the segment so far fails, also what
+			// was written during this sync: after a failed fsync a later
+			// one may report success for pages the kernel dropped.
+			upTo = j.written
 			j.syncFailed(seg, lo, upTo, err)
 		}
 		if upTo > j.synced {
