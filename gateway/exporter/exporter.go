@@ -119,7 +119,7 @@ func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings
 	q := queue.New(queueBytes)
 	if set.PersistentDir != "" {
 		var recovered int
-		if q, recovered, err = queue.NewPersistent(queueBytes, filepath.Join(set.PersistentDir, cfg.Name)); err != nil {
+		if q, recovered, err = queue.NewPersistentWith(queueBytes, filepath.Join(set.PersistentDir, cfg.Name), journalOptions(tm, cfg.Name, log)); err != nil {
 			sender.Close()
 			return nil, fmt.Errorf("exporter[%s]: %w", cfg.Name, err)
 		}
@@ -159,6 +159,20 @@ func newSender(cfg config.Exporter, workers int, log *slog.Logger) (Sender, erro
 		return newFileSender(cfg)
 	}
 	return nil, fmt.Errorf("unknown type %q (want otlp, otlphttp, debug or file)", cfg.Type)
+}
+
+// journalOptions hands a persistent queue its otlpgw_queue_journal_*
+// metrics and the exporter's logger.
+func journalOptions(tm *telemetry.Metrics, name string, log *slog.Logger) queue.Options {
+	return queue.Options{
+		Logger: log,
+		Metrics: queue.JournalMetrics{
+			CorruptRecords: tm.JournalCorruptRecords.WithLabelValues(name),
+			SkippedBytes:   tm.JournalSkippedBytes.WithLabelValues(name),
+			WriteErrors:    func(op string) queue.Adder { return tm.JournalWriteErrors.WithLabelValues(name, op) },
+			Healthy:        tm.JournalHealthy.WithLabelValues(name),
+		},
+	}
 }
 
 func newMetrics(tm *telemetry.Metrics, name string) metrics {

@@ -1,22 +1,19 @@
 package queue
 
 import (
-	"bufio"
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 )
 
 // A journal makes a queue crash-safe (queue.persistent.directory): Push
@@ -27,56 +24,146 @@ import (
 //
 // Layout: DIR/INSTANCE/ per queue instance (a reload's new exporter and
 // the old one draining beside it each have their own), holding a lock
-// file, segment files NNNNNNNN.wal and their delivery marks NNNNNNNN.ack.
-// A segment is a sequence of records:
+// file, segment files NNNNNNNN.wal and their delivery marks NNNNNNNN.ack
+// (formats in segment.go; marks are written without fsync: a mark lost in
+// a crash only means that entry is sent again). Segments roll over at
+// segmentSize. Delivery is at least once: an entry delivered just before
+// a crash, whose mark did not reach the disk, is sent again.
 //
-//	u32 payload length | u32 CRC-32C of the rest | u8 signal | u32 items | payload
-//
-// and its .ack file a sequence of u32 record numbers (written without
-// fsync: a mark lost in a crash only means that entry is sent again).
-// Segments roll over at segmentSize; one whose records are all marked is
-// deleted. Delivery is therefore at least once: an entry delivered just
-// before a crash, whose mark did not reach the disk, is sent again.
+// Storage faults. A write or fsync that fails refuses the entries it
+// carried (Push reports false: nothing is acknowledged that is not
+// durable) and makes the journal unhealthy (StorageError) until an append
+// is written and synced again; every append tries, so the journal heals
+// by itself when space returns. A segment is deleted as soon as the
+// records counted in memory are all delivered or given up: deletion never
+// waits on a mark being written, so a full disk cannot pin delivered
+// segments, and refused entries are never counted as waiting. After a
+// failed fsync a segment is sealed (what the kernel kept of it is
+// unknowable) and the next append starts a new one.
 type journal struct {
 	dir  string // this instance's directory
 	lock *os.File
+	fs   fileSystem
+	log  *slog.Logger
+	m    JournalMetrics
 
 	mu      sync.Mutex
 	cond    *sync.Cond // signals the end of a sync
-	active  *segment
+	active  *segment   // nil after a failed roll: the next append retries
 	segs    map[uint32]*segment
 	nextSeg uint32
 	written uint64 // bytes written to segments, ever
-	synced  uint64 // of which known to be on stable storage
+	synced  uint64 // of which durable, or known failed (see bad)
+	bad     []span // byte ranges whose fsync failed, newest last
 	syncing bool
-	err     error // the first write or sync error: the journal then refuses appends
-	buf     []byte
+	err     error // the storage error of the current burst; nil when healthy
+	errs    int   // failures in the current burst
+	markErr bool  // writing marks is failing (logged once per burst)
+	// storageErr is err, readable without j.mu (which a write or fsync
+	// holds): readiness must not wait on a slow disk.
+	storageErr atomic.Pointer[error]
+	buf        []byte
+
+	// Earlier instances whose recovered entries could not be rewritten
+	// here (a full disk at start): locked, and removed once heldLeft, the
+	// number of those entries not yet delivered, reaches 0.
+	held     []*os.File
+	holds    []string
+	heldLeft int
 }
+
+// span is a byte range (lo, hi] of the journal's appends.
+type span struct{ lo, hi uint64 }
+
+// maxBad bounds the failed-sync ranges kept: an append whose sync failed
+// reads them as soon as it holds the lock again, long before 64 more
+// fsyncs can fail.
+const maxBad = 64
+
+// heldSeg is the jseg of a recovered entry that could not be rewritten.
+const heldSeg = ^uint32(0)
 
 type segment struct {
 	id      uint32
-	f       *os.File // nil once closed (not active)
-	ack     *os.File
+	f       journalFile // nil once closed (not active)
+	ack     journalFile // nil when marks cannot be written to it any more
 	size    int64
-	records uint32
-	acked   uint32
+	ackSize int64
+	records uint32 // records counted: written and not refused
+	acked   uint32 // of which delivered or given up
+	sealed  bool   // takes no more records
 }
 
 // segmentSize is where a segment rolls over.
 var segmentSize int64 = 16 << 20 // a variable for tests
 
-const recordHeader = 13
+// JournalMetrics are the persistent queue's counters and gauge (the
+// gateway passes its otlpgw_queue_journal_* metrics, labelled with the
+// exporter); a nil field counts nothing.
+type JournalMetrics struct {
+	// CorruptRecords counts records recovery could not read (damaged or
+	// cut short) and skipped; SkippedBytes the bytes that held them.
+	CorruptRecords, SkippedBytes Adder
+	// WriteErrors is the counter of failed file operations for op:
+	// "write", "sync", "create" (a new segment), "mark" (a delivery mark).
+	WriteErrors func(op string) Adder
+	// Healthy is 1 while appends are written and synced, 0 while they fail.
+	Healthy Setter
+}
 
-// maxRecordSize bounds what recovery believes a record's length field.
-const maxRecordSize = 1 << 30
+// Adder is a counter (a prometheus.Counter is one).
+type Adder interface{ Add(float64) }
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// Setter is a gauge (a prometheus.Gauge is one).
+type Setter interface{ Set(float64) }
+
+func (m JournalMetrics) add(a Adder, n int) {
+	if a != nil && n > 0 {
+		a.Add(float64(n))
+	}
+}
+
+func (m JournalMetrics) writeError(op string) {
+	if m.WriteErrors != nil {
+		if a := m.WriteErrors(op); a != nil {
+			a.Add(1)
+		}
+	}
+}
+
+func (m JournalMetrics) healthy(ok bool) {
+	if m.Healthy != nil {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		m.Healthy.Set(v)
+	}
+}
+
+// Options are what the gateway injects into a persistent queue.
+type Options struct {
+	Logger  *slog.Logger // default: discard
+	Metrics JournalMetrics
+	fs      fileSystem // tests inject faults; default osFS
+}
 
 // openJournal takes a new instance directory under dir and recovers every
 // entry that earlier instances there left unmarked, whose directories it
 // then removes; the recovered entries are rewritten into the new instance
-// first, so they stay durable across the hand-over.
-func openJournal(dir string) (*journal, []Entry, error) {
+// first, so they stay durable across the hand-over. Damaged records are
+// skipped (counted and logged); an instance that cannot be read is left
+// for a later start. Only a directory that cannot be created or locked
+// fails it: a journal that cannot write now (a full disk) still opens,
+// unhealthy, and keeps the earlier instances whose entries it could not
+// rewrite until those are delivered.
+func openJournal(dir string, o Options) (*journal, []Entry, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.fs == nil {
+		o.fs = osFS{}
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("persistent queue: %w", err)
 	}
@@ -88,12 +175,12 @@ func openJournal(dir string) (*journal, []Entry, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	j := &journal{dir: inst, lock: lock, segs: map[uint32]*segment{}}
+	j := &journal{dir: inst, lock: lock, fs: o.fs, log: o.Logger, m: o.Metrics, segs: map[uint32]*segment{}}
 	j.cond = sync.NewCond(&j.mu)
-	if err := j.roll(); err != nil {
-		j.close()
-		return nil, nil, err
-	}
+	j.m.healthy(true)
+	j.mu.Lock()
+	_ = j.roll() // a failure makes the journal unhealthy; appends retry
+	j.mu.Unlock()
 	olds, err := os.ReadDir(dir)
 	if err != nil {
 		j.close()
@@ -101,6 +188,7 @@ func openJournal(dir string) (*journal, []Entry, error) {
 	}
 	var recovered []Entry
 	var done []string
+	var locks []*os.File
 	for _, d := range olds {
 		old := filepath.Join(dir, d.Name())
 		if !d.IsDir() || old == inst {
@@ -108,29 +196,38 @@ func openJournal(dir string) (*journal, []Entry, error) {
 		}
 		l, err := lockDir(old)
 		if err != nil {
-			continue // a live instance (a draining exporter) owns it
+			if !errors.Is(err, syscall.EWOULDBLOCK) {
+				// Not a live instance (a draining exporter, which is
+				// skipped silently) but one this process cannot open.
+				j.log.Error("persistent queue: cannot open an earlier instance; leaving it for a later start", "directory", old, "error", err)
+			}
+			continue
 		}
-		entries, err := recoverInstance(old)
+		entries, err := j.recoverInstance(old)
 		if err != nil {
 			l.Close()
-			j.close()
-			return nil, nil, err
+			j.log.Error("persistent queue: cannot read an earlier instance; leaving it for a later start", "directory", old, "error", err)
+			continue
 		}
 		recovered = append(recovered, entries...)
 		done = append(done, old)
-		defer l.Close()
+		locks = append(locks, l)
 	}
-	if len(recovered) > 0 {
-		if err := j.append(recovered); err != nil {
-			j.close()
-			return nil, nil, err
+	if len(recovered) > 0 && j.append(recovered) != nil {
+		// Not rewritten: the entries stay where they are, and their
+		// instances stay locked until they are delivered.
+		for i := range recovered {
+			recovered[i].jseg = heldSeg
 		}
+		j.log.Warn("persistent queue: cannot rewrite the recovered entries; keeping the earlier instances until they are delivered", "error", j.err)
+		j.held, j.holds, j.heldLeft = locks, done, len(recovered)
+		return j, recovered, nil
 	}
-	for _, old := range done {
+	for i, old := range done {
 		if err := os.RemoveAll(old); err != nil {
-			j.close()
-			return nil, nil, fmt.Errorf("persistent queue: removing a recovered instance: %w", err)
+			j.log.Warn("persistent queue: cannot remove a recovered instance; its entries may be sent again at the next start", "directory", old, "error", err)
 		}
+		locks[i].Close()
 	}
 	return j, recovered, nil
 }
@@ -149,10 +246,11 @@ func lockDir(inst string) (*os.File, error) {
 	return f, nil
 }
 
-// recoverInstance reads an instance's unmarked entries, oldest first. A
-// record cut short or failing its checksum ends its segment: it is the
-// write a crash interrupted, never acknowledged.
-func recoverInstance(inst string) ([]Entry, error) {
+// recoverInstance reads an instance's unmarked entries, oldest first.
+// Damaged records (a write a crash interrupted, a flipped byte, a zeroed
+// block) are skipped, counted and logged once per segment; the intact
+// records after them come back.
+func (j *journal) recoverInstance(inst string) ([]Entry, error) {
 	names, err := filepath.Glob(filepath.Join(inst, "*.wal"))
 	if err != nil {
 		return nil, err
@@ -160,60 +258,35 @@ func recoverInstance(inst string) ([]Entry, error) {
 	slices.Sort(names)
 	var out []Entry
 	for _, name := range names {
-		acked, err := readAcks(strings.TrimSuffix(name, ".wal") + ".ack")
-		if err != nil {
-			return nil, err
-		}
-		f, err := os.Open(name)
+		b, err := os.ReadFile(name)
 		if err != nil {
 			return nil, fmt.Errorf("persistent queue: %w", err)
 		}
-		r := bufio.NewReaderSize(f, 1<<20)
-		var hdr [recordHeader]byte
-		for n := uint32(0); ; n++ {
-			if _, err := io.ReadFull(r, hdr[:]); err != nil {
-				break
-			}
-			size := binary.LittleEndian.Uint32(hdr[0:])
-			if size > maxRecordSize {
-				break // a length no request has: the rest is garbage
-			}
-			payload := make([]byte, size)
-			if _, err := io.ReadFull(r, payload); err != nil {
-				break
-			}
-			sum := crc32.Update(crc32.Checksum(hdr[8:], crcTable), crcTable, payload)
-			sig := otlpwire.Signal(hdr[8])
-			if sum != binary.LittleEndian.Uint32(hdr[4:]) || sig >= otlpwire.NumSignals {
-				break
-			}
-			if acked[n] {
+		marks, err := os.ReadFile(strings.TrimSuffix(name, ".wal") + ".ack")
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("persistent queue: %w", err)
+		}
+		var recs []record
+		st, v1 := scanSegment(b, func(r record) { recs = append(recs, r) })
+		acked := parseMarks(marks, v1)
+		for _, r := range recs {
+			if acked[r.rec] {
 				continue
 			}
-			out = append(out, Entry{Sig: sig, Req: payload, Items: int(binary.LittleEndian.Uint32(hdr[9:]))})
+			// A copy: one entry must not keep the whole segment in memory.
+			out = append(out, Entry{Sig: r.sig, Req: bytes.Clone(r.payload), Items: r.items})
 		}
-		f.Close()
+		if st.skippedBytes > 0 {
+			j.m.add(j.m.CorruptRecords, st.corruptRecords)
+			j.m.add(j.m.SkippedBytes, st.skippedBytes)
+			j.log.Warn("persistent queue: skipped damaged records in a journal segment", "segment", name, "records", st.corruptRecords, "bytes", st.skippedBytes, "intact", len(recs))
+		}
 	}
 	return out, nil
 }
 
-func readAcks(name string) (map[uint32]bool, error) {
-	b, err := os.ReadFile(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("persistent queue: %w", err)
-	}
-	acked := make(map[uint32]bool, len(b)/4)
-	for i := 0; i+4 <= len(b); i += 4 {
-		acked[binary.LittleEndian.Uint32(b[i:])] = true
-	}
-	return acked, nil
-}
-
-// roll starts a new active segment; the old one, synced, stays open for
-// its marks until it is deleted.
+// roll starts a new active segment; the old one stays open for its marks
+// until it is deleted. Called with j.mu held.
 func (j *journal) roll() error {
 	if a := j.active; a != nil {
 		for j.syncing {
@@ -222,122 +295,203 @@ func (j *journal) roll() error {
 		if j.active != a {
 			return nil // another append rolled while this one waited
 		}
-		if err := a.f.Sync(); err != nil {
-			return j.fail(err)
-		}
-		j.synced = j.written
+		// Every append syncs its own records; this is for the appends
+		// still waiting on a sync.
+		j.syncLocked(a)
 		a.f.Close()
 		a.f = nil
+		a.sealed = true
+		j.active = nil
+		j.collect(a)
 	}
 	base := filepath.Join(j.dir, fmt.Sprintf("%08d", j.nextSeg))
-	f, err := os.OpenFile(base+".wal", os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := j.fs.OpenFile(base+".wal", os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
-		return j.fail(err)
+		return j.failed("create", err)
 	}
-	ack, err := os.OpenFile(base+".ack", os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
+	if _, err := f.Write([]byte(segHeader)); err != nil {
+		f.Close()
+		_ = j.fs.Remove(base + ".wal")
+		return j.failed("create", err)
+	}
+	ack, err := j.fs.OpenFile(base+".ack", os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		f.Close()
-		return j.fail(err)
+		_ = j.fs.Remove(base + ".wal")
+		return j.failed("create", err)
 	}
 	// The new files' names must survive a crash too.
 	if d, err := os.Open(j.dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
-	s := &segment{id: j.nextSeg, f: f, ack: ack}
+	s := &segment{id: j.nextSeg, f: f, ack: ack, size: int64(len(segHeader))}
 	j.segs[s.id] = s
 	j.active = s
 	j.nextSeg++
-	if old, ok := j.segs[s.id-1]; ok && s.id > 0 {
-		j.collect(old)
-	}
 	return nil
 }
 
-func (j *journal) fail(err error) error {
-	if j.err == nil {
-		j.err = fmt.Errorf("persistent queue: %w", err)
+// syncLocked syncs the active segment a for everything written so far,
+// holding j.mu (roll and close; appends sync without it).
+func (j *journal) syncLocked(a *segment) {
+	if j.synced >= j.written {
+		return
 	}
+	lo, hi := j.synced, j.written
+	if err := a.f.Sync(); err != nil {
+		j.syncFailed(a, lo, hi, err)
+	}
+	j.synced = hi
+}
+
+// syncFailed seals the segment and fails the appends in (lo, hi], which
+// must reach j.written: the segment takes nothing more.
+func (j *journal) syncFailed(a *segment, lo, hi uint64, err error) {
+	a.sealed = true
+	j.bad = append(j.bad, span{lo, hi})
+	if len(j.bad) > maxBad {
+		j.bad = j.bad[len(j.bad)-maxBad:]
+	}
+	j.failed("sync", err)
+}
+
+// failed records a storage error: counted always, logged once per burst.
+func (j *journal) failed(op string, err error) error {
+	j.m.writeError(op)
+	j.errs++
+	if j.err == nil {
+		j.log.Warn("persistent queue: cannot write the journal; refusing new data until it can (what is stored is still delivered)", "op", op, "error", err)
+		j.m.healthy(false)
+	}
+	j.err = fmt.Errorf("persistent queue: %s: %w", op, err)
+	e := j.err
+	j.storageErr.Store(&e)
 	return j.err
+}
+
+// healed ends a burst of storage errors: an append was written and synced.
+func (j *journal) healed() {
+	if j.err != nil {
+		j.log.Info("persistent queue: the journal is writable again", "failures", j.errs, "last_error", j.err.Error())
+		j.err, j.errs = nil, 0
+		j.storageErr.Store(nil)
+		j.m.healthy(true)
+	}
 }
 
 // append writes entries and returns once they are on stable storage,
 // setting each one's place in the journal. Concurrent appends share one
-// fsync (group commit).
+// fsync (group commit). On an error none of the entries waits in the
+// journal (their places are cleared): the caller must refuse them.
 func (j *journal) append(entries []Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.err != nil {
-		return j.err
-	}
-	if j.active.size >= segmentSize {
+	a := j.active
+	for a == nil || a.sealed || a.size >= segmentSize {
+		// roll may find that another append rolled meanwhile: look again.
 		if err := j.roll(); err != nil {
 			return err
 		}
+		a = j.active
 	}
-	a := j.active
+	first := a.records
 	b := j.buf[:0]
 	for i := range entries {
 		e := &entries[i]
-		var hdr [recordHeader]byte
-		binary.LittleEndian.PutUint32(hdr[0:], uint32(len(e.Req)))
-		hdr[8] = byte(e.Sig)
-		binary.LittleEndian.PutUint32(hdr[9:], uint32(e.Items))
-		binary.LittleEndian.PutUint32(hdr[4:], crc32.Update(crc32.Checksum(hdr[8:], crcTable), crcTable, e.Req))
-		b = append(append(b, hdr[:]...), e.Req...)
+		b = appendRecord(b, a.records, e.Sig, e.Items, e.Req)
 		e.jseg, e.jrec = a.id+1, a.records
 		a.records++
 	}
 	j.buf = b[:0]
-	if _, err := a.f.Write(b); err != nil {
-		return j.fail(err)
+	n, err := a.f.Write(b)
+	if err != nil {
+		// Take the records back: they are refused, and must not keep the
+		// segment waiting for their delivery. A torn tail is cut off; if
+		// even that fails, the segment takes nothing more (recovery skips
+		// the torn record, and any whole ones are sent at least once).
+		a.records = first
+		for i := range entries {
+			entries[i].jseg = 0
+		}
+		if n > 0 && a.f.Truncate(a.size) != nil {
+			a.sealed = true
+		}
+		return j.failed("write", err)
 	}
-	a.size += int64(len(b))
-	j.written += uint64(len(b))
+	a.size += int64(n)
+	j.written += uint64(n)
 	target := j.written
 	for j.synced < target {
-		if j.err != nil {
-			return j.err
-		}
 		if j.syncing {
 			j.cond.Wait()
 			continue
 		}
 		// Lead a sync for everyone written so far.
 		j.syncing = true
-		upTo, f := j.written, j.active.f
+		lo, upTo, seg := j.synced, j.written, j.active
+		if seg == nil || seg.f == nil {
+			break // cannot happen: a segment is closed only after its sync
+		}
 		j.mu.Unlock()
-		err := f.Sync()
+		err := seg.f.Sync()
 		j.mu.Lock()
 		j.syncing = false
 		if err != nil {
-			j.fail(err)
-		} else if upTo > j.synced {
+			// Everything written to the segment so far fails, also what
+			// was written during this sync: after a failed fsync a later
+			// one may report success for pages the kernel dropped.
+			upTo = j.written
+			j.syncFailed(seg, lo, upTo, err)
+		}
+		if upTo > j.synced {
 			j.synced = upTo
 		}
 		j.cond.Broadcast()
 	}
-	return j.err
+	for _, s := range j.bad {
+		if s.lo < target && target <= s.hi {
+			// Written but perhaps not durable: refused, so given up at
+			// once (a mark, if one can be written, stops a later start
+			// sending it).
+			j.ackLocked(entries)
+			for i := range entries {
+				entries[i].jseg = 0
+			}
+			if j.err != nil {
+				return j.err
+			}
+			return errors.New("persistent queue: sync failed")
+		}
+	}
+	j.healed()
+	return nil
 }
 
 // ack marks delivered entries, one write per segment they lie in; a
-// segment whose every record is marked, and which is not the active one,
-// is deleted.
+// segment whose every record is delivered, and which takes no more, is
+// deleted.
 func (j *journal) ack(entries []Entry) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.ackLocked(entries)
+}
+
+func (j *journal) ackLocked(entries []Entry) {
 	b := j.buf[:0]
 	var cur *segment
 	flush := func() {
 		if cur != nil && len(b) > 0 {
-			if _, err := cur.ack.Write(b); err != nil {
-				j.fail(err)
-			}
+			j.mark(cur, b)
 			j.collect(cur)
 		}
 		b = b[:0]
 	}
 	for _, e := range entries {
+		if e.jseg == heldSeg {
+			j.heldLeft--
+			continue
+		}
 		if e.jseg == 0 {
 			continue
 		}
@@ -349,24 +503,78 @@ func (j *journal) ack(entries []Entry) {
 			flush()
 			cur = s
 		}
-		b = binary.LittleEndian.AppendUint32(b, e.jrec)
+		b = appendMark(b, e.jrec)
 		s.acked++
 	}
 	flush()
 	j.buf = b[:0]
+	if j.heldLeft == 0 && len(j.held) > 0 {
+		j.releaseHeld(true)
+	}
 }
 
-// collect deletes a fully delivered, inactive segment.
-func (j *journal) collect(s *segment) {
-	if s == j.active || s.acked < s.records {
+// releaseHeld lets go of the earlier instances kept at start, removing
+// them when all their entries are delivered.
+func (j *journal) releaseHeld(remove bool) {
+	for i, l := range j.held {
+		if remove {
+			_ = os.RemoveAll(j.holds[i])
+		}
+		l.Close()
+	}
+	j.held, j.holds = nil, nil
+}
+
+// mark writes marks to a segment's mark file. A mark that cannot be
+// written costs only a duplicate after a restart: it neither fails the
+// journal nor keeps the segment (the counts in memory decide deletion).
+func (j *journal) mark(s *segment, b []byte) {
+	if s.ack == nil || s.sealed && s.acked >= s.records {
+		return // no file, or the segment is about to be deleted anyway
+	}
+	n, err := s.ack.Write(b)
+	if err == nil {
+		s.ackSize += int64(n)
+		j.markErr = false
 		return
 	}
+	j.m.writeError("mark")
+	if !j.markErr {
+		j.markErr = true
+		j.log.Warn("persistent queue: cannot write delivery marks; delivered entries may be sent again after a restart", "error", err)
+	}
+	if n > 0 && s.ack.Truncate(s.ackSize) != nil {
+		// A torn mark would shift every later one: stop marking here.
+		s.ack.Close()
+		s.ack = nil
+	}
+}
+
+// collect deletes a fully delivered segment that takes no more records.
+// Deleting needs no space, so a full disk frees what is delivered.
+func (j *journal) collect(s *segment) {
+	if s == j.active && !s.sealed || s.acked < s.records {
+		return
+	}
+	if s == j.active {
+		if j.syncing {
+			return // the next roll collects it
+		}
+		j.active = nil
+	}
+	if s.f != nil {
+		s.f.Close()
+		s.f = nil
+	}
+	if s.ack != nil {
+		s.ack.Close()
+		s.ack = nil
+	}
 	base := filepath.Join(j.dir, fmt.Sprintf("%08d", s.id))
-	s.ack.Close()
 	// The marks file goes last: a crash in between leaves a segment
 	// whose every record is marked, which recovery skips.
-	_ = os.Remove(base + ".wal")
-	_ = os.Remove(base + ".ack")
+	_ = j.fs.Remove(base + ".wal")
+	_ = j.fs.Remove(base + ".ack")
 	delete(j.segs, s.id)
 }
 
@@ -379,26 +587,33 @@ func (j *journal) close() error {
 	for j.syncing {
 		j.cond.Wait()
 	}
+	var err error
 	left := false
 	for _, s := range j.segs {
 		if s.f != nil {
-			if err := s.f.Sync(); err != nil {
-				j.fail(err)
+			if s == j.active && j.synced < j.written {
+				if serr := s.f.Sync(); serr != nil {
+					err = j.failed("sync", serr)
+				}
 			}
 			s.f.Close()
 		}
-		s.ack.Close()
+		if s.ack != nil {
+			s.ack.Close()
+		}
 		left = left || s.acked < s.records
 	}
 	j.segs = map[uint32]*segment{}
-	if !left && j.err == nil {
+	j.active = nil
+	if !left && err == nil {
 		_ = os.RemoveAll(j.dir)
 	}
+	j.releaseHeld(j.heldLeft == 0)
 	if j.lock != nil {
 		j.lock.Close()
 		j.lock = nil
 	}
-	return j.err
+	return err
 }
 
 // abandon drops the journal's files as a crash would: nothing synced,
@@ -411,9 +626,13 @@ func (j *journal) abandon() {
 		if s.f != nil {
 			s.f.Close()
 		}
-		s.ack.Close()
+		if s.ack != nil {
+			s.ack.Close()
+		}
 	}
 	j.segs = map[uint32]*segment{}
+	j.active = nil
+	j.releaseHeld(false)
 	j.lock.Close()
 	j.lock = nil
 }

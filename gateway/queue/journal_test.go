@@ -130,57 +130,6 @@ func TestPersistentQueueKeepsWhatAStopLeft(t *testing.T) {
 	}
 }
 
-// A record a crash cut short, or one failing its checksum, ends recovery
-// of its segment: everything before it comes back.
-func TestPersistentQueueTornOrCorruptRecord(t *testing.T) {
-	recordAt := func(i int) int64 { // byte offset of record i
-		off := 0
-		for k := range i {
-			off += recordHeader + len(payload(k))
-		}
-		return int64(off)
-	}
-	for _, c := range []struct {
-		name   string
-		damage func(wal string) error
-		want   int
-	}{
-		{"cut inside the last payload", func(wal string) error { return os.Truncate(wal, recordAt(5)-3) }, 4},
-		{"cut inside the last header", func(wal string) error { return os.Truncate(wal, recordAt(4)+5) }, 4},
-		{"a flipped byte in record 2", func(wal string) error {
-			f, err := os.OpenFile(wal, os.O_WRONLY, 0)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = f.WriteAt([]byte{0xff}, recordAt(2)+recordHeader+1)
-			return err
-		}, 2},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			q, _ := openPersistent(t, dir)
-			pushN(t, q, 0, 5)
-			wal := filepath.Join(q.j.dir, "00000000.wal")
-			q.j.abandon()
-			if err := c.damage(wal); err != nil {
-				t.Fatal(err)
-			}
-			q2, _ := openPersistent(t, dir)
-			defer q2.CloseJournal()
-			got := takeAll(q2)
-			if len(got) != c.want {
-				t.Fatalf("recovered %d entries, want %d", len(got), c.want)
-			}
-			for i, e := range got {
-				if !bytes.Equal(e.Req, payload(i)) {
-					t.Errorf("entry %d differs", i)
-				}
-			}
-		})
-	}
-}
-
 // Segments roll over, and one whose entries are all delivered is deleted.
 func TestPersistentQueueDeletesDeliveredSegments(t *testing.T) {
 	old := segmentSize
@@ -285,48 +234,4 @@ func BenchmarkPersistentPush(b *testing.B) {
 	})
 	q.Close()
 	<-done
-}
-
-// FuzzRecoverSegment: whatever a segment file holds (a torn write, disk
-// corruption), recovery neither fails nor panics, and hands back only
-// records whose checksum holds.
-func FuzzRecoverSegment(f *testing.F) {
-	dir := f.TempDir()
-	q, _, err := NewPersistent(1<<20, dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for i := range 3 {
-		e := Entry{Sig: otlpwire.Logs, Req: payload(i), Items: 2}
-		q.Reserve(int64(len(e.Req)))
-		q.Push(e)
-	}
-	seed, err := os.ReadFile(filepath.Join(q.j.dir, "00000000.wal"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	q.CloseJournal()
-	f.Add(seed)
-	f.Add(seed[:len(seed)-1])
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, wal []byte) {
-		inst := t.TempDir()
-		if err := os.WriteFile(filepath.Join(inst, "00000000.wal"), wal, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		got, err := recoverInstance(inst)
-		if err != nil {
-			t.Fatalf("recovery failed on a damaged segment: %v", err)
-		}
-		total := 0
-		for _, e := range got {
-			total += recordHeader + len(e.Req)
-			if e.Sig >= otlpwire.NumSignals {
-				t.Fatalf("recovered an entry of signal %d", e.Sig)
-			}
-		}
-		if total > len(wal) {
-			t.Fatalf("recovered %d bytes of records from a %d-byte file", total, len(wal))
-		}
-	})
 }

@@ -77,7 +77,15 @@ func New(capacity int64) *Queue {
 // undelivered, which may take it past capacity until they drain. It
 // reports how many items it recovered.
 func NewPersistent(capacity int64, dir string) (*Queue, int, error) {
-	j, recovered, err := openJournal(dir)
+	return NewPersistentWith(capacity, dir, Options{})
+}
+
+// NewPersistentWith is NewPersistent with a logger and metrics. Damaged
+// journal records are skipped (logged, and counted in
+// o.Metrics.CorruptRecords), never a reason to fail; it fails only when
+// dir cannot be created or locked.
+func NewPersistentWith(capacity int64, dir string, o Options) (*Queue, int, error) {
+	j, recovered, err := openJournal(dir, o)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -97,15 +105,22 @@ func NewPersistent(capacity int64, dir string) (*Queue, int, error) {
 // Persistent says whether the queue journals its entries.
 func (q *Queue) Persistent() bool { return q.j != nil }
 
-// Err is the persistent queue's journal error, which makes Push refuse;
-// nil when there is none (and always for an in-memory queue).
-func (q *Queue) Err() error {
+// Err is StorageError.
+func (q *Queue) Err() error { return q.StorageError() }
+
+// StorageError is the persistent queue's current storage fault (the
+// last write, fsync or segment creation that failed), while it makes
+// Push refuse; nil when the journal is healthy (and always for an
+// in-memory queue). It clears by itself once an append is written and
+// synced again. For readiness.
+func (q *Queue) StorageError() error {
 	if q.j == nil {
 		return nil
 	}
-	q.j.mu.Lock()
-	defer q.j.mu.Unlock()
-	return q.j.err
+	if e := q.j.storageErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // CloseJournal closes a persistent queue's files once no worker uses the

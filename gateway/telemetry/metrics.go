@@ -28,6 +28,11 @@ type Metrics struct {
 	QueueCapacity *prometheus.GaugeVec // exporter
 	QueueItems    *prometheus.GaugeVec // exporter
 
+	JournalCorruptRecords *prometheus.CounterVec // exporter
+	JournalSkippedBytes   *prometheus.CounterVec // exporter
+	JournalWriteErrors    *prometheus.CounterVec // exporter, op
+	JournalHealthy        *prometheus.GaugeVec   // exporter
+
 	ExporterSent        *prometheus.CounterVec   // exporter, signal
 	ExporterFailed      *prometheus.CounterVec   // exporter, signal, reason
 	ExporterRejected    *prometheus.CounterVec   // exporter, signal (upstream partial_success)
@@ -72,6 +77,11 @@ func NewMetrics() *Metrics {
 		QueueSize:     f.gauge("queue_size_bytes", "Encoded bytes waiting in the exporter's queue.", "exporter"),
 		QueueCapacity: f.gauge("queue_capacity_bytes", "Capacity of the exporter's queue in encoded bytes.", "exporter"),
 		QueueItems:    f.gauge("queue_size_items", "Items waiting in the exporter's queue.", "exporter"),
+
+		JournalCorruptRecords: f.counter("queue_journal_corrupt_records_total", "Persistent queue: damaged or cut-short journal records that recovery skipped (the intact records around them are recovered).", "exporter"),
+		JournalSkippedBytes:   f.counter("queue_journal_skipped_bytes_total", "Persistent queue: journal bytes that recovery skipped as belonging to no intact record.", "exporter"),
+		JournalWriteErrors:    f.counter("queue_journal_write_errors_total", "Persistent queue: failed journal file operations, by op (write, sync, create, mark). A failed write, sync or create refuses the requests it carried (retryable); a failed mark only means a duplicate after a restart.", "exporter", "op"),
+		JournalHealthy:        f.gauge("queue_journal_healthy", "Persistent queue: 1 while the journal writes and syncs, 0 while it fails (a full or failing disk: new data is refused, stored data is still delivered).", "exporter"),
 
 		ExporterSent:        f.counter("exporter_sent_items_total", "Items the upstream accepted.", "exporter", "signal"),
 		ExporterFailed:      f.counter("exporter_failed_items_total", "Items given up on, by reason (permanent, retries_exhausted, shutdown).", "exporter", "signal", "reason"),
