@@ -22,6 +22,9 @@ type queueStatus struct {
 	Capacity int64   `json:"capacity_bytes"`
 	Items    int64   `json:"items"`
 	Fill     float64 `json:"fill"`
+	// StorageError is why a persistent queue cannot write its journal
+	// (a full disk, EIO); empty while it can.
+	StorageError string `json:"storage_error,omitempty"`
 }
 
 type readinessDetail struct {
@@ -43,7 +46,12 @@ type readinessDetail struct {
 // already answer with backpressure. From the moment Shutdown stops intake
 // it is "draining" and unready, and no receiver counts as listening: the
 // listeners refuse connections while the queues drain, so a load balancer
-// must stop sending at once.
+// must stop sending at once. A persistent queue that cannot write its
+// journal makes the gateway unready, unlike a full queue: a full queue
+// means a slow upstream, the same for every replica, but a full or failing
+// disk is this replica's alone, and it refuses all new data until the disk
+// recovers, so a load balancer should send elsewhere. What is stored keeps
+// being delivered meanwhile (/healthz stays 200).
 func (g *Gateway) readiness() (bool, string, any) {
 	gen := g.cur.Load()
 	draining := g.draining.Load()
@@ -66,7 +74,12 @@ func (g *Gateway) readiness() (bool, string, any) {
 	}
 	for _, e := range gen.exporters {
 		q := e.Queue()
-		d.Exporters[e.Name()] = exporterStatus{Queue: queueStatus{Bytes: q.UsedBytes(), Capacity: q.Capacity(), Items: q.Items(), Fill: q.Fill()}}
+		qs := queueStatus{Bytes: q.UsedBytes(), Capacity: q.Capacity(), Items: q.Items(), Fill: q.Fill()}
+		if err := q.StorageError(); err != nil {
+			qs.StorageError = err.Error()
+			ready = false
+		}
+		d.Exporters[e.Name()] = exporterStatus{Queue: qs}
 	}
 	// A filter that keeps failing is unhealthy, but the gateway stays
 	// ready: its on_error policy keeps traffic flowing.
