@@ -118,7 +118,6 @@ func scanSegment(b []byte, fn func(record)) (st scanStats, v1 bool) {
 		}
 		i := bytes.Index(b[pos+1:], recMagicBytes)
 		if i < 0 {
-			pos = len(b)
 			break
 		}
 		pos += 1 + i
