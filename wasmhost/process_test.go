@@ -131,7 +131,7 @@ func TestFailures(t *testing.T) {
 		recover bool   // the same filter then handles a good batch
 	}{
 		{"infinite loop", "loop", "x", 100 * time.Millisecond, 0, "", KindTimeout, "otlpgw_process_traces did not return within 100ms", false},
-		{"allocate until the limit", "oom", "x", time.Second, 16 << 20, "", KindOOM, "otlpgw_process_traces: memory limit of 16 MiB reached: runtime: out of memory", false},
+		{"allocate until the limit", "oom", "x", 30 * time.Second, 16 << 20, "", KindOOM, "otlpgw_process_traces: memory limit of 16 MiB reached: runtime: out of memory", false},
 		{"panic", "panic", "x", 0, 0, "", KindTrap, "otlpgw_process_traces: wasm error: unreachable: panic: filter bug", false},
 		{"edit list outside memory", "badptr", "x", 0, 0, "", KindBadOutput, "edit list [0xfffffff0, +64) is outside the guest's", false},
 		{"garbage edit list", "garbage", "x", 0, 0, "", KindBadOutput, "edit list: record 0 (op(99), byte 0)", false},
@@ -146,7 +146,7 @@ func TestFailures(t *testing.T) {
 			if tt.timeout == 0 {
 				// Long enough for the replacement instance to be made,
 				// even under the race detector.
-				tt.timeout = 2 * time.Second
+				tt.timeout = 10 * time.Second
 			}
 			f := load(t, rt, tt.module, LoadConfig{Name: tt.name, Timeout: tt.timeout, MemoryLimit: tt.memory, Config: []byte(tt.config), Instances: 1, OnError: OnErrorDrop}, nil)
 			req, ix := batch(t, otlpwire.Traces, traces(true, tt.span))

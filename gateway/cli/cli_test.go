@@ -209,7 +209,7 @@ func TestDiagnose(t *testing.T) {
 	}
 	dead := lis.Addr().String()
 	lis.Close()
-	good := fmt.Sprintf("  - {name: live, type: otlp, endpoint: %q, tls: {insecure: true}, timeout: 2s}\n", sink.Addr())
+	good := fmt.Sprintf("  - {name: live, type: otlp, endpoint: %q, tls: {insecure: true}, timeout: 10s}\n", sink.Addr())
 	var stdout, stderr bytes.Buffer
 	p := writeConfig(t, "exporters:\n"+good+fmt.Sprintf("  - {name: gone, type: otlp, endpoint: %q, tls: {insecure: true}, timeout: 2s}\n", dead))
 	if code := Main([]string{"diagnose", "--config", p}, &stdout, &stderr); code != exitUndelivered {
