@@ -24,6 +24,7 @@ import (
 
 	"github.com/otlpgw/otlpgw/gateway"
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/freeport"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
 )
 
@@ -70,15 +71,7 @@ reload: %s
 
 func noEnv(string) (string, bool) { return "", false }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return freeport.Addr(t) }
 
 // rewrite replaces the file the way editors do: write aside, rename over.
 func (r *reloadable) rewrite(t *testing.T, body string) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/freeport"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
 )
@@ -96,15 +97,7 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freePort(t *testing.T) string { return freeport.Addr(t) }
 
 // TestRunProcessStopsCleanlyOnSIGTERMAndExitsTwoOnBadConfig runs the real
 // binary: exit 2 on a config that does not load; on SIGTERM, a drained
