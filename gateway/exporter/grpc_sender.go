@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -68,6 +69,7 @@ func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
 	default:
 		return nil, fmt.Errorf("compression: unknown %q (want none, gzip or zstd)", cfg.Compression)
 	}
+	ka := keepaliveOf(cfg)
 	conn, err := grpc.NewClient(cfg.Endpoint,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(callOpts...),
@@ -79,6 +81,19 @@ func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
 		grpc.WithInitialWindowSize(grpcStreamWindow),
 		grpc.WithInitialConnWindowSize(grpcConnWindow),
 		grpc.WithWriteBufferSize(grpcWriteBuffer),
+		// A connection that a NAT or load balancer dropped without a
+		// reset takes writes and never answers: without pings, calls
+		// would time out on it and be retried on it for ever. A ping
+		// unanswered within Timeout closes the transport, which fails
+		// the calls on it (retryable UNAVAILABLE) and makes grpc-go dial
+		// anew. Pings only while calls are in flight: servers with
+		// grpc-go's default policy refuse pings on idle connections
+		// (GOAWAY too_many_pings), and an idle connection loses nothing.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time:                ka.Time,
+			Timeout:             ka.Timeout,
+			PermitWithoutStream: false,
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", cfg.Endpoint, err)
@@ -94,6 +109,15 @@ func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
 		}
 	}
 	return s, nil
+}
+
+// keepaliveOf is cfg's keepalive, or the default for a config built
+// without one (tests and tools that skip config.Load).
+func keepaliveOf(cfg config.Exporter) config.ExporterKeepalive {
+	if cfg.Keepalive.Time <= 0 || cfg.Keepalive.Timeout <= 0 {
+		return config.DefaultExporter().Keepalive
+	}
+	return cfg.Keepalive
 }
 
 func (s *grpcSender) waitReady(timeout time.Duration) error {
