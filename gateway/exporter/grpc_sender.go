@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
@@ -94,6 +96,15 @@ func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
 			Timeout:             ka.Timeout,
 			PermitWithoutStream: false,
 		}),
+		// grpc-go's own reconnect schedule would wait up to 120s between
+		// dials after a long outage, and 20s for a blackholed handshake:
+		// the exporter would idle long after the upstream is back. Dials
+		// are bounded like attempts (the attempt timeout) and spaced no
+		// further apart than retries (retry.max_interval).
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           reconnectBackoff(cfg.Retry),
+			MinConnectTimeout: cmp.Or(cfg.Timeout, defaultReadyTimeout),
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", cfg.Endpoint, err)
@@ -118,6 +129,16 @@ func keepaliveOf(cfg config.Exporter) config.ExporterKeepalive {
 		return config.DefaultExporter().Keepalive
 	}
 	return cfg.Keepalive
+}
+
+// reconnectBackoff is grpc-go's default dial back-off, capped at the
+// exporter's retry.max_interval when that is shorter.
+func reconnectBackoff(r config.Retry) backoff.Config {
+	b := backoff.DefaultConfig
+	if r.MaxInterval > 0 && r.MaxInterval < b.MaxDelay {
+		b.MaxDelay = r.MaxInterval
+	}
+	return b
 }
 
 func (s *grpcSender) waitReady(timeout time.Duration) error {
