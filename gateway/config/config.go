@@ -309,6 +309,10 @@ type Exporter struct {
 	Retry Retry `koanf:"retry"`
 	// Concurrency is how many requests may be in flight at once.
 	Concurrency Concurrency `koanf:"concurrency"`
+	// Keepalive makes otlp and otlphttp notice a connection to the
+	// upstream that died without a close or reset (a NAT or load balancer
+	// that dropped the flow), close it and retry on a new one.
+	Keepalive ExporterKeepalive `koanf:"keepalive"`
 	// Verbosity is for the debug exporter: basic (a periodic count per
 	// signal) or detailed (prints every item). Default basic.
 	Verbosity string `koanf:"verbosity"`
@@ -336,6 +340,28 @@ type TLS struct {
 	// ServerName overrides the name the server certificate is checked against.
 	// Default: the endpoint's host.
 	ServerName string `koanf:"server_name"`
+}
+
+// ExporterKeepalive is how the exporter checks that a silent connection to
+// the upstream is still there: when nothing has come back on it for Time,
+// it sends a ping (HTTP/2 PING, for otlp and for otlphttp over HTTP/2) and
+// closes the connection if no answer arrives within Timeout; requests
+// that were on it are retried on a new connection. For otlp the ping is
+// sent only while requests are in flight, so an idle connection sends
+// none. HTTP/1.1 has no ping; there a request that times out closes its
+// connection, and idle connections are closed after 60s.
+type ExporterKeepalive struct {
+	// Time is how long a connection may receive nothing before the
+	// exporter pings the upstream; at least 10s (gRPC's minimum). Keep it
+	// at or above the upstream's ping policy (a gRPC server's keepalive
+	// enforcement min_time; otlpgw's own receiver allows 10s): a server
+	// pinged more often closes the connection with GOAWAY too_many_pings,
+	// and the exporter then doubles Time. Default 30s.
+	Time time.Duration `koanf:"time"`
+	// Timeout is how long the exporter waits for the answer to that ping
+	// before it closes the connection and retries its requests on a new
+	// one. Default 10s.
+	Timeout time.Duration `koanf:"timeout"`
 }
 
 // Retry is exponential back-off with jitter. The wait starts at
@@ -489,7 +515,8 @@ func defaultFilter() Filter {
 // default depends on the type (see resolveExporterDefaults).
 func defaultExporter() Exporter {
 	return Exporter{
-		Timeout: 10 * time.Second,
+		Timeout:   10 * time.Second,
+		Keepalive: ExporterKeepalive{Time: 30 * time.Second, Timeout: 10 * time.Second},
 		Retry: Retry{
 			Enabled:         true,
 			InitialInterval: 100 * time.Millisecond,

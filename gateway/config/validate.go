@@ -337,6 +337,9 @@ func (c *Config) validateBatchAndQueue(v *validator) {
 
 var exporterTypes = []string{"otlp", "otlphttp", "debug", "file"}
 
+// minExporterKeepalive is grpc-go's floor for a client's keepalive time.
+const minExporterKeepalive = 10 * time.Second
+
 func (c *Config) validateExporters(v *validator) {
 	if len(c.Exporters) == 0 {
 		v.add("exporters", "no exporter (want at least one)")
@@ -403,6 +406,11 @@ func (c *Config) validateExporters(v *validator) {
 		v.oneOf(p+".compression", "compression", e.Compression, "none", "gzip", "zstd")
 		v.oneOf(p+".verbosity", "verbosity", e.Verbosity, "basic", "detailed")
 		v.positiveDuration(p+".timeout", e.Timeout)
+		// grpc-go raises a keepalive time under 10s to 10s silently; say so instead.
+		if e.Keepalive.Time < minExporterKeepalive {
+			v.add(p+".keepalive.time", "must be >= %s (got %s)", minExporterKeepalive, e.Keepalive.Time)
+		}
+		v.positiveDuration(p+".keepalive.timeout", e.Keepalive.Timeout)
 		for k := range e.Headers {
 			if strings.TrimSpace(k) == "" {
 				v.add(p+".headers", "empty header name")

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,11 +10,13 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -68,6 +71,7 @@ func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
 	default:
 		return nil, fmt.Errorf("compression: unknown %q (want none, gzip or zstd)", cfg.Compression)
 	}
+	ka := keepaliveOf(cfg)
 	conn, err := grpc.NewClient(cfg.Endpoint,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(callOpts...),
@@ -79,6 +83,28 @@ func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
 		grpc.WithInitialWindowSize(grpcStreamWindow),
 		grpc.WithInitialConnWindowSize(grpcConnWindow),
 		grpc.WithWriteBufferSize(grpcWriteBuffer),
+		// A connection that a NAT or load balancer dropped without a
+		// reset takes writes and never answers: without pings, calls
+		// would time out on it and be retried on it for ever. A ping
+		// unanswered within Timeout closes the transport, which fails
+		// the calls on it (retryable UNAVAILABLE) and makes grpc-go dial
+		// anew. Pings only while calls are in flight: servers with
+		// grpc-go's default policy refuse pings on idle connections
+		// (GOAWAY too_many_pings), and an idle connection loses nothing.
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{
+			Time:                ka.Time,
+			Timeout:             ka.Timeout,
+			PermitWithoutStream: false,
+		}),
+		// grpc-go's own reconnect schedule would wait up to 120s between
+		// dials after a long outage, and 20s for a blackholed handshake:
+		// the exporter would idle long after the upstream is back. Dials
+		// are bounded like attempts (the attempt timeout) and spaced no
+		// further apart than retries (retry.max_interval).
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           reconnectBackoff(cfg.Retry),
+			MinConnectTimeout: cmp.Or(cfg.Timeout, defaultReadyTimeout),
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", cfg.Endpoint, err)
@@ -94,6 +120,25 @@ func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
 		}
 	}
 	return s, nil
+}
+
+// keepaliveOf is cfg's keepalive, or the default for a config built
+// without one (tests and tools that skip config.Load).
+func keepaliveOf(cfg config.Exporter) config.ExporterKeepalive {
+	if cfg.Keepalive.Time <= 0 || cfg.Keepalive.Timeout <= 0 {
+		return config.DefaultExporter().Keepalive
+	}
+	return cfg.Keepalive
+}
+
+// reconnectBackoff is grpc-go's default dial back-off, capped at the
+// exporter's retry.max_interval when that is shorter.
+func reconnectBackoff(r config.Retry) backoff.Config {
+	b := backoff.DefaultConfig
+	if r.MaxInterval > 0 && r.MaxInterval < b.MaxDelay {
+		b.MaxDelay = r.MaxInterval
+	}
+	return b
 }
 
 func (s *grpcSender) waitReady(timeout time.Duration) error {

@@ -25,6 +25,12 @@ import (
 // must not make the exporter buffer without limit.
 const maxResponseBody = 1 << 20
 
+// httpIdleConnTimeout closes a pooled connection unused this long, well
+// before the idle timeouts of common NATs and load balancers (350s for AWS
+// NAT gateways, 4 minutes for Azure), after which they drop the flow
+// silently.
+const httpIdleConnTimeout = 60 * time.Second
+
 // httpPaths are the OTLP/HTTP paths appended to the endpoint, by signal.
 var httpPaths = [otlpwire.NumSignals]string{
 	otlpwire.Traces:  "/v1/traces",
@@ -77,6 +83,18 @@ func newHTTPSender(cfg config.Exporter, workers int) (*httpSender, error) {
 	tr.MaxIdleConnsPerHost = max(workers, 2)
 	tr.MaxIdleConns = max(tr.MaxIdleConns, tr.MaxIdleConnsPerHost)
 	tr.ForceAttemptHTTP2 = true
+	// A connection to an upstream that vanished without a reset (a NAT
+	// or load balancer that dropped the flow) must not hold requests:
+	// idle connections are closed before common NAT idle timeouts expire;
+	// an answer that has not begun within the attempt timeout fails the
+	// attempt; and HTTP/2 pings a silent connection and closes it when
+	// the ping goes unanswered. Without the pings, Go keeps sending new
+	// requests into a dead HTTP/2 connection until as many have timed
+	// out as the server allows concurrent streams (250 for Go servers).
+	ka := keepaliveOf(cfg)
+	tr.IdleConnTimeout = httpIdleConnTimeout
+	tr.ResponseHeaderTimeout = cfg.Timeout
+	tr.HTTP2 = &http.HTTP2Config{SendPingTimeout: ka.Time, PingTimeout: ka.Timeout}
 	s.client = &http.Client{Transport: tr}
 	return s, nil
 }
@@ -139,6 +157,14 @@ func (s *httpSender) do(hreq *http.Request, sig otlpwire.Signal, parent context.
 		err = fmt.Errorf("export %s to %s: %w", sig, url, err)
 		if parent.Err() != nil {
 			return Partial{}, err
+		}
+		if hreq.Context().Err() != nil {
+			// The attempt timed out. Its connection may be dead without
+			// knowing it, and so may the idle ones, which went the same
+			// way: close them, so the retry dials instead of spending
+			// another attempt timeout on each. (HTTP/1.1 closes the timed
+			// out connection itself; HTTP/2 resets only the stream.)
+			s.client.CloseIdleConnections()
 		}
 		return Partial{}, Retryable(err, 0)
 	}
