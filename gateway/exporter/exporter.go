@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/gateway/queue"
 	"github.com/otlpgw/otlpgw/gateway/telemetry"
@@ -310,7 +311,8 @@ type worker struct {
 	e       *Exporter
 	sig     otlpwire.Signal
 	body    []byte
-	parts   [][]byte // set instead of body when the sender takes parts
+	parts   [][]byte       // set instead of body when the sender takes parts
+	owners  []*bufpool.Buf // parts[i]'s pooled buffer (nil: not pooled)
 	items   int
 	attempt func(context.Context) (Partial, error)
 	notice  retryNotice
@@ -355,12 +357,13 @@ func (w *worker) export(batch []queue.Entry) failReason {
 	var pooled *[]byte
 	_, byParts := e.sender.(PartsSender)
 	switch {
-	case len(batch) == 1:
-		w.body = batch[0].Req
 	case byParts:
 		for _, en := range batch {
 			w.parts = append(w.parts, en.Req)
+			w.owners = append(w.owners, en.Buf)
 		}
+	case len(batch) == 1:
+		w.body = batch[0].Req
 	default:
 		pooled = getBuf(size)
 		b := (*pooled)[:0]
@@ -374,6 +377,8 @@ func (w *worker) export(batch []queue.Entry) failReason {
 	w.body = nil
 	clear(w.parts)
 	w.parts = w.parts[:0]
+	clear(w.owners)
+	w.owners = w.owners[:0]
 	if pooled != nil {
 		putBuf(pooled)
 	}
@@ -392,7 +397,7 @@ func (w *worker) send(ctx context.Context) (Partial, error) {
 	var p Partial
 	var err error
 	if len(w.parts) > 0 {
-		p, err = w.e.sender.(PartsSender).SendParts(ctx, w.sig, w.parts, w.items)
+		p, err = w.e.sender.(PartsSender).SendParts(ctx, w.sig, w.parts, w.owners, w.items)
 	} else {
 		p, err = w.e.sender.Send(ctx, w.sig, w.body, w.items)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/internal/grpczstd"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 )
@@ -165,15 +165,19 @@ func (s *grpcSender) Send(ctx context.Context, sig otlpwire.Signal, req []byte, 
 	return s.invoke(ctx, sig, &outMsg{body: req[:len(req):len(req)]})
 }
 
-// SendParts is Send for a batch held as several queue entries: gRPC frames
-// the parts one after the other, so the batch is never concatenated. Like
-// Send, it returns only once gRPC has let go of every part: the parts live
-// in pooled buffers that are recycled after the batch is done.
-func (s *grpcSender) SendParts(ctx context.Context, sig otlpwire.Signal, parts [][]byte, _ int) (Partial, error) {
-	m := &outParts{parts: parts}
-	p, err := s.invoke(ctx, sig, m)
-	m.waitReleased()
-	return p, err
+// SendParts is Send for a batch held as queue entries: gRPC frames the
+// parts one after the other, so the batch is never concatenated. Unlike
+// Send it does not wait for gRPC to let go of the parts: each lent part
+// holds a reference on its entry's pooled buffer, dropped when gRPC frees
+// it, so the buffer is recycled only then. gRPC may never free a data
+// frame it had half written when the stream was reset (a connection gone
+// silent mid-batch); that buffer then becomes garbage instead of a worker
+// waiting for ever.
+func (s *grpcSender) SendParts(ctx context.Context, sig otlpwire.Signal, parts [][]byte, owners []*bufpool.Buf, _ int) (Partial, error) {
+	// Its own copy of the slice headers: gRPC keeps pointers to them after
+	// the call, while the caller reuses its slice.
+	m := &outParts{parts: append([][]byte(nil), parts...), owners: owners}
+	return s.invoke(ctx, sig, m)
 }
 
 func (s *grpcSender) invoke(ctx context.Context, sig otlpwire.Signal, msg any) (Partial, error) {
@@ -279,52 +283,39 @@ type rawCodec struct{}
 func (rawCodec) Name() string { return "proto" }
 
 // outParts is a request made of several encoded requests; concatenated
-// they are one valid request (see otlpwire.Split). Each part large enough
-// for gRPC to reference-count is lent through mem.NewBuffer; held counts
-// them, and released is closed when gRPC has freed the last. Smaller parts
-// are copied, as outMsg does.
+// they are one valid request (see otlpwire.Split). owners[i], when not
+// nil, is the pooled buffer parts[i] lives in. A part large enough for
+// gRPC to reference-count, with an owner, is lent through mem.NewBuffer
+// with a reference on its owner (lentPart); others are copied, as outMsg
+// does.
 type outParts struct {
-	parts    [][]byte
-	held     atomic.Int32
-	released chan struct{}
+	parts  [][]byte
+	owners []*bufpool.Buf
 }
 
-// Get is never called: the buffers come from the queue, not this pool.
-func (m *outParts) Get(n int) *[]byte {
+// lentPart is the mem.BufferPool of one lent part: gRPC's Put drops the
+// reference Marshal took on the part's pooled buffer.
+type lentPart struct{ owner *bufpool.Buf }
+
+// Get is never called: the buffer comes from the queue, not this pool.
+func (lentPart) Get(n int) *[]byte {
 	b := make([]byte, n)
 	return &b
 }
 
-// Put is gRPC releasing one part.
-func (m *outParts) Put(*[]byte) {
-	if m.held.Add(-1) == 0 {
-		close(m.released)
-	}
-}
-
-func (m *outParts) waitReleased() {
-	if m.released != nil {
-		<-m.released
-	}
-}
+func (l lentPart) Put(*[]byte) { l.owner.Release() }
 
 func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*outParts); ok {
 		bufs := make(mem.BufferSlice, 0, len(m.parts))
-		lend := m.released == nil // a second encoding of the same message copies
-		if lend {
-			for _, b := range m.parts {
-				if !mem.IsBelowBufferPoolingThreshold(cap(b)) {
-					m.held.Add(1)
-				}
-			}
-			if m.held.Load() > 0 {
-				m.released = make(chan struct{})
-			}
-		}
 		for i, b := range m.parts {
-			if lend && !mem.IsBelowBufferPoolingThreshold(cap(b)) {
-				bufs = append(bufs, mem.NewBuffer(&m.parts[i], m))
+			var owner *bufpool.Buf
+			if i < len(m.owners) {
+				owner = m.owners[i]
+			}
+			if owner != nil && !mem.IsBelowBufferPoolingThreshold(cap(b)) {
+				owner.Retain(1) // a second encoding takes its own reference
+				bufs = append(bufs, mem.NewBuffer(&m.parts[i], lentPart{owner}))
 			} else {
 				bufs = append(bufs, mem.SliceBuffer(append([]byte(nil), b...)))
 			}

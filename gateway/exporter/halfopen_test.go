@@ -97,10 +97,17 @@ func waitSpans(t *testing.T, what string, got func() int, n int) {
 	}
 }
 
-// The gRPC half-open test is not here yet: with keepalive the exporter
-// reconnects, but a fault that lands while gRPC holds a half-written frame
-// of a multi-part batch can leave SendParts waiting for ever for gRPC to
-// release the part (issue 16, open); the test goes in with that fix.
+// TestGRPCHalfOpenReconnects is the defect "half-open upstream connection
+// loses data": the gRPC exporter must notice the silent connection by
+// keepalive and deliver everything on a new one. It also caught a worker
+// waiting for ever for gRPC to free a part it had half written when the
+// stream was reset (SendParts no longer waits: see outParts).
+func TestGRPCHalfOpenReconnects(t *testing.T) {
+	sink := otlpsink.Start(t)
+	p := faultproxy.Start(t, sink.Addr())
+	e, _, _ := newTestExporter(t, halfOpenCfg("otlp", p.Addr()), noLinger)
+	halfOpenRun(t, e, p, func() int { s, _, _ := sink.Items(); return s })
+}
 
 // TestHTTPHalfOpenReconnects is the same for otlphttp over HTTP/2 (TLS),
 // where a timed-out request resets only its stream and leaves the dead

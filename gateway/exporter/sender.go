@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 )
 
@@ -33,7 +34,7 @@ type Sender interface {
 // would cost. The parts are immutable and stay valid for as long as the
 // sender wants them.
 type PartsSender interface {
-	SendParts(ctx context.Context, sig otlpwire.Signal, parts [][]byte, items int) (Partial, error)
+	SendParts(ctx context.Context, sig otlpwire.Signal, parts [][]byte, owners []*bufpool.Buf, items int) (Partial, error)
 }
 
 // Partial is an upstream's OTLP partial_success: items it refused although
