@@ -118,7 +118,7 @@ func New(cfg *config.Config, set Settings) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.mem = memlimit.NewWatcher(limits, memlimit.Options{Logger: g.log, Pressure: g.metrics.MemoryPressure, InUse: g.metrics.MemoryInUse, Limit: g.metrics.MemoryLimit})
+	g.mem = memlimit.NewWatcher(limits, memlimit.Options{Logger: g.log, Getenv: set.Env, Pressure: g.metrics.MemoryPressure, InUse: g.metrics.MemoryInUse, Limit: g.metrics.MemoryLimit})
 
 	gen, _, err := g.build(context.Background(), cfg, nil)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
+	"github.com/otlpgw/otlpgw/gateway/internal/testwait"
 )
 
 // syncBuffer is a log destination safe for concurrent writers.
@@ -40,13 +41,8 @@ func (s *syncBuffer) String() string {
 // waitRefusals waits until the sink has refused n exports in all.
 func waitRefusals(t *testing.T, sink *otlpsink.Sink, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for sink.Refused() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the sink refused %d exports, want %d", sink.Refused(), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, func() string { return fmt.Sprintf("the sink to refuse %d exports (it refused %d)", n, sink.Refused()) },
+		func() bool { return sink.Refused() >= n })
 }
 
 // TestReloadChangesLogLevel: a reload that sets log.level debug makes the

@@ -11,6 +11,7 @@ import (
 	"github.com/otlpgw/otlpgw/gateway"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
+	"github.com/otlpgw/otlpgw/gateway/internal/testwait"
 )
 
 // drainingGateway starts a gateway whose upstream is stalled, accepts 100
@@ -98,16 +99,12 @@ func TestShutdownLossIsScrapableDuringTheDrain(t *testing.T) {
 	gw, resume := drainingGateway(t)
 	atRisk := label("exporter", "upstream")
 	// The gauge is set once the pipeline has queued what it had in flight,
-	// just after intake closed: poll for it with a deadline.
-	deadline := time.Now().Add(10 * time.Second)
+	// just after intake closed.
 	var m map[string]float64
-	for {
+	testwait.Until(t, func() string { return "otlpgw_shutdown_items_at_risk during the drain" }, func() bool {
 		m = scrape(t, gw)
-		if m["otlpgw_shutdown_items_at_risk{"+atRisk+"}"] > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return m["otlpgw_shutdown_items_at_risk{"+atRisk+"}"] > 0
+	})
 	accepted := sum(m, "otlpgw_receiver_accepted_items_total")
 	if got := m["otlpgw_shutdown_items_at_risk{"+atRisk+"}"]; got != accepted || accepted < 100 {
 		t.Errorf("scraped during the drain: otlpgw_shutdown_items_at_risk = %v, want every accepted item (%v)", got, accepted)

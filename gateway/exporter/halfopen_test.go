@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,16 +16,15 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/internal/faultproxy"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
+	"github.com/otlpgw/otlpgw/gateway/internal/testwait"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 )
 
-// netHangBound is how long the half-open tests wait for the books to
-// balance before calling it hung. Recovery takes the keepalive time
-// (gRPC's minimum, 10s) plus its timeout; the bound leaves room for a
-// loaded machine and is no claim about speed.
-const netHangBound = 60 * time.Second
+// The half-open tests wait (testwait.Until) for the books to balance:
+// recovery takes the keepalive time (gRPC's minimum, 10s) plus its
+// timeout, well inside testwait.HangBound.
 
 // halfOpenCfg is an exporter with short attempts, retrying until shutdown,
 // and the shortest keepalive gRPC allows.
@@ -65,13 +65,8 @@ func halfOpenRun(t *testing.T, e *Exporter, p *faultproxy.Proxy, got func() int)
 		push(t, e, otlpwire.Traces, req, perReq)
 	}
 	// The exporter is now retrying into connections that cannot deliver.
-	deadline := time.Now().Add(netHangBound)
-	for testutil.ToFloat64(e.m.retries) == retriesBefore {
-		if time.Now().After(deadline) {
-			t.Fatal("no retry while the connection was half-open")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, func() string { return "a retry while the connection was half-open" },
+		func() bool { return testutil.ToFloat64(e.m.retries) != retriesBefore })
 	p.SetNew(faultproxy.Forward) // new connections only: old ones stay silent
 
 	want := (before + during) * perReq
@@ -85,16 +80,11 @@ func halfOpenRun(t *testing.T, e *Exporter, p *faultproxy.Proxy, got func() int)
 	}
 }
 
-// waitSpans polls got until it reaches n, or fails after netHangBound.
+// waitSpans waits until got reaches n.
 func waitSpans(t *testing.T, what string, got func() int, n int) {
 	t.Helper()
-	deadline := time.Now().Add(netHangBound)
-	for got() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: upstream has %d spans, want %d (gave up after %s)", what, got(), n, netHangBound)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, func() string { return fmt.Sprintf("%s: upstream has %d spans, want %d", what, got(), n) },
+		func() bool { return got() >= n })
 }
 
 // TestGRPCHalfOpenReconnects is the defect "half-open upstream connection
@@ -221,13 +211,8 @@ func blackholeRun(t *testing.T, e *Exporter, p *faultproxy.Proxy, got func() int
 	for range during {
 		push(t, e, otlpwire.Traces, req, perReq)
 	}
-	deadline := time.Now().Add(netHangBound)
-	for p.Blackholed() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the exporter never reconnected into the blackhole")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, func() string { return "the exporter to reconnect into the blackhole" },
+		func() bool { return p.Blackholed() > 0 })
 	p.SetNew(faultproxy.Forward)
 
 	want := (before + during) * perReq

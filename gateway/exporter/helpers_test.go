@@ -41,6 +41,7 @@ import (
 
 	"github.com/otlpgw/otlpgw/gateway/config"
 	_ "github.com/otlpgw/otlpgw/gateway/internal/grpczstd" // the test server decodes zstd
+	"github.com/otlpgw/otlpgw/gateway/internal/testwait"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/gateway/queue"
 	"github.com/otlpgw/otlpgw/gateway/telemetry"
@@ -206,16 +207,11 @@ func (c *retryClock) waited() []time.Duration {
 // speed: a loaded 2-core CI machine running -race can be very slow.
 const hangBound = 30 * time.Second
 
-// waitCounter waits until c reaches at least n, or fails after hangBound.
+// waitCounter waits until c reaches at least n.
 func waitCounter(t *testing.T, c prometheus.Counter, n float64) {
 	t.Helper()
-	deadline := time.Now().Add(hangBound)
-	for testutil.ToFloat64(c) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("counter stayed at %v, want %v", testutil.ToFloat64(c), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, func() string { return fmt.Sprintf("a counter at %v to reach %v", testutil.ToFloat64(c), n) },
+		func() bool { return testutil.ToFloat64(c) >= n })
 }
 
 // push reserves and queues one request, as the pipeline does.

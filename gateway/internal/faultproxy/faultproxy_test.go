@@ -9,11 +9,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otlpgw/otlpgw/gateway/internal/testwait"
 )
 
-// hangBound is how long a test waits for something that should happen
-// before calling it hung; a safety net, not a claim about speed.
-const hangBound = 60 * time.Second
+// hangBound is a read deadline that only catches a hang.
+const hangBound = testwait.HangBound
 
 // quiet is how long a test watches for something that must not happen.
 // Seeing nothing in it proves little on its own, so tests that use it also
@@ -102,13 +103,7 @@ func expectSilence(t *testing.T, c net.Conn) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(hangBound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, func() string { return what }, cond)
 }
 
 func TestForward(t *testing.T) {
