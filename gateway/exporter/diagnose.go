@@ -164,7 +164,7 @@ func diagnoseNetwork(ctx context.Context, cfg config.Exporter, timeout time.Dura
 	} else if !d.run("tls", func() (string, error) { return handshake(ctx, cfg.TLS, host, addr, timeout) }) {
 		return
 	}
-	s, err := newSender(cfg, 1, nil)
+	s, err := newSender(cfg, 1, nil, nil)
 	if err != nil {
 		d.Checks = append(d.Checks, Check{Step: "export", Result: CheckFail, Detail: err.Error()})
 		return

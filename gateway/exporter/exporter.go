@@ -83,6 +83,7 @@ type metrics struct {
 	qBytes      prometheus.Gauge
 	qItems      prometheus.Gauge
 	qCap        prometheus.Gauge
+	malformed   malformedCounters
 }
 
 type signalMetrics struct {
@@ -113,7 +114,8 @@ func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings
 	if workers < 1 {
 		workers = 1
 	}
-	sender, err := newSender(cfg, workers, log)
+	m := newMetrics(tm, cfg.Name)
+	sender, err := newSender(cfg, workers, log, &m.malformed)
 	if err != nil {
 		return nil, fmt.Errorf("exporter[%s]: %w", cfg.Name, err)
 	}
@@ -136,7 +138,7 @@ func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings
 		q:       q,
 		retry:   newRetrier(cfg.Retry),
 		log:     log,
-		m:       newMetrics(tm, cfg.Name),
+		m:       m,
 	}
 	if cfg.Concurrency.Mode == "adaptive" {
 		e.limit = newLimiter(workers, func(n int) { e.m.concurrency.Set(float64(n)) })
@@ -148,12 +150,14 @@ func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings
 	return e, nil
 }
 
-func newSender(cfg config.Exporter, workers int, log *slog.Logger) (Sender, error) {
+// newSender builds cfg's Sender. malformed, when not nil, counts the
+// upstream answers the OTLP senders could not read.
+func newSender(cfg config.Exporter, workers int, log *slog.Logger, malformed *malformedCounters) (Sender, error) {
 	switch cfg.Type {
 	case "otlp":
-		return newGRPCSender(cfg)
+		return newGRPCSender(cfg, malformed)
 	case "otlphttp":
-		return newHTTPSender(cfg, workers)
+		return newHTTPSender(cfg, workers, malformed)
 	case "debug":
 		return newDebugSender(cfg, log, debugInterval), nil
 	case "file":
@@ -184,6 +188,9 @@ func newMetrics(tm *telemetry.Metrics, name string) metrics {
 		qBytes:      tm.QueueSize.WithLabelValues(name),
 		qItems:      tm.QueueItems.WithLabelValues(name),
 		qCap:        tm.QueueCapacity.WithLabelValues(name),
+	}
+	for k := range numMalformed {
+		m.malformed[k] = tm.ExporterMalformed.WithLabelValues(name, k.String())
 	}
 	for _, s := range otlpwire.Signals {
 		sm := &m.sig[s]

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
@@ -43,6 +44,8 @@ type grpcSender struct {
 	endpoint string
 	timeout  time.Duration
 	md       metadata.MD // nil without headers
+	// malformed counts answers that were not what OTLP/gRPC promises.
+	malformed *malformedCounters
 }
 
 // Transport sizes for the export connection; see newGRPCSender.
@@ -52,7 +55,7 @@ const (
 	grpcWriteBuffer  = 512 << 10
 )
 
-func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
+func newGRPCSender(cfg config.Exporter, malformed *malformedCounters) (*grpcSender, error) {
 	tc, err := clientTLS(cfg.TLS)
 	if err != nil {
 		return nil, err
@@ -109,7 +112,7 @@ func newGRPCSender(cfg config.Exporter) (*grpcSender, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", cfg.Endpoint, err)
 	}
-	s := &grpcSender{conn: conn, endpoint: cfg.Endpoint, timeout: cfg.Timeout}
+	s := &grpcSender{conn: conn, endpoint: cfg.Endpoint, timeout: cfg.Timeout, malformed: malformed}
 	if len(cfg.Headers) > 0 {
 		s.md = metadata.New(cfg.Headers)
 	}
@@ -197,11 +200,17 @@ func (s *grpcSender) invoke(ctx context.Context, sig otlpwire.Signal, msg any) (
 	}
 	// (outParts waits in SendParts.)
 	if err != nil {
-		return Partial{}, classifyGRPC(fmt.Errorf("export %s to %s: %w", sig, s.endpoint, err), parent.Err() != nil)
+		err, badDelay := classifyGRPC(fmt.Errorf("export %s to %s: %w", sig, s.endpoint, err), parent.Err() != nil)
+		if badDelay {
+			s.malformed.inc(malformedRetryDelay)
+		}
+		return Partial{}, err
 	}
 	rejected, text, err := otlpwire.DecodeExportResponse(resp)
 	if err != nil {
-		// The upstream took the request; retrying would duplicate it.
+		// An OK status says the upstream took the request, whatever the
+		// body: retrying would duplicate it.
+		s.malformed.inc(malformedBody)
 		return Partial{Message: "unreadable export response: " + err.Error()}, nil
 	}
 	return Partial{Rejected: rejected, Message: text}, nil
@@ -217,37 +226,67 @@ func (s *grpcSender) Close() error {
 
 // classifyGRPC decides whether a failed Export is worth repeating, per the
 // OTLP specification: UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE,
-// DATA_LOSS, RESOURCE_EXHAUSTED and CANCELLED are retryable, honouring a
-// google.rpc.RetryInfo delay; everything else is permanent. A CANCELLED
+// DATA_LOSS and CANCELLED are retryable, honouring a google.rpc.RetryInfo
+// delay; RESOURCE_EXHAUSTED only when the status carries a RetryInfo (the
+// upstream's sign that it will recover: without one it means "too large"
+// or "over quota for good"); everything else is permanent. A CANCELLED
 // caused by our own context (shutdown) is not retried: there is nobody
-// left to retry.
-func classifyGRPC(err error, ownCancel bool) error {
+// left to retry. badDelay reports a RetryInfo that did not decode, was
+// negative or asked for more than maxUpstreamDelay; its delay is then
+// ignored or clamped, never trusted.
+func classifyGRPC(err error, ownCancel bool) (classified error, badDelay bool) {
 	st, ok := status.FromError(err)
 	if !ok {
-		return err
+		return err, false
 	}
 	switch st.Code() {
 	case codes.Canceled:
 		if ownCancel {
-			return err
+			return err, false
 		}
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange,
-		codes.DataLoss, codes.ResourceExhausted:
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange, codes.DataLoss:
+	case codes.ResourceExhausted:
+		if _, present, bad := retryInfoDelay(st); !present {
+			return err, bad
+		}
 	default:
-		return err
+		return err, false
 	}
-	return Retryable(err, retryInfoDelay(st))
+	delay, _, bad := retryInfoDelay(st)
+	return Retryable(err, delay), bad
 }
 
-func retryInfoDelay(st *status.Status) time.Duration {
-	for _, d := range st.Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
-			if delay := ri.GetRetryDelay().AsDuration(); delay > 0 {
-				return delay
-			}
+// retryInfoName is the message name of google.rpc.RetryInfo, as a status
+// detail's type URL ends.
+const retryInfoName = "google.rpc.RetryInfo"
+
+// retryInfoDelay reads the first google.rpc.RetryInfo among st's details:
+// whether there is one, the delay it asks for bounded by
+// boundUpstreamDelay, and whether it was malformed (bytes that do not
+// decode, an invalid duration, a negative or too long delay). A RetryInfo
+// without a delay asks for none.
+func retryInfoDelay(st *status.Status) (delay time.Duration, present, bad bool) {
+	for _, a := range st.Proto().GetDetails() {
+		if a.MessageName() != retryInfoName {
+			continue
 		}
+		var ri errdetails.RetryInfo
+		if err := proto.Unmarshal(a.GetValue(), &ri); err != nil {
+			return 0, true, true
+		}
+		d := ri.GetRetryDelay()
+		if d == nil {
+			return 0, true, false
+		}
+		if d.CheckValid() != nil {
+			// Out of range or mixed signs: AsDuration would saturate or
+			// guess; neither is what the upstream meant.
+			return 0, true, true
+		}
+		delay, bad = boundUpstreamDelay(d.AsDuration())
+		return delay, true, bad
 	}
-	return 0
+	return 0, false, false
 }
 
 // outMsg is one request handed to rawCodec. grpc-go may still read the

@@ -45,8 +45,10 @@ func TestClassifyGRPC(t *testing.T) {
 		{status.Error(codes.DataLoss, "x"), false, true, 0},
 		{status.Error(codes.Canceled, "x"), false, true, 0},
 		{status.Error(codes.Canceled, "x"), true, false, 0},
-		{status.Error(codes.ResourceExhausted, "x"), false, true, 0},
+		// RESOURCE_EXHAUSTED is retryable only with a RetryInfo (OTLP spec).
+		{status.Error(codes.ResourceExhausted, "x"), false, false, 0},
 		{withDelay(codes.ResourceExhausted, 3*time.Second), false, true, 3 * time.Second},
+		{withDelay(codes.ResourceExhausted, 0), false, true, 0},
 		{withDelay(codes.Unavailable, 250*time.Millisecond), false, true, 250 * time.Millisecond},
 		{status.Error(codes.InvalidArgument, "x"), false, false, 0},
 		{withDelay(codes.InvalidArgument, time.Second), false, false, 0},
@@ -61,7 +63,10 @@ func TestClassifyGRPC(t *testing.T) {
 	} {
 		name := fmt.Sprintf("%s/own=%v", status.Code(tc.err), tc.ownCancel)
 		t.Run(name, func(t *testing.T) {
-			got := classifyGRPC(fmt.Errorf("export: %w", tc.err), tc.ownCancel)
+			got, bad := classifyGRPC(fmt.Errorf("export: %w", tc.err), tc.ownCancel)
+			if bad {
+				t.Fatalf("well-formed status called malformed: %v", got)
+			}
 			retryable, after := IsRetryable(got)
 			if retryable != tc.retryable || after != tc.after {
 				t.Fatalf("retryable=%v after=%v, want %v %v", retryable, after, tc.retryable, tc.after)
@@ -162,7 +167,11 @@ func TestGRPCEverySignal(t *testing.T) {
 func TestGRPCRetryableCodes(t *testing.T) {
 	for _, code := range []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.OutOfRange, codes.DataLoss, codes.Canceled, codes.ResourceExhausted} {
 		t.Run(code.String(), func(t *testing.T) {
-			up := startGRPCUpstream(t, reply{code: code}, reply{code: code})
+			rp := reply{code: code}
+			if code == codes.ResourceExhausted {
+				rp.after = time.Millisecond // retryable only with a RetryInfo
+			}
+			up := startGRPCUpstream(t, rp, rp)
 			e, tm, _ := newTestExporter(t, testCfg("otlp", up.addr), noLinger)
 			push(t, e, otlpwire.Traces, tracesReq(t, "r", 5), 5)
 			e.Start()
@@ -209,9 +218,10 @@ func TestGRPCRetryInfoHonoured(t *testing.T) {
 }
 
 // TestGRPCPermanentCodes checks non-retryable codes are tried once and
-// counted as permanent failures.
+// counted as permanent failures; RESOURCE_EXHAUSTED is one when it comes
+// without a RetryInfo.
 func TestGRPCPermanentCodes(t *testing.T) {
-	for _, code := range []codes.Code{codes.InvalidArgument, codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented, codes.Internal, codes.FailedPrecondition} {
+	for _, code := range []codes.Code{codes.ResourceExhausted, codes.InvalidArgument, codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented, codes.Internal, codes.FailedPrecondition} {
 		t.Run(code.String(), func(t *testing.T) {
 			up := startGRPCUpstream(t, reply{code: code}, reply{code: code})
 			e, tm, logs := newTestExporter(t, testCfg("otlp", up.addr), noLinger)

@@ -28,6 +28,7 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -302,6 +303,12 @@ type reply struct {
 	after    time.Duration // RetryInfo (gRPC) or Retry-After seconds (HTTP)
 	rejected int64         // partial_success.rejected_*
 	msg      string        // partial_success.error_message, or the error text
+	// details, when set, are the gRPC status details as sent, in place
+	// of the RetryInfo that after makes: a test can send malformed ones.
+	details []*anypb.Any
+	// retryAfter, when set, is the HTTP Retry-After header as sent, in
+	// place of after's whole seconds.
+	retryAfter string
 }
 
 // call is one request an upstream received.
@@ -387,6 +394,9 @@ func (u *grpcUpstream) handle(ctx context.Context, sig otlpwire.Signal, req prot
 	rp := u.next(call{sig: sig, at: at, req: b, md: md})
 	if rp.code == codes.OK {
 		return rp, nil
+	}
+	if len(rp.details) > 0 {
+		return rp, status.FromProto(&spb.Status{Code: int32(rp.code), Message: "scripted failure", Details: rp.details}).Err()
 	}
 	st := status.New(rp.code, "scripted failure")
 	if rp.after > 0 {
@@ -504,7 +514,9 @@ func (u *httpUpstream) serve(w http.ResponseWriter, r *http.Request, sig otlpwir
 	rp := u.next(call{sig: sig, at: at, req: body, header: r.Header.Clone(), compression: r.Header.Get("Content-Encoding")})
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	if rp.http != 0 && rp.http != http.StatusOK {
-		if rp.after > 0 {
+		if rp.retryAfter != "" {
+			w.Header().Set("Retry-After", rp.retryAfter)
+		} else if rp.after > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(rp.after/time.Second)))
 		}
 		st, _ := proto.Marshal(&spb.Status{Code: int32(codes.Unknown), Message: rp.msg})

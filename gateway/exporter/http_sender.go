@@ -3,6 +3,7 @@ package exporter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,14 +50,16 @@ type httpSender struct {
 	headers  map[string]string
 	encoding string // "", "gzip" or "zstd"
 	timeout  time.Duration
+	// malformed counts answers that were not what OTLP/HTTP promises.
+	malformed *malformedCounters
 }
 
-func newHTTPSender(cfg config.Exporter, workers int) (*httpSender, error) {
+func newHTTPSender(cfg config.Exporter, workers int, malformed *malformedCounters) (*httpSender, error) {
 	tc, err := clientTLS(cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
-	s := &httpSender{headers: cfg.Headers, timeout: cfg.Timeout}
+	s := &httpSender{headers: cfg.Headers, timeout: cfg.Timeout, malformed: malformed}
 	switch cfg.Compression {
 	case "", "none":
 	case "gzip", "zstd":
@@ -173,23 +176,56 @@ func (s *httpSender) do(hreq *http.Request, sig otlpwire.Signal, parent context.
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 	resp.Body.Close()
 
+	// OTLP/HTTP answers in the request's encoding, protobuf here. A body
+	// in anything else (an HTML page from a proxy, JSON) is not read as
+	// protobuf: bytes of another format can decode as a partial_success
+	// that was never sent. An answer with no Content-Type is tried.
+	notProto := len(data) > 0 && !isProtobuf(resp.Header.Get("Content-Type"))
+	if notProto {
+		s.malformed.inc(malformedContentType)
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// A 2xx says the upstream took the request, whatever the body
+		// says or fails to say: retrying would duplicate it.
+		if notProto {
+			return Partial{Message: "export response is " + strconv.Quote(resp.Header.Get("Content-Type")) + ", not protobuf"}, nil
+		}
 		if rerr != nil {
+			s.malformed.inc(malformedBody)
 			return Partial{Message: "unreadable export response: " + rerr.Error()}, nil
 		}
 		rejected, msg, err := otlpwire.DecodeExportResponse(data)
 		if err != nil {
-			// The upstream took the request; retrying would duplicate it.
+			s.malformed.inc(malformedBody)
 			return Partial{Message: "unreadable export response: " + err.Error()}, nil
 		}
 		return Partial{Rejected: rejected, Message: msg}, nil
 	}
-	err = fmt.Errorf("export %s to %s: %w", sig, url, &httpStatusError{code: resp.StatusCode, msg: statusMessage(data)})
+	msg := quotedPrefix(data)
+	if !notProto {
+		msg = statusMessage(data)
+	}
+	err = fmt.Errorf("export %s to %s: %w", sig, url, &httpStatusError{code: resp.StatusCode, msg: msg})
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return Partial{}, Retryable(err, parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()))
+		after, bad := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		if bad {
+			s.malformed.inc(malformedRetryDelay)
+		}
+		return Partial{}, Retryable(err, after)
 	}
 	return Partial{}, err
+}
+
+// isProtobuf reports whether an answer's Content-Type is protobuf, or
+// absent (then the body is tried as protobuf).
+func isProtobuf(contentType string) bool {
+	if contentType == "" {
+		return true
+	}
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	return strings.EqualFold(mt, "application/x-protobuf") || strings.EqualFold(mt, "application/protobuf")
 }
 
 func (s *httpSender) Close() error {
@@ -213,6 +249,11 @@ func statusMessage(body []byte) string {
 	if len(body) > 0 && proto.Unmarshal(body, &st) == nil && st.GetMessage() != "" {
 		return st.GetMessage()
 	}
+	return quotedPrefix(body)
+}
+
+// quotedPrefix is the start of an error body as printable text.
+func quotedPrefix(body []byte) string {
 	const keep = 256
 	if len(body) > keep {
 		body = body[:keep]
@@ -223,24 +264,34 @@ func statusMessage(body []byte) string {
 	return strconv.Quote(string(body))
 }
 
-// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date; 0
-// when absent, malformed or in the past.
-func parseRetryAfter(v string, now time.Time) time.Duration {
+// parseRetryAfter reads Retry-After as delay-seconds or an HTTP date,
+// bounded by boundUpstreamDelay; 0 when absent, malformed or in the past.
+// bad reports a value that is not a delay or a date, a negative delay, or
+// one over maxUpstreamDelay (clamped to it).
+func parseRetryAfter(v string, now time.Time) (delay time.Duration, bad bool) {
+	v = strings.TrimSpace(v)
 	if v == "" {
-		return 0
+		return 0, false
 	}
-	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-		if secs > 0 {
-			return time.Duration(secs) * time.Second
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Compare in seconds: multiplying first could overflow into a
+		// plausible-looking delay. ErrRange leaves secs at ±MaxInt64.
+		switch {
+		case secs < 0:
+			return 0, true
+		case secs > int64(maxUpstreamDelay/time.Second):
+			return maxUpstreamDelay, true
 		}
-		return 0
+		return time.Duration(secs) * time.Second, false
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
+		d := t.Sub(now)
+		if d <= 0 {
+			return 0, false // a moment already past: retry on our own schedule
 		}
+		return boundUpstreamDelay(d)
 	}
-	return 0
+	return 0, true
 }
 
 // sentBody is a request body that tells when the transport is done with it.

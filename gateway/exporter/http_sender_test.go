@@ -25,18 +25,27 @@ func TestParseRetryAfter(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want time.Duration
+		bad  bool
 	}{
-		{"", 0},
-		{"3", 3 * time.Second},
-		{" 120 ", 2 * time.Minute},
-		{"0", 0},
-		{"-5", 0},
-		{"soon", 0},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{"", 0, false},
+		{"3", 3 * time.Second, false},
+		{" 120 ", maxUpstreamDelay, true},
+		{"60", time.Minute, false},
+		{"0", 0, false},
+		{"-5", 0, true},
+		{"soon", 0, true},
+		{"1.5", 0, true},
+		{"\x00\xff", 0, true},
+		// Would overflow time.Duration if multiplied before the bound.
+		{"10000000000", maxUpstreamDelay, true},
+		{"99999999999999999999999", maxUpstreamDelay, true},
+		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), maxUpstreamDelay, true},
+		{now.AddDate(200, 0, 0).Format(http.TimeFormat), maxUpstreamDelay, true},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0, false},
 	} {
-		if got := parseRetryAfter(tc.in, now); got != tc.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
+		if got, bad := parseRetryAfter(tc.in, now); got != tc.want || bad != tc.bad {
+			t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, bad, tc.want, tc.bad)
 		}
 	}
 }

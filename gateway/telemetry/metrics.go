@@ -39,6 +39,7 @@ type Metrics struct {
 	ExporterRetries     *prometheus.CounterVec   // exporter
 	ExporterDuration    *prometheus.HistogramVec // exporter
 	ExporterConcurrency *prometheus.GaugeVec     // exporter
+	ExporterMalformed   *prometheus.CounterVec   // exporter, kind
 
 	ConfigReloads            *prometheus.CounterVec // result
 	ConfigLastReloadOK       prometheus.Gauge
@@ -89,6 +90,7 @@ func NewMetrics() *Metrics {
 		ExporterRetries:     f.counter("exporter_retries_total", "Export attempts retried after a retryable failure.", "exporter"),
 		ExporterDuration:    f.histogram("exporter_request_duration_seconds", "Duration of one export attempt.", latency, "exporter"),
 		ExporterConcurrency: f.gauge("exporter_concurrency", "Export requests the exporter may have in flight.", "exporter"),
+		ExporterMalformed:   f.counter("exporter_malformed_responses_total", "Upstream answers that were not what OTLP promises, by kind: retry_delay (a RetryInfo or Retry-After that does not decode, is negative, or asks for more than 1m: ignored or clamped to 1m), body (a success whose body is not an Export*ServiceResponse: counted as delivered), content_type (an HTTP answer that is not application/x-protobuf: a success counts as delivered, an error is classified by its status alone).", "exporter", "kind"),
 
 		ConfigReloads:            f.counter("config_reloads_total", "Configuration reloads, by result.", "result"),
 		ConfigLastReloadOK:       f.gauge1("config_last_reload_successful", "1 if the last configuration load or reload succeeded."),
