@@ -138,23 +138,7 @@ func httpName(h2 bool) string {
 func startHTTPBehindProxy(t *testing.T, h2 bool) (*Exporter, *faultproxy.Proxy, func() int) {
 	t.Helper()
 	var spans atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		var req coltracepb.ExportTraceServiceRequest
-		if err != nil || proto.Unmarshal(body, &req) != nil {
-			http.Error(w, "bad request", http.StatusBadRequest)
-			return
-		}
-		n := 0
-		for _, rs := range req.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				n += len(ss.Spans)
-			}
-		}
-		spans.Add(int64(n))
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		w.Write(otlpwire.EncodeExportResponse(otlpwire.Traces, 0, "", nil))
-	}))
+	srv := httptest.NewUnstartedServer(spanCounter(&spans))
 	cfg := halfOpenCfg("otlphttp", "")
 	scheme := "http://"
 	if h2 {
@@ -172,6 +156,28 @@ func startHTTPBehindProxy(t *testing.T, h2 bool) (*Exporter, *faultproxy.Proxy, 
 	cfg.Endpoint = scheme + p.Addr()
 	e, _, _ := newTestExporter(t, cfg, noLinger)
 	return e, p, func() int { return int(spans.Load()) }
+}
+
+// spanCounter is an OTLP/HTTP traces upstream that accepts every valid
+// request and adds its spans to spans.
+func spanCounter(spans *atomic.Int64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if err != nil || proto.Unmarshal(body, &req) != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		n := 0
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				n += len(ss.Spans)
+			}
+		}
+		spans.Add(int64(n))
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.Write(otlpwire.EncodeExportResponse(otlpwire.Traces, 0, "", nil))
+	}
 }
 
 // checkProto makes sure the exporter spoke the HTTP version the test is
