@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -237,4 +238,96 @@ func TestGRPCBlackholeRecovers(t *testing.T) {
 	p := faultproxy.Start(t, sink.Addr())
 	e, _, _ := newTestExporter(t, halfOpenCfg("otlp", p.Addr()), noLinger)
 	blackholeRun(t, e, p, func() int { s, _, _ := sink.Items(); return s })
+}
+
+// TestHalfOpenEndedByKeepalive shows what finds a half-open connection:
+// the exporter's keepalive, not TCP. With no attempt timeout at all, an
+// export on a connection that a NAT forgot could only end by TCP giving up
+// (minutes, and never here: the proxy's TCP acknowledges every byte) or by
+// the keepalive ping going unanswered (keepalive.time + keepalive.timeout).
+// The attempt must end with the keepalive's own error, the client must be
+// the one that closed the silent connection (faultproxy.Abandoned), and
+// the retry must deliver on a new connection.
+func TestHalfOpenEndedByKeepalive(t *testing.T) {
+	for _, tc := range []struct {
+		typ   string
+		error string // what the transport says when the ping goes unanswered
+	}{
+		{"otlp", "keepalive ping failed to receive ACK within timeout"},
+		{"otlphttp", "http2: client connection lost"},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			var e *Exporter
+			var p *faultproxy.Proxy
+			var got func() int
+			var logs *logRecorder
+			if tc.typ == "otlp" {
+				sink := otlpsink.Start(t)
+				p = faultproxy.Start(t, sink.Addr())
+				e, _, logs = newTestExporter(t, keepaliveOnlyCfg(halfOpenCfg("otlp", p.Addr())), noLinger)
+				got = func() int { s, _, _ := sink.Items(); return s }
+			} else {
+				e, p, got, logs = startHTTP2BehindProxy(t, keepaliveOnlyCfg)
+			}
+			const perReq = 20
+			req := otlptest.Marshal(otlptest.Traces(1, perReq, 1, 4))
+			sent := e.m.sig[otlpwire.Traces].sent
+			e.Start()
+			push(t, e, otlpwire.Traces, req, perReq)
+			waitCounter(t, sent, perReq)
+			if p.Accepted() != 1 {
+				t.Fatalf("proxy accepted %d connections before the fault, want 1", p.Accepted())
+			}
+
+			p.HalfOpen() // new connections are still forwarded
+			push(t, e, otlpwire.Traces, req, perReq)
+			waitCounter(t, sent, 2*perReq)
+			if got() < 2*perReq {
+				t.Fatalf("upstream has %d spans, want %d", got(), 2*perReq)
+			}
+
+			retries := logs.find("export failed, retrying")
+			if len(retries) == 0 {
+				t.Fatal("no retry: the second batch cannot have gone out on the half-open connection")
+			}
+			for _, r := range retries {
+				if msg := r["error"].String(); !strings.Contains(msg, tc.error) {
+					t.Errorf("an attempt failed with %q, want the keepalive's %q", msg, tc.error)
+				}
+			}
+			if n := p.Abandoned(); n != 1 {
+				t.Errorf("the exporter closed %d silent connections, want 1 (the half-open one)", n)
+			}
+			if n := p.Accepted(); n != 2 {
+				t.Errorf("proxy accepted %d connections, want 2 (the first, and the one the retry dialled)", n)
+			}
+			t.Logf("%s: %d retries, first error: %s", tc.typ, len(retries), retries[0]["error"])
+		})
+	}
+}
+
+// keepaliveOnlyCfg removes the attempt timeout (config validation would
+// refuse 0; the exporter takes it as none) so that nothing but keepalive
+// can end an attempt on a silent connection.
+func keepaliveOnlyCfg(cfg config.Exporter) config.Exporter {
+	cfg.Timeout = 0
+	return cfg
+}
+
+// startHTTP2BehindProxy is startHTTPBehindProxy over HTTP/2 (TLS), with
+// cfg adjusted by adjust, returning the exporter's log recorder too.
+func startHTTP2BehindProxy(t *testing.T, adjust func(config.Exporter) config.Exporter) (*Exporter, *faultproxy.Proxy, func() int, *logRecorder) {
+	t.Helper()
+	var spans atomic.Int64
+	srv := httptest.NewUnstartedServer(spanCounter(&spans))
+	pki := newTestPKI(t)
+	srv.TLS = pki.MutualServerTLS()
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	p := faultproxy.Start(t, srv.Listener.Addr().String())
+	cfg := halfOpenCfg("otlphttp", "https://"+p.Addr())
+	cfg.TLS = config.TLS{CAFile: pki.CertFile, CertFile: pki.CertFile, KeyFile: pki.KeyFile}
+	e, _, logs := newTestExporter(t, adjust(cfg), noLinger)
+	return e, p, func() int { return int(spans.Load()) }, logs
 }

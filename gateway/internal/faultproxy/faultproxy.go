@@ -38,7 +38,7 @@ type Proxy struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	accepted, forwarded, blackholed atomic.Int64
+	accepted, forwarded, blackholed, abandoned atomic.Int64
 }
 
 // conn is one accepted client connection and, when forwarded, its upstream.
@@ -107,6 +107,14 @@ func (p *Proxy) Cut(reset bool) {
 func (p *Proxy) Accepted() int64   { return p.accepted.Load() }
 func (p *Proxy) Forwarded() int64  { return p.forwarded.Load() }
 func (p *Proxy) Blackholed() int64 { return p.blackholed.Load() }
+
+// Abandoned counts silent connections (half-open or blackholed) that the
+// client closed or reset. A silent connection tells the client nothing and
+// its bytes are acknowledged by the proxy's TCP stack, so no TCP timeout
+// or error can end it on the client's side: only the client's own
+// decision can, a keepalive ping gone unanswered or a request timed out.
+// Connections the proxy itself cuts or closes are not counted.
+func (p *Proxy) Abandoned() int64 { return p.abandoned.Load() }
 
 // Close stops listening, closes every connection and waits for the
 // proxy's goroutines. Safe more than once.
@@ -194,9 +202,23 @@ func (p *Proxy) pump(c *conn, src, dst net.Conn) {
 				// hear of it.
 				return
 			}
+			if c.silent.Load() && src == c.client {
+				p.noteAbandoned(c)
+			}
 			p.drop(c)
 			return
 		}
+	}
+}
+
+// noteAbandoned counts c as closed by its client, unless the proxy
+// already untracked it (Cut or Close closed it: then the read error is
+// the proxy's own doing).
+func (p *Proxy) noteAbandoned(c *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.conns[c]; ok {
+		p.abandoned.Add(1)
 	}
 }
 

@@ -202,6 +202,36 @@ func TestBlackhole(t *testing.T) {
 	}
 }
 
+// TestAbandoned: a client closing a silent connection (half-open or
+// blackholed) is counted; the proxy cutting one, or closing a forwarded
+// one, is not.
+func TestAbandoned(t *testing.T) {
+	e := startEcho(t)
+	p := Start(t, e.addr)
+	open := dial(t, p.Addr())
+	roundTrip(t, open, "a")
+	cut := dial(t, p.Addr())
+	roundTrip(t, cut, "b")
+	p.HalfOpen()
+	p.SetNew(Blackhole)
+	hole := dial(t, p.Addr())
+	waitFor(t, "the blackholed connection to be accepted", func() bool { return p.Blackholed() == 1 })
+	open.Close()
+	hole.Close()
+	waitFor(t, "two abandoned connections", func() bool { return p.Abandoned() == 2 })
+	p.SetNew(Forward)
+	fwd := dial(t, p.Addr())
+	roundTrip(t, fwd, "c")
+	// Cut untracks its connections before its pumps see the close, so
+	// they cannot count; fwd was never silent.
+	p.Cut(true)
+	fwd.Close()
+	roundTrip(t, dial(t, p.Addr()), "d")
+	if n := p.Abandoned(); n != 2 {
+		t.Fatalf("abandoned = %d, want 2 (the proxy's own cut is not the client's doing)", n)
+	}
+}
+
 func TestTargetDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
