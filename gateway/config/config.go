@@ -366,7 +366,8 @@ type ExporterKeepalive struct {
 
 // Retry is exponential back-off with jitter. The wait starts at
 // InitialInterval, grows by Multiplier per attempt up to MaxInterval, and is
-// randomised by ±Jitter; a server's RetryInfo or Retry-After takes precedence.
+// randomised by ±Jitter; a server's RetryInfo or Retry-After takes precedence
+// when longer, up to 1m (a longer or malformed one is clamped or ignored).
 type Retry struct {
 	// Enabled turns retrying on. Default true.
 	Enabled bool `koanf:"enabled"`
