@@ -17,8 +17,8 @@ import (
 //     within latencyTolerance of the best recently seen (about +1 per
 //     round trip), and holds while latency is higher: the upstream is
 //     queueing, more in flight would only wait longer.
-//   - An overload (a retryable failure: UNAVAILABLE, RESOURCE_EXHAUSTED,
-//     429, 503, timeouts, refused connections) halves it, at most once per
+//   - An overload (a retryable failure: UNAVAILABLE, RESOURCE_EXHAUSTED
+//     with RetryInfo, 429, 503, timeouts, refused connections) halves it, at most once per
 //     round trip (twice the best recent latency), since the requests
 //     already in flight when the upstream tipped over fail together.
 //

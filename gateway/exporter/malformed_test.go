@@ -23,6 +23,7 @@ import (
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
+	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/gateway/telemetry"
 )
@@ -360,7 +361,8 @@ func startGarbageServer(t *testing.T) *garbageServer {
 }
 
 // TestGarbageUpstream: something that is not an OTLP server at all
-// answers every connection with random bytes. Neither exporter crashes or
+// answers every connection with random bytes (to plaintext gRPC, HTTP/1.1,
+// and an HTTPS client mid-handshake). Neither exporter crashes or
 // hangs: the failure is a transport error, retryable (it looks like any
 // broken connection), so the batch is retried with back-off until
 // retry.max_elapsed_time and then counted as retries_exhausted. The
@@ -368,14 +370,25 @@ func startGarbageServer(t *testing.T) *garbageServer {
 // the schedule (waits 2, 4, 8, 10, 10, 10ms; the next would pass 50ms),
 // not by the machine's speed.
 func TestGarbageUpstream(t *testing.T) {
-	for _, typ := range []string{"otlp", "otlphttp"} {
-		t.Run(typ, func(t *testing.T) {
+	for _, name := range []string{"otlp", "otlphttp", "otlphttp-tls"} {
+		t.Run(name, func(t *testing.T) {
 			g := startGarbageServer(t)
-			endpoint := g.ln.Addr().String()
-			if typ == "otlphttp" {
+			typ, endpoint := name, g.ln.Addr().String()
+			var tls *config.TLS
+			switch name {
+			case "otlphttp":
 				endpoint = "http://" + endpoint
+			case "otlphttp-tls":
+				// The garbage arrives where the TLS handshake expects a
+				// ServerHello.
+				typ, endpoint = "otlphttp", "https://"+endpoint
+				pki := newTestPKI(t)
+				tls = &config.TLS{CAFile: pki.CertFile}
 			}
 			cfg := testCfg(typ, endpoint)
+			if tls != nil {
+				cfg.TLS = *tls
+			}
 			cfg.Retry.MaxElapsedTime = 50 * time.Millisecond
 			e, tm, logs := newTestExporter(t, cfg, noLinger)
 			clk := useRetryClock(e)
@@ -401,7 +414,8 @@ func TestGarbageUpstream(t *testing.T) {
 			if l := logs.find("export failed, items dropped"); len(l) != 1 {
 				t.Fatalf("failure logs = %v, want 1", l)
 			} else {
-				t.Logf("%s against garbage: %d connections; gave up with: %s", typ, g.accepted.Load(), l[0]["error"])
+				msg := l[0]["error"].String()
+				t.Logf("%s against garbage: %d connections; gave up with: %.160s", name, g.accepted.Load(), msg)
 			}
 			checkBooks(t, tm, otlpwire.Traces, 6)
 		})
