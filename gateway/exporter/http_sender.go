@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -230,6 +231,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		if int64(secs) > int64(math.MaxInt64/time.Second) {
+			// Too long for a Duration: wait "forever" (until max_elapsed_time
+			// gives up) rather than a wrapped-around, maybe negative, delay.
+			return time.Duration(math.MaxInt64)
+		}
 		if secs > 0 {
 			return time.Duration(secs) * time.Second
 		}

@@ -1,0 +1,177 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/otlpgw/otlpgw/gateway/config"
+)
+
+// FuzzParseRetryAfter feeds arbitrary Retry-After values from an
+// upstream's 429/502/503/504. The delay is never negative; delay-seconds
+// give exactly that many seconds, saturating rather than wrapping around
+// when they do not fit a time.Duration; an HTTP date gives the time left
+// until it, or 0 once it has passed.
+func FuzzParseRetryAfter(f *testing.F) {
+	now := time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)
+	for _, s := range []string{"", "0", "1", "120", " 30 ", "-5", "+7", "1.5", "9223372036", "9223372037", "18446744074",
+		"99999999999999999999", "Tue, 08 Dec 2026 00:01:00 GMT", "Mon, 07 Dec 2026 23:00:00 GMT", "Tuesday, 08-Dec-26 00:00:30 GMT",
+		"Tue Dec  8 00:00:10 2026", "Fri, 31 Dec 9999 23:59:59 GMT", "Mon, 01 Jan 0001 00:00:00 GMT", "soon"} {
+		f.Add(s)
+	}
+	maxSecs := big.NewInt(math.MaxInt64 / int64(time.Second))
+	f.Fuzz(func(t *testing.T, v string) {
+		d := parseRetryAfter(v, now)
+		if d < 0 {
+			t.Fatalf("parseRetryAfter(%q) = %s, negative", v, d)
+		}
+		t1 := strings.TrimSpace(v)
+		if digits := strings.TrimPrefix(t1, "+"); digits != "" && strings.Trim(digits, "0123456789") == "" && len(t1)-len(digits) <= 1 {
+			n, _ := new(big.Int).SetString(digits, 10)
+			switch {
+			case n.Sign() == 0:
+				if d != 0 {
+					t.Fatalf("parseRetryAfter(%q) = %s, want 0", v, d)
+				}
+			case n.Cmp(maxSecs) <= 0:
+				if want := time.Duration(n.Int64()) * time.Second; d != want {
+					t.Fatalf("parseRetryAfter(%q) = %s, want %s", v, d, want)
+				}
+			case d != 0 && d != time.Duration(math.MaxInt64):
+				// Too large for a Duration: "forever", or unreadable (0).
+				t.Fatalf("parseRetryAfter(%q) = %s, want the largest delay or 0", v, d)
+			}
+			return
+		}
+		if at, err := http.ParseTime(v); err == nil {
+			want := max(at.Sub(now), 0)
+			if d != want {
+				t.Fatalf("parseRetryAfter(%q) = %s, want %s until %s", v, d, want, at)
+			}
+			return
+		}
+		if strings.HasPrefix(t1, "-") && strings.Trim(t1[1:], "0123456789") == "" {
+			if d != 0 {
+				t.Fatalf("parseRetryAfter(%q) = %s, want 0 for a negative delay", v, d)
+			}
+			return
+		}
+		if d != 0 {
+			t.Fatalf("parseRetryAfter(%q) = %s, want 0 for a malformed value", v, d)
+		}
+	})
+}
+
+// FuzzGRPCRetryInfo builds an upstream's gRPC status from arbitrary
+// bytes (a google.rpc.Status, with any details) and classifies it as the
+// otlp exporter does. Exactly the codes the OTLP specification calls
+// retryable are retried (CANCELLED only when not our own); the delay is
+// never negative and is the first positive RetryInfo delay, when there is
+// one, as far as a Duration holds it.
+func FuzzGRPCRetryInfo(f *testing.F) {
+	add := func(code codes.Code, details ...proto.Message) {
+		st := &spb.Status{Code: int32(code), Message: "upstream says " + code.String()}
+		for _, d := range details {
+			a, err := anypb.New(d)
+			if err != nil {
+				f.Fatal(err)
+			}
+			st.Details = append(st.Details, a)
+		}
+		b, err := proto.Marshal(st)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, false)
+	}
+	add(codes.Unavailable)
+	add(codes.Unavailable, &errdetails.RetryInfo{RetryDelay: durationpb.New(2 * time.Second)})
+	add(codes.ResourceExhausted, &errdetails.ErrorInfo{Reason: "QUOTA"}, &errdetails.RetryInfo{RetryDelay: &durationpb.Duration{Seconds: 1, Nanos: 500}})
+	add(codes.Aborted, &errdetails.RetryInfo{RetryDelay: &durationpb.Duration{Seconds: -3}}, &errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
+	add(codes.DeadlineExceeded, &errdetails.RetryInfo{RetryDelay: &durationpb.Duration{Seconds: math.MaxInt64}})
+	add(codes.DataLoss, &errdetails.RetryInfo{RetryDelay: &durationpb.Duration{Seconds: 1, Nanos: -5}})
+	add(codes.Canceled, &errdetails.RetryInfo{})
+	add(codes.InvalidArgument, &errdetails.RetryInfo{RetryDelay: durationpb.New(time.Minute)})
+	add(codes.Code(99))
+	f.Add([]byte{0x08, 0x0e, 0x1a, 0x02, 0x0a, 0x00}, true)
+
+	retryable := map[codes.Code]bool{codes.Unavailable: true, codes.DeadlineExceeded: true, codes.Aborted: true,
+		codes.OutOfRange: true, codes.DataLoss: true, codes.ResourceExhausted: true, codes.Canceled: true}
+	f.Fuzz(func(t *testing.T, b []byte, ownCancel bool) {
+		var sp spb.Status
+		if proto.Unmarshal(b, &sp) != nil {
+			return
+		}
+		st := status.FromProto(&sp)
+		err := classifyGRPC(st.Err(), ownCancel)
+		isRetry, after := IsRetryable(err)
+		want := retryable[st.Code()] && !(st.Code() == codes.Canceled && ownCancel)
+		if st.Code() == codes.OK {
+			want = false
+		}
+		if isRetry != want {
+			t.Fatalf("code %s (own cancel %t): retryable %t, want %t", st.Code(), ownCancel, isRetry, want)
+		}
+		if err == nil && st.Code() != codes.OK || !errors.Is(err, st.Err()) && err != st.Err() {
+			t.Fatalf("code %s: classified as %v, which does not wrap the status", st.Code(), err)
+		}
+		if after < 0 {
+			t.Fatalf("code %s: delay %s, negative", st.Code(), after)
+		}
+		if !isRetry {
+			return
+		}
+		var wantDelay time.Duration
+		for _, a := range sp.GetDetails() {
+			var ri errdetails.RetryInfo
+			if a.MessageIs(&ri) && a.UnmarshalTo(&ri) == nil && ri.GetRetryDelay() != nil {
+				if d := ri.GetRetryDelay().AsDuration(); d > 0 {
+					wantDelay = d
+					break
+				}
+			}
+		}
+		if after != wantDelay {
+			t.Fatalf("code %s: delay %s, want %s from %v", st.Code(), after, wantDelay, sp.GetDetails())
+		}
+	})
+}
+
+// TestBackoffGivesUpOnDelayTooLongForADuration is the case FuzzParseRetryAfter
+// led to: an upstream delay near the largest Duration, asked for after a
+// first retry, once overflowed the max_elapsed_time check and was waited.
+func TestBackoffGivesUpOnDelayTooLongForADuration(t *testing.T) {
+	cfg := config.Retry{Enabled: true, InitialInterval: 100 * time.Millisecond, MaxInterval: time.Second, Multiplier: 2, MaxElapsedTime: time.Hour}
+	for _, v := range []string{"9223372037", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		rt, clk := testRetrier(cfg, 0.5)
+		calls := 0
+		attempt := func(context.Context) (Partial, error) {
+			calls++
+			switch calls {
+			case 1:
+				return Partial{}, errDown
+			case 2:
+				return Partial{}, Retryable(errors.New("come back later"), parseRetryAfter(v, clk.now))
+			}
+			return Partial{}, nil
+		}
+		_, reason, _ := rt.do(context.Background(), attempt, nil)
+		if reason != failedRetriesExhausted || calls != 2 || !equalDurations(clk.sleeps, []time.Duration{100 * time.Millisecond}) {
+			t.Errorf("Retry-After %q: reason %v after %d attempts and waits %v; want retries_exhausted after 2 attempts and one 100ms wait", v, reason, calls, clk.sleeps)
+		}
+	}
+}
