@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,42 @@ func TestBackoffGivesUpOnDelayTooLongForADuration(t *testing.T) {
 			t.Errorf("Retry-After %q: reason %v after %d attempts and waits %v; want retries_exhausted after 2 attempts and one 100ms wait", v, reason, calls, clk.sleeps)
 		}
 	}
+}
+
+// FuzzStatusMessage feeds arbitrary error bodies from an OTLP/HTTP
+// upstream. A google.rpc.Status with a message gives that message;
+// anything else gives "(no body)" or a Go-quoted copy of at most its
+// first 256 bytes, so an upstream's HTML page or binary garbage ends up
+// in one readable line of the error.
+func FuzzStatusMessage(f *testing.F) {
+	st, _ := proto.Marshal(&spb.Status{Code: 3, Message: "invalid span: trace_id is empty"})
+	f.Add(st)
+	f.Add([]byte("<html><body>\n<h1>502 Bad Gateway</h1>\n</body></html>\n"))
+	f.Add([]byte(`{"code":8,"message":"quota"}`))
+	f.Add([]byte{})
+	f.Add([]byte{0x12, 0x00})
+	f.Add([]byte(strings.Repeat("é", 200)))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got := statusMessage(body)
+		var sp spb.Status
+		if len(body) > 0 && proto.Unmarshal(body, &sp) == nil && sp.GetMessage() != "" {
+			if got != sp.GetMessage() {
+				t.Fatalf("statusMessage = %q, want the status message %q", got, sp.GetMessage())
+			}
+			return
+		}
+		if len(body) == 0 {
+			if got != "(no body)" {
+				t.Fatalf("statusMessage(empty) = %q", got)
+			}
+			return
+		}
+		s, err := strconv.Unquote(got)
+		if err != nil || strings.ContainsAny(got, "\n\r") {
+			t.Fatalf("statusMessage(%q) = %q: not one quoted line (%v)", body, got, err)
+		}
+		if want := body[:min(len(body), 256)]; s != string(want) {
+			t.Fatalf("statusMessage(%q) quotes %q, want the first %d bytes", body, s, len(want))
+		}
+	})
 }
