@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
 )
@@ -129,7 +130,12 @@ func bodyHint(body []byte) string {
 		return ""
 	}
 	if len(s) > 200 {
-		s = s[:200] + "..."
+		// Cut on a rune boundary, so a UTF-8 body stays printable.
+		n := 200
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "..."
 	}
 	return ": " + s
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -146,10 +147,15 @@ func envExporter(env func(string) (string, bool)) (Exporter, []error) {
 			// host:port without a scheme: TLS on, as for a file's otlp exporter.
 			e.Endpoint = endpoint
 		}
+		// Checked here so that the problem names the variable, not an
+		// exporters[0] that no file holds.
+		if msg := checkHostPort(e.Endpoint, true); msg != "" {
+			fail(envEndpoint, "%s (got %q, want host:port, or http://host:port for plaintext, for protocol grpc)", msg, endpoint)
+		}
 	case "", "http/protobuf":
 		e.Type = "otlphttp"
 		e.Endpoint = endpoint
-		if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if u, err := url.Parse(endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			fail(envEndpoint, "not a URL (got %q, want http://host:port or https://host:port for protocol http/protobuf)", endpoint)
 		}
 	case "http/json":
@@ -167,7 +173,7 @@ func envExporter(env func(string) (string, bool)) (Exporter, []error) {
 	}
 	if t, ok := env(envTimeout); ok && strings.TrimSpace(t) != "" {
 		ms, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
-		if err != nil || ms <= 0 {
+		if err != nil || ms <= 0 || ms > math.MaxInt64/int64(time.Millisecond) {
 			fail(envTimeout, "not a timeout (got %q, want a positive number of milliseconds)", t)
 		} else {
 			e.Timeout = time.Duration(ms) * time.Millisecond
@@ -203,7 +209,7 @@ func parseEnvHeaders(s string) (map[string]string, error) {
 			k, kerr = url.PathUnescape(strings.TrimSpace(k))
 			v, verr = url.PathUnescape(strings.TrimSpace(v))
 		}
-		if !ok || k == "" || kerr != nil || verr != nil {
+		if !ok || strings.TrimSpace(k) == "" || kerr != nil || verr != nil {
 			return nil, fmt.Errorf("malformed header (got %q, want key=value pairs separated by commas, percent-encoded)", strings.TrimSpace(pair))
 		}
 		out[k] = v

@@ -273,7 +273,10 @@ func parseRetryAfter(v string, now time.Time) (delay time.Duration, bad bool) {
 	if v == "" {
 		return 0, false
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+	// ParseInt reports ErrRange as soon as the digits overflow, before it
+	// looks at the rest, so only a value that is all digits may take the
+	// ErrRange branch ("18700000000000000000A" is malformed, not huge).
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) && allDigits(strings.TrimLeft(v, "+-")) {
 		// Compare in seconds: multiplying first could overflow into a
 		// plausible-looking delay. ErrRange leaves secs at ±MaxInt64.
 		switch {
@@ -292,6 +295,15 @@ func parseRetryAfter(v string, now time.Time) (delay time.Duration, bad bool) {
 		return boundUpstreamDelay(d)
 	}
 	return 0, true
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // sentBody is a request body that tells when the transport is done with it.

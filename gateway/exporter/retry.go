@@ -100,7 +100,10 @@ func (r *retrier) do(ctx context.Context, attempt func(context.Context) (Partial
 		if after > wait {
 			wait = after
 		}
-		if r.cfg.MaxElapsedTime > 0 && r.now().Sub(start)+wait > r.cfg.MaxElapsedTime {
+		// Written as a difference: elapsed+wait overflows for an upstream
+		// delay near the largest Duration (a Retry-After date centuries
+		// ahead), and the wait would then be started, not given up.
+		if r.cfg.MaxElapsedTime > 0 && wait > r.cfg.MaxElapsedTime-r.now().Sub(start) {
 			return p, failedRetriesExhausted, err
 		}
 		if notice != nil {

@@ -48,14 +48,15 @@ func resolveOne(v string, total int64) (int64, error) {
 		return 0, nil
 	}
 	if p, ok := strings.CutSuffix(v, "%"); ok {
-		f, err := strconv.ParseFloat(p, 64)
+		f, err := strconv.ParseFloat(strings.TrimSpace(p), 64) // "80 %" passes validate too
 		if err != nil || f <= 0 || f > 100 {
 			return 0, fmt.Errorf("invalid percentage %q", v)
 		}
 		if total <= 0 {
 			return 0, nil
 		}
-		return int64(float64(total) * f / 100), nil
+		// At least a byte: 0 would mean no limit at all.
+		return max(int64(float64(total)*f/100), 1), nil
 	}
 	s, err := config.ParseSize(v)
 	return int64(s), err
