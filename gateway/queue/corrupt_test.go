@@ -374,14 +374,20 @@ func FuzzScanSegment(f *testing.F) {
 		if used != len(wal) {
 			t.Fatalf("records (%d) and skipped bytes (%d) account for %d of %d bytes", len(recs), st.skippedBytes, used, len(wal))
 		}
-		inst := t.TempDir()
+		dir := t.TempDir()
+		inst := filepath.Join(dir, "old")
+		if err := os.Mkdir(inst, 0o750); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(inst, "00000000.wal"), wal, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		j := &journal{log: slog.New(slog.DiscardHandler)}
-		if _, err := j.recoverInstance(inst); err != nil {
+		q, _, err := NewPersistent(1<<20, dir)
+		if err != nil {
 			t.Fatalf("recovery failed on a damaged segment: %v", err)
 		}
+		q.Done(takeAll(q))
+		q.CloseJournal()
 	})
 }
 
