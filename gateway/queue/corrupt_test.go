@@ -27,10 +27,10 @@ func (c *counter) get() float64  { c.mu.Lock(); defer c.mu.Unlock(); return c.v 
 
 // probe collects what a journal reports: metrics and log lines.
 type probe struct {
-	corrupt, skipped, healthy counter
-	mu                        sync.Mutex
-	writeErrs                 map[string]*counter
-	logs                      bytes.Buffer
+	corrupt, skipped, healthy, backlog counter
+	mu                                 sync.Mutex
+	writeErrs                          map[string]*counter
+	logs                               bytes.Buffer
 }
 
 func newProbe() *probe { return &probe{writeErrs: map[string]*counter{}} }
@@ -39,7 +39,7 @@ func (p *probe) options(fs fileSystem) Options {
 	return Options{
 		Logger: slog.New(slog.NewTextHandler(&syncWriter{p: p}, nil)),
 		Metrics: JournalMetrics{
-			CorruptRecords: &p.corrupt, SkippedBytes: &p.skipped, Healthy: &p.healthy,
+			CorruptRecords: &p.corrupt, SkippedBytes: &p.skipped, Healthy: &p.healthy, Backlog: &p.backlog,
 			WriteErrors: func(op string) Adder {
 				p.mu.Lock()
 				defer p.mu.Unlock()
