@@ -61,6 +61,8 @@ type replayer struct {
 	fed chan struct{} // closed when the feeding goroutine ends
 }
 
+func replayed(e Entry) bool { return e.jseg >= replayBase }
+
 // replayBase marks an entry's jseg as a replayed one: jseg is replayBase |
 // the replayer's id for its segment. A live segment number never gets
 // there (2^31 segments of 16 MiB).
@@ -353,6 +355,9 @@ func (r *replayer) release(batch []Entry) {
 // segments' mark files, one write per run of a segment, and deletes what
 // is fully delivered.
 func (r *replayer) mark(batch []Entry) {
+	if !slices.ContainsFunc(batch, replayed) {
+		return // live entries only: the journal marks them
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var b []byte
