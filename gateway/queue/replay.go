@@ -285,7 +285,6 @@ func (r *replayer) read(name string) ([]byte, bool, []record, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return b, false, nil, err
 	}
-	total := 0
 	var all []record
 	st, v1 := scanSegment(b, func(rec record) { all = append(all, rec) })
 	acked := parseMarks(marks, v1)
@@ -295,11 +294,10 @@ func (r *replayer) read(name string) ([]byte, bool, []record, error) {
 			recs = append(recs, rec)
 		}
 	}
-	total = len(all)
 	if st.skippedBytes > 0 {
 		r.m.add(r.m.CorruptRecords, st.corruptRecords)
 		r.m.add(r.m.SkippedBytes, st.skippedBytes)
-		r.log.Warn("persistent queue: skipped damaged records in a journal segment", "segment", name, "records", st.corruptRecords, "bytes", st.skippedBytes, "intact", total)
+		r.log.Warn("persistent queue: skipped damaged records in a journal segment", "segment", name, "records", st.corruptRecords, "bytes", st.skippedBytes, "intact", len(all))
 	}
 	return b, v1, recs, nil
 }
