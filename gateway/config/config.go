@@ -272,7 +272,9 @@ type Persistent struct {
 	// Directory, when set, makes every exporter's queue crash-safe: each
 	// accepted request is written there, and on stable storage, before
 	// the client is answered, and what a crash or a stop left undelivered
-	// is sent at the next start (gateway/queue journal; at least once). An
+	// is sent at the next start (gateway/queue journal; at least once),
+	// streamed from disk within min(queue.max_bytes/2, 64MiB) of memory
+	// while new data is accepted. An
 	// absolute path on a local disk, one per gateway. Default: none
 	// (in-memory queues). Changing it needs a restart.
 	Directory string `koanf:"directory" reload:"restart"`

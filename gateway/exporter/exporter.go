@@ -126,8 +126,8 @@ func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings
 			sender.Close()
 			return nil, fmt.Errorf("exporter[%s]: %w", cfg.Name, err)
 		}
-		if recovered > 0 {
-			log.Info("persistent queue: taking back what an earlier run left undelivered", "items", recovered)
+		if recovered > 0 || q.BacklogBytes() > 0 {
+			log.Info("persistent queue: taking back what an earlier run left undelivered", "items", recovered, "backlog_bytes", q.BacklogBytes())
 		}
 	}
 	e := &Exporter{
@@ -176,6 +176,7 @@ func journalOptions(tm *telemetry.Metrics, name string, log *slog.Logger) queue.
 			SkippedBytes:   tm.JournalSkippedBytes.WithLabelValues(name),
 			WriteErrors:    func(op string) queue.Adder { return tm.JournalWriteErrors.WithLabelValues(name, op) },
 			Healthy:        tm.JournalHealthy.WithLabelValues(name),
+			Backlog:        tm.JournalBacklog.WithLabelValues(name),
 		},
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // TestPersistentQueueJournalMetrics: a persistent queue's journal reports
 // under the exporter's name: what recovery skipped in a damaged segment,
-// and that the journal is healthy.
+// that the journal is healthy, and that no backlog is left on disk.
 func TestPersistentQueueJournalMetrics(t *testing.T) {
 	dir := t.TempDir()
 	q, _, err := queue.NewPersistent(1<<20, filepath.Join(dir, "up"))
@@ -61,7 +61,37 @@ func TestPersistentQueueJournalMetrics(t *testing.T) {
 	if v := testutil.ToFloat64(tm.JournalHealthy.WithLabelValues("up")); v != 1 {
 		t.Errorf("queue_journal_healthy = %v, want 1", v)
 	}
+	if v := testutil.ToFloat64(tm.JournalBacklog.WithLabelValues("up")); v != 0 {
+		t.Errorf("queue_journal_backlog_bytes = %v after a backlog the window holds, want 0", v)
+	}
 	if err := e.Queue().StorageError(); err != nil {
 		t.Errorf("StorageError = %v", err)
+	}
+}
+
+// TestPersistentQueueBacklogGauge: a backlog larger than the replay
+// window shows in queue_journal_backlog_bytes until it is read.
+func TestPersistentQueueBacklogGauge(t *testing.T) {
+	dir := t.TempDir()
+	q, _, err := queue.NewPersistent(8<<20, filepath.Join(dir, "up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 64 {
+		req := bytes.Repeat([]byte{byte(i)}, 32<<10)
+		if !q.Reserve(int64(len(req))) || !q.Push(queue.Entry{Sig: otlpwire.Logs, Req: req, Items: 1}) {
+			t.Fatal("push refused")
+		}
+	}
+	q.CloseJournal() // 2 MiB undelivered
+	tm := telemetry.NewMetrics()
+	e, err := New(testCfg("debug", ""), noLinger, 1<<20, Settings{Metrics: tm, PersistentDir: dir}) // window 512 KiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	v := testutil.ToFloat64(tm.JournalBacklog.WithLabelValues("up"))
+	if v <= 0 || int64(v) != e.Queue().BacklogBytes() {
+		t.Errorf("queue_journal_backlog_bytes = %v, BacklogBytes %d: want the same, above 0", v, e.Queue().BacklogBytes())
 	}
 }

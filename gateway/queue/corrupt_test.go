@@ -27,10 +27,10 @@ func (c *counter) get() float64  { c.mu.Lock(); defer c.mu.Unlock(); return c.v 
 
 // probe collects what a journal reports: metrics and log lines.
 type probe struct {
-	corrupt, skipped, healthy counter
-	mu                        sync.Mutex
-	writeErrs                 map[string]*counter
-	logs                      bytes.Buffer
+	corrupt, skipped, healthy, backlog counter
+	mu                                 sync.Mutex
+	writeErrs                          map[string]*counter
+	logs                               bytes.Buffer
 }
 
 func newProbe() *probe { return &probe{writeErrs: map[string]*counter{}} }
@@ -39,7 +39,7 @@ func (p *probe) options(fs fileSystem) Options {
 	return Options{
 		Logger: slog.New(slog.NewTextHandler(&syncWriter{p: p}, nil)),
 		Metrics: JournalMetrics{
-			CorruptRecords: &p.corrupt, SkippedBytes: &p.skipped, Healthy: &p.healthy,
+			CorruptRecords: &p.corrupt, SkippedBytes: &p.skipped, Healthy: &p.healthy, Backlog: &p.backlog,
 			WriteErrors: func(op string) Adder {
 				p.mu.Lock()
 				defer p.mu.Unlock()
@@ -374,14 +374,20 @@ func FuzzScanSegment(f *testing.F) {
 		if used != len(wal) {
 			t.Fatalf("records (%d) and skipped bytes (%d) account for %d of %d bytes", len(recs), st.skippedBytes, used, len(wal))
 		}
-		inst := t.TempDir()
+		dir := t.TempDir()
+		inst := filepath.Join(dir, "old")
+		if err := os.Mkdir(inst, 0o750); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(inst, "00000000.wal"), wal, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		j := &journal{log: slog.New(slog.DiscardHandler)}
-		if _, err := j.recoverInstance(inst); err != nil {
+		q, _, err := NewPersistent(1<<20, dir)
+		if err != nil {
 			t.Fatalf("recovery failed on a damaged segment: %v", err)
 		}
+		q.Done(takeAll(q))
+		q.CloseJournal()
 	})
 }
 

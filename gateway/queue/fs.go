@@ -5,14 +5,14 @@ import (
 	"os"
 )
 
-// fileSystem is the few file operations the journal's write path uses:
-// creating segment and mark files, writing, syncing and truncating them,
-// deleting them. It is a seam for tests, which inject ENOSPC and EIO
-// (see faultFS in fs_test.go); the gateway uses osFS. Recovery reads with
-// package os directly: a read fault there is a damaged segment, which
-// recovery already survives.
+// fileSystem is the few file operations the journal uses: creating
+// segment and mark files, writing, syncing and truncating them, deleting
+// them, and reading earlier ones (replay). It is a seam for tests, which
+// inject ENOSPC, EIO and EACCES (see faultFS in fs_test.go); the gateway
+// uses osFS.
 type fileSystem interface {
 	OpenFile(name string, flag int, perm os.FileMode) (journalFile, error)
+	Open(name string) (io.ReadCloser, error)
 	Remove(name string) error
 }
 
@@ -32,6 +32,14 @@ func (osFS) OpenFile(name string, flag int, perm os.FileMode) (journalFile, erro
 	f, err := os.OpenFile(name, flag, perm)
 	if err != nil {
 		return nil, err // not a typed nil in an interface
+	}
+	return f, nil
+}
+
+func (osFS) Open(name string) (io.ReadCloser, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
 	}
 	return f, nil
 }

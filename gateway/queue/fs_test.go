@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -23,6 +24,8 @@ type faultFS struct {
 	// gate, when set, holds every sync until it is closed; started hears
 	// of each sync that waits on it.
 	gate, started chan struct{}
+	// openErr, when set, fails the reads of the files it names.
+	openErr func(name string) error
 }
 
 func newFaultFS() *faultFS { return &faultFS{quota: -1, sizes: map[string]int64{}} }
@@ -69,6 +72,18 @@ func (fs *faultFS) OpenFile(name string, flag int, perm os.FileMode) (journalFil
 		fs.sizes[name] = 0
 	}
 	return &faultFile{fs: fs, f: f, name: name}, nil
+}
+
+func (fs *faultFS) Open(name string) (io.ReadCloser, error) {
+	fs.mu.Lock()
+	fail := fs.openErr
+	fs.mu.Unlock()
+	if fail != nil {
+		if err := fail(name); err != nil {
+			return nil, &os.PathError{Op: "open", Path: name, Err: err}
+		}
+	}
+	return osFS{}.Open(name)
 }
 
 func (fs *faultFS) Remove(name string) error {

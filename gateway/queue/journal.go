@@ -1,15 +1,12 @@
 package queue
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,7 +17,8 @@ import (
 // writes each entry to disk, and returns only once it is on stable storage
 // (fsync), before the receiver acknowledges the request; Done marks
 // entries delivered; a queue opened on the same directory after a crash
-// or a stop takes back every entry not marked, in order.
+// or a stop takes back every entry not marked, in order, streamed from
+// where it lies (see replayer).
 //
 // Layout: DIR/INSTANCE/ per queue instance (a reload's new exporter and
 // the old one draining beside it each have their own), holding a lock
@@ -63,13 +61,6 @@ type journal struct {
 	// holds): readiness must not wait on a slow disk.
 	storageErr atomic.Pointer[error]
 	buf        []byte
-
-	// Earlier instances whose recovered entries could not be rewritten
-	// here (a full disk at start): locked, and removed once heldLeft, the
-	// number of those entries not yet delivered, reaches 0.
-	held     []*os.File
-	holds    []string
-	heldLeft int
 }
 
 // span is a byte range (lo, hi] of the journal's appends.
@@ -79,9 +70,6 @@ type span struct{ lo, hi uint64 }
 // reads them as soon as it holds the lock again, long before 64 more
 // fsyncs can fail.
 const maxBad = 64
-
-// heldSeg is the jseg of a recovered entry that could not be rewritten.
-const heldSeg = ^uint32(0)
 
 type segment struct {
 	id      uint32
@@ -109,6 +97,10 @@ type JournalMetrics struct {
 	WriteErrors func(op string) Adder
 	// Healthy is 1 while appends are written and synced, 0 while they fail.
 	Healthy Setter
+	// Backlog is the bytes earlier instances hold on disk that are not
+	// yet in the queue (see replayer): the segments not yet read, then
+	// the unmarked records of the one being handed over.
+	Backlog Setter
 }
 
 // Adder is a counter (a prometheus.Counter is one).
@@ -148,32 +140,21 @@ type Options struct {
 	fs      fileSystem // tests inject faults; default osFS
 }
 
-// openJournal takes a new instance directory under dir and recovers every
-// entry that earlier instances there left unmarked, whose directories it
-// then removes; the recovered entries are rewritten into the new instance
-// first, so they stay durable across the hand-over. Damaged records are
-// skipped (counted and logged); an instance that cannot be read is left
-// for a later start. Only a directory that cannot be created or locked
-// fails it: a journal that cannot write now (a full disk) still opens,
-// unhealthy, and keeps the earlier instances whose entries it could not
-// rewrite until those are delivered.
-func openJournal(dir string, o Options) (*journal, []Entry, error) {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.fs == nil {
-		o.fs = osFS{}
-	}
+// openJournal takes a new instance directory under dir. What earlier
+// instances there left undelivered is replayed from where it lies (see
+// replayer). Only a directory that cannot be created or locked fails it:
+// a journal that cannot write now (a full disk) still opens, unhealthy.
+func openJournal(dir string, o Options) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("persistent queue: %w", err)
+		return nil, fmt.Errorf("persistent queue: %w", err)
 	}
 	inst := filepath.Join(dir, strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+strconv.Itoa(os.Getpid()))
 	if err := os.Mkdir(inst, 0o750); err != nil {
-		return nil, nil, fmt.Errorf("persistent queue: %w", err)
+		return nil, fmt.Errorf("persistent queue: %w", err)
 	}
 	lock, err := lockDir(inst)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	j := &journal{dir: inst, lock: lock, fs: o.fs, log: o.Logger, m: o.Metrics, segs: map[uint32]*segment{}}
 	j.cond = sync.NewCond(&j.mu)
@@ -181,55 +162,7 @@ func openJournal(dir string, o Options) (*journal, []Entry, error) {
 	j.mu.Lock()
 	_ = j.roll() // a failure makes the journal unhealthy; appends retry
 	j.mu.Unlock()
-	olds, err := os.ReadDir(dir)
-	if err != nil {
-		j.close()
-		return nil, nil, fmt.Errorf("persistent queue: %w", err)
-	}
-	var recovered []Entry
-	var done []string
-	var locks []*os.File
-	for _, d := range olds {
-		old := filepath.Join(dir, d.Name())
-		if !d.IsDir() || old == inst {
-			continue
-		}
-		l, err := lockDir(old)
-		if err != nil {
-			if !errors.Is(err, syscall.EWOULDBLOCK) {
-				// Not a live instance (a draining exporter, which is
-				// skipped silently) but one this process cannot open.
-				j.log.Error("persistent queue: cannot open an earlier instance; leaving it for a later start", "directory", old, "error", err)
-			}
-			continue
-		}
-		entries, err := j.recoverInstance(old)
-		if err != nil {
-			l.Close()
-			j.log.Error("persistent queue: cannot read an earlier instance; leaving it for a later start", "directory", old, "error", err)
-			continue
-		}
-		recovered = append(recovered, entries...)
-		done = append(done, old)
-		locks = append(locks, l)
-	}
-	if len(recovered) > 0 && j.append(recovered) != nil {
-		// Not rewritten: the entries stay where they are, and their
-		// instances stay locked until they are delivered.
-		for i := range recovered {
-			recovered[i].jseg = heldSeg
-		}
-		j.log.Warn("persistent queue: cannot rewrite the recovered entries; keeping the earlier instances until they are delivered", "error", j.err)
-		j.held, j.holds, j.heldLeft = locks, done, len(recovered)
-		return j, recovered, nil
-	}
-	for i, old := range done {
-		if err := os.RemoveAll(old); err != nil {
-			j.log.Warn("persistent queue: cannot remove a recovered instance; its entries may be sent again at the next start", "directory", old, "error", err)
-		}
-		locks[i].Close()
-	}
-	return j, recovered, nil
+	return j, nil
 }
 
 // lockDir takes the instance's lock, or fails when another instance,
@@ -244,45 +177,6 @@ func lockDir(inst string) (*os.File, error) {
 		return nil, fmt.Errorf("persistent queue: %s is in use: %w", inst, err)
 	}
 	return f, nil
-}
-
-// recoverInstance reads an instance's unmarked entries, oldest first.
-// Damaged records (a write a crash interrupted, a flipped byte, a zeroed
-// block) are skipped, counted and logged once per segment; the intact
-// records after them come back.
-func (j *journal) recoverInstance(inst string) ([]Entry, error) {
-	names, err := filepath.Glob(filepath.Join(inst, "*.wal"))
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	var out []Entry
-	for _, name := range names {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return nil, fmt.Errorf("persistent queue: %w", err)
-		}
-		marks, err := os.ReadFile(strings.TrimSuffix(name, ".wal") + ".ack")
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("persistent queue: %w", err)
-		}
-		var recs []record
-		st, v1 := scanSegment(b, func(r record) { recs = append(recs, r) })
-		acked := parseMarks(marks, v1)
-		for _, r := range recs {
-			if acked[r.rec] {
-				continue
-			}
-			// A copy: one entry must not keep the whole segment in memory.
-			out = append(out, Entry{Sig: r.sig, Req: bytes.Clone(r.payload), Items: r.items})
-		}
-		if st.skippedBytes > 0 {
-			j.m.add(j.m.CorruptRecords, st.corruptRecords)
-			j.m.add(j.m.SkippedBytes, st.skippedBytes)
-			j.log.Warn("persistent queue: skipped damaged records in a journal segment", "segment", name, "records", st.corruptRecords, "bytes", st.skippedBytes, "intact", len(recs))
-		}
-	}
-	return out, nil
 }
 
 // roll starts a new active segment; the old one stays open for its marks
@@ -488,12 +382,8 @@ func (j *journal) ackLocked(entries []Entry) {
 		b = b[:0]
 	}
 	for _, e := range entries {
-		if e.jseg == heldSeg {
-			j.heldLeft--
-			continue
-		}
-		if e.jseg == 0 {
-			continue
+		if e.jseg == 0 || e.jseg >= replayBase {
+			continue // not journaled, or the replayer's (see replayer.mark)
 		}
 		s := j.segs[e.jseg-1]
 		if s == nil {
@@ -508,21 +398,6 @@ func (j *journal) ackLocked(entries []Entry) {
 	}
 	flush()
 	j.buf = b[:0]
-	if j.heldLeft == 0 && len(j.held) > 0 {
-		j.releaseHeld(true)
-	}
-}
-
-// releaseHeld lets go of the earlier instances kept at start, removing
-// them when all their entries are delivered.
-func (j *journal) releaseHeld(remove bool) {
-	for i, l := range j.held {
-		if remove {
-			_ = os.RemoveAll(j.holds[i])
-		}
-		l.Close()
-	}
-	j.held, j.holds = nil, nil
 }
 
 // mark writes marks to a segment's mark file. A mark that cannot be
@@ -608,7 +483,6 @@ func (j *journal) close() error {
 	if !left && err == nil {
 		_ = os.RemoveAll(j.dir)
 	}
-	j.releaseHeld(j.heldLeft == 0)
 	if j.lock != nil {
 		j.lock.Close()
 		j.lock = nil
@@ -632,7 +506,6 @@ func (j *journal) abandon() {
 	}
 	j.segs = map[uint32]*segment{}
 	j.active = nil
-	j.releaseHeld(false)
 	j.lock.Close()
 	j.lock = nil
 }

@@ -94,12 +94,15 @@ func TestPersistentQueueSurvivesACrash(t *testing.T) {
 	if len(seen) != 6 {
 		t.Errorf("recovered entries %v, want 4..9 once each", seen)
 	}
-	if d := instances(t, dir); len(d) != 1 {
-		t.Errorf("instance directories after recovery: %v, want only the new one", d)
+	if d := instances(t, dir); len(d) != 2 {
+		t.Errorf("instance directories after recovery: %v, want the earlier one kept until delivered, and the new one", d)
 	}
-	// The recovered entries are journaled again: delivering them and
-	// closing leaves nothing behind.
+	// The recovered entries are replayed from where they lie: delivering
+	// them removes the earlier instance, and closing leaves nothing.
 	q2.Done(got)
+	if d := instances(t, dir); len(d) != 1 {
+		t.Errorf("instance directories after delivering the recovered entries: %v, want only the new one", d)
+	}
 	if err := q2.CloseJournal(); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ package queue
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,8 +64,9 @@ type Queue struct {
 	closed               bool
 
 	// j is the journal of a persistent queue (NewPersistent); nil for an
-	// in-memory one.
+	// in-memory one. r replays what earlier runs left.
 	j *journal
+	r *replayer
 }
 
 // New returns a queue holding at most capacity bytes.
@@ -73,9 +75,12 @@ func New(capacity int64) *Queue {
 }
 
 // NewPersistent returns a queue that journals every entry under dir
-// (see journal) and starts with the entries earlier queues on dir left
-// undelivered, which may take it past capacity until they drain. It
-// reports how many items it recovered.
+// (see journal) and takes back the entries earlier queues on dir left
+// undelivered. Those are streamed from disk (see replayer) within a
+// window of min(capacity/2, 64 MiB) reserved out of capacity while the
+// replay runs, so a backlog larger than memory neither fills it nor
+// keeps new data out. It reports the items taken back at once; the rest
+// of a larger backlog (BacklogBytes) follows as the first are delivered.
 func NewPersistent(capacity int64, dir string) (*Queue, int, error) {
 	return NewPersistentWith(capacity, dir, Options{})
 }
@@ -83,23 +88,41 @@ func NewPersistent(capacity int64, dir string) (*Queue, int, error) {
 // NewPersistentWith is NewPersistent with a logger and metrics. Damaged
 // journal records are skipped (logged, and counted in
 // o.Metrics.CorruptRecords), never a reason to fail; it fails only when
-// dir cannot be created or locked.
+// dir cannot be created, listed or locked.
 func NewPersistentWith(capacity int64, dir string, o Options) (*Queue, int, error) {
-	j, recovered, err := openJournal(dir, o)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.fs == nil {
+		o.fs = osFS{}
+	}
+	j, err := openJournal(dir, o)
 	if err != nil {
 		return nil, 0, err
 	}
 	q := New(capacity)
 	q.j = j
-	var n int64
-	items := 0
-	for _, e := range recovered {
-		n += int64(len(e.Req))
-		items += e.Items
+	r, err := newReplayer(q, dir, j.dir, o)
+	if err != nil {
+		j.close()
+		return nil, 0, err
 	}
-	q.used.Add(n)
-	q.enqueue(recovered)
+	q.r = r
+	items, more := r.feed(false)
+	if more {
+		r.start()
+	}
 	return q, items, nil
+}
+
+// BacklogBytes is what earlier runs left on disk that the queue has not
+// taken in yet (see replayer); 0 once the replay is done, and for an
+// in-memory queue.
+func (q *Queue) BacklogBytes() int64 {
+	if q.r == nil {
+		return 0
+	}
+	return q.r.backlogBytes()
 }
 
 // Persistent says whether the queue journals its entries.
@@ -130,6 +153,7 @@ func (q *Queue) CloseJournal() error {
 	if q.j == nil {
 		return nil
 	}
+	q.r.close()
 	return q.j.close()
 }
 
@@ -264,6 +288,9 @@ func (q *Queue) Close() {
 		close(q.done)
 	}
 	q.mu.Unlock()
+	if q.r != nil {
+		q.r.stop() // workers drain what is in; the rest stays on disk
+	}
 }
 
 // Next waits for the oldest queued signal and returns a batch of its
@@ -345,6 +372,7 @@ func (q *Queue) Next(ctx context.Context, dst []Entry, maxItems, maxBytes int, l
 func (q *Queue) Done(batch []Entry) {
 	if q.j != nil {
 		q.j.ack(batch)
+		q.r.mark(batch)
 	}
 	q.Keep(batch)
 }
@@ -353,6 +381,9 @@ func (q *Queue) Done(batch []Entry) {
 // for batches the queue could not deliver before it stopped, which the
 // next queue on its directory will take back.
 func (q *Queue) Keep(batch []Entry) {
+	if q.r != nil {
+		q.r.release(batch)
+	}
 	var n, items int64
 	for _, e := range batch {
 		n += int64(len(e.Req))

@@ -32,6 +32,7 @@ type Metrics struct {
 	JournalSkippedBytes   *prometheus.CounterVec // exporter
 	JournalWriteErrors    *prometheus.CounterVec // exporter, op
 	JournalHealthy        *prometheus.GaugeVec   // exporter
+	JournalBacklog        *prometheus.GaugeVec   // exporter
 
 	ExporterSent        *prometheus.CounterVec   // exporter, signal
 	ExporterFailed      *prometheus.CounterVec   // exporter, signal, reason
@@ -83,6 +84,7 @@ func NewMetrics() *Metrics {
 		JournalSkippedBytes:   f.counter("queue_journal_skipped_bytes_total", "Persistent queue: journal bytes that recovery skipped as belonging to no intact record.", "exporter"),
 		JournalWriteErrors:    f.counter("queue_journal_write_errors_total", "Persistent queue: failed journal file operations, by op (write, sync, create, mark). A failed write, sync or create refuses the requests it carried (retryable); a failed mark only means a duplicate after a restart.", "exporter", "op"),
 		JournalHealthy:        f.gauge("queue_journal_healthy", "Persistent queue: 1 while the journal writes and syncs, 0 while it fails (a full or failing disk: new data is refused, stored data is still delivered).", "exporter"),
+		JournalBacklog:        f.gauge("queue_journal_backlog_bytes", "Persistent queue: bytes earlier runs left on disk that are not yet in the queue (streamed in as the replay window frees up; 0 when the replay is done).", "exporter"),
 
 		ExporterSent:        f.counter("exporter_sent_items_total", "Items the upstream accepted.", "exporter", "signal"),
 		ExporterFailed:      f.counter("exporter_failed_items_total", "Items given up on, by reason (permanent, retries_exhausted, shutdown).", "exporter", "signal", "reason"),
