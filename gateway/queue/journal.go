@@ -145,7 +145,9 @@ func (m JournalMetrics) healthy(ok bool) {
 type Options struct {
 	Logger  *slog.Logger // default: discard
 	Metrics JournalMetrics
-	fs      fileSystem // tests inject faults; default osFS
+	// FS is where the journal writes; nil is the real file system. Tests
+	// inject storage faults through it (faultfs.Faulty).
+	FS fileSystem
 }
 
 // openJournal takes a new instance directory under dir and recovers every
@@ -161,8 +163,8 @@ func openJournal(dir string, o Options) (*journal, []Entry, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.fs == nil {
-		o.fs = osFS{}
+	if o.FS == nil {
+		o.FS = osFS{}
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("persistent queue: %w", err)
@@ -175,7 +177,7 @@ func openJournal(dir string, o Options) (*journal, []Entry, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	j := &journal{dir: inst, lock: lock, fs: o.fs, log: o.Logger, m: o.Metrics, segs: map[uint32]*segment{}}
+	j := &journal{dir: inst, lock: lock, fs: o.FS, log: o.Logger, m: o.Metrics, segs: map[uint32]*segment{}}
 	j.cond = sync.NewCond(&j.mu)
 	j.m.healthy(true)
 	j.mu.Lock()
