@@ -356,3 +356,31 @@ func TestFailedSyncFailsWhatItsSegmentHeld(t *testing.T) {
 		t.Errorf("not healed: %v", q.StorageError())
 	}
 }
+
+// A disk that fills before the active segment reaches segmentSize: the
+// segment the write failed in must still go once what it holds is
+// delivered, or its delivered records keep the disk full for good (the
+// gateway then refused every request until a restart).
+func TestFullDiskWithinOneSegmentHealsOnceDelivered(t *testing.T) {
+	fs := newFaultFS()
+	fs.setQuota(6000) // far below segmentSize: everything lands in one segment
+	q, p := openFaulty(t, t.TempDir(), fs)
+	defer q.CloseJournal()
+	accepted := 0
+	for i := 0; tryPush(q, i); i++ {
+		accepted++
+		if i > 1000 {
+			t.Fatal("the quota never filled")
+		}
+	}
+	if accepted == 0 || q.StorageError() == nil {
+		t.Fatalf("accepted %d, StorageError %v: the test needs a full disk after some pushes", accepted, q.StorageError())
+	}
+	q.Done(takeAll(q))
+	if !tryPush(q, 2000) {
+		t.Fatalf("push refused after everything stored was delivered: %v", q.StorageError())
+	}
+	if q.StorageError() != nil || p.healthy.get() != 1 {
+		t.Errorf("after delivery: StorageError %v, healthy %v", q.StorageError(), p.healthy.get())
+	}
+}

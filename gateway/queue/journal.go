@@ -56,9 +56,10 @@ type journal struct {
 	synced  uint64 // of which durable, or known failed (see bad)
 	bad     []span // byte ranges whose fsync failed, newest last
 	syncing bool
-	err     error // the storage error of the current burst; nil when healthy
-	errs    int   // failures in the current burst
-	markErr bool  // writing marks is failing (logged once per burst)
+	err     error  // the storage error of the current burst; nil when healthy
+	errs    int    // failures in the current burst
+	fails   uint64 // failures ever: heals only an append written after the last
+	markErr bool   // writing marks is failing (logged once per burst)
 	// storageErr is err, readable without j.mu (which a write or fsync
 	// holds): readiness must not wait on a slow disk.
 	storageErr atomic.Pointer[error]
@@ -362,6 +363,7 @@ func (j *journal) syncFailed(a *segment, lo, hi uint64, err error) {
 func (j *journal) failed(op string, err error) error {
 	j.m.writeError(op)
 	j.errs++
+	j.fails++
 	if j.err == nil {
 		j.log.Warn("persistent queue: cannot write the journal; refusing new data until it can (what is stored is still delivered)", "op", op, "error", err)
 		j.m.healthy(false)
@@ -409,21 +411,30 @@ func (j *journal) append(entries []Entry) error {
 	n, err := a.f.Write(b)
 	if err != nil {
 		// Take the records back: they are refused, and must not keep the
-		// segment waiting for their delivery. A torn tail is cut off; if
-		// even that fails, the segment takes nothing more (recovery skips
-		// the torn record, and any whole ones are sent at least once).
+		// segment waiting for their delivery. A torn tail is cut off
+		// (should that fail too, recovery skips the torn record). The
+		// segment takes nothing more: the next append starts a new one,
+		// and this one is deleted as soon as what it holds is delivered.
+		// Left active, it would never be deleted, so on a disk that
+		// filled before the segment reached segmentSize its delivered
+		// records would keep the disk full for good.
 		a.records = first
 		for i := range entries {
 			entries[i].jseg = 0
 		}
-		if n > 0 && a.f.Truncate(a.size) != nil {
-			a.sealed = true
+		if n > 0 {
+			_ = a.f.Truncate(a.size)
 		}
+		a.sealed = true
 		return j.failed("write", err)
 	}
 	a.size += int64(n)
 	j.written += uint64(n)
 	target := j.written
+	// Only an append written after the burst's last failure ends it: one
+	// written before, whose fsync merely finished later, says nothing
+	// about the disk now (and would split one burst into many).
+	fails := j.fails
 	for j.synced < target {
 		if j.syncing {
 			j.cond.Wait()
@@ -466,7 +477,9 @@ func (j *journal) append(entries []Entry) error {
 			return errors.New("persistent queue: sync failed")
 		}
 	}
-	j.healed()
+	if j.fails == fails {
+		j.healed()
+	}
 	return nil
 }
 
