@@ -80,9 +80,14 @@ type ledger struct {
 	// acknowledged anyway.
 	epoch      atomic.Int64
 	violations int
+	seed       atomic.Int64 // the last seed sent, across loads
 }
 
-func newLedger() *ledger { return &ledger{acked: map[string]bool{}} }
+func newLedger() *ledger {
+	l := &ledger{acked: map[string]bool{}}
+	l.seed.Store(loadSeed0 - 1)
+	return l
+}
 
 func (l *ledger) counts() (acked, refusals int) {
 	l.mu.Lock()
@@ -111,8 +116,6 @@ func startLoad(t *testing.T, gw *gateway.Gateway, l *ledger, workers int) (stop 
 	client := traceClient(t, gw)
 	url := "http://" + gw.HTTPAddr().String() + "/v1/traces"
 	hc := &http.Client{Timeout: 30 * time.Second}
-	var seed atomic.Int64
-	seed.Store(loadSeed0 - 1)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -128,7 +131,7 @@ func startLoad(t *testing.T, gw *gateway.Gateway, l *ledger, workers int) (stop 
 					return
 				case <-tick.C:
 				}
-				s := seed.Add(1)
+				s := l.seed.Add(1)
 				if s > loadSeedEnd {
 					t.Error("the load ran out of seeds")
 					return
@@ -298,7 +301,8 @@ exporters:
 // down. The gateway refuses retryably and acknowledges nothing it could
 // not store, says so in /readyz and its metrics, logs once; when the
 // upstream returns it delivers what is on disk, which frees the disk (the
-// quota is never raised), and takes new data again by itself.
+// quota is never raised), turns ready again with no request arriving,
+// and takes new data.
 func TestDiskFullUnderLoadRefusesRetryablyAndHeals(t *testing.T) {
 	sink := otlpsink.Start(t)
 	sink.FailWith(codes.Unavailable)
@@ -331,14 +335,18 @@ func TestDiskFullUnderLoadRefusesRetryablyAndHeals(t *testing.T) {
 		t.Fatal("nothing was acknowledged before the disk filled")
 	}
 
-	// The upstream is back: what is stored is delivered, its segments go,
-	// and the gateway is ready and takes data again, all by itself.
+	// The upstream is back, with no client sending (a load balancer sends
+	// nothing to an unready replica): what is stored is delivered, its
+	// segments go, and the gateway finds by itself that it is ready.
+	stop()
 	sink.FailWith(codes.OK)
-	testwait.Until(t, func() string { return "/readyz 200 after the disk emptied" }, func() bool {
+	testwait.Until(t, func() string { return "/readyz 200 after the disk emptied, with no request" }, func() bool {
 		code, _ := readyz(t, gw, "upstream")
 		return code == http.StatusOK
 	})
+	// And it takes data again.
 	healed, _ := l.counts()
+	stop = startLoad(t, gw, l, 4)
 	testwait.Until(t, func() string {
 		a, _ := l.counts()
 		return fmt.Sprintf("50 requests acknowledged after healing (%d)", (a-healed)/spansPerRequest)

@@ -360,7 +360,8 @@ func TestFailedSyncFailsWhatItsSegmentHeld(t *testing.T) {
 // A disk that fills before the active segment reaches segmentSize: the
 // segment the write failed in must still go once what it holds is
 // delivered, or its delivered records keep the disk full for good (the
-// gateway then refused every request until a restart).
+// gateway then refused every request until a restart); and the journal
+// finds by itself, with no new push, that it can write again.
 func TestFullDiskWithinOneSegmentHealsOnceDelivered(t *testing.T) {
 	fs := newFaultFS()
 	fs.setQuota(6000) // far below segmentSize: everything lands in one segment
@@ -377,6 +378,11 @@ func TestFullDiskWithinOneSegmentHealsOnceDelivered(t *testing.T) {
 		t.Fatalf("accepted %d, StorageError %v: the test needs a full disk after some pushes", accepted, q.StorageError())
 	}
 	q.Done(takeAll(q))
+	// Healthy again before any new push: nothing else would tell a load
+	// balancer that this replica takes data again.
+	if q.StorageError() != nil || p.healthy.get() != 1 {
+		t.Errorf("after delivery, before any push: StorageError %v, healthy %v", q.StorageError(), p.healthy.get())
+	}
 	if !tryPush(q, 2000) {
 		t.Fatalf("push refused after everything stored was delivered: %v", q.StorageError())
 	}

@@ -489,7 +489,41 @@ func (j *journal) append(entries []Entry) error {
 func (j *journal) ack(entries []Entry) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	n := len(j.segs)
 	j.ackLocked(entries)
+	if j.err != nil && len(j.segs) < n {
+		j.probe()
+	}
+}
+
+// probe tries the disk again once delivered segments were deleted while
+// the journal was failing. Without it only a new request would find that
+// space has returned, and none may come: a load balancer sends nothing
+// to a replica whose /readyz is 503, which would then stay out of
+// rotation for good. It starts a new segment and syncs it; success ends
+// the burst, a failure counts like any other.
+func (j *journal) probe() {
+	for j.syncing {
+		j.cond.Wait()
+	}
+	if j.err == nil {
+		return // an append healed it meanwhile
+	}
+	if a := j.active; a == nil || a.sealed {
+		if j.roll() != nil {
+			return
+		}
+	}
+	a := j.active
+	if a == nil || a.f == nil {
+		return
+	}
+	if err := a.f.Sync(); err != nil {
+		a.sealed = true
+		j.failed("sync", err)
+		return
+	}
+	j.healed()
 }
 
 func (j *journal) ackLocked(entries []Entry) {
