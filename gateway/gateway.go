@@ -29,6 +29,7 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/admin"
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/exporter"
+	"github.com/otlpgw/otlpgw/gateway/internal/faultfs"
 	"github.com/otlpgw/otlpgw/gateway/internal/memlimit"
 	"github.com/otlpgw/otlpgw/gateway/pipeline"
 	"github.com/otlpgw/otlpgw/gateway/receiver"
@@ -59,6 +60,10 @@ type Settings struct {
 	// Version is the gateway's version for otlpgw_build_info; empty
 	// takes the module version the binary was built from.
 	Version string
+	// FS is where persistent queues write their journals; nil (what the
+	// binary passes) is the real file system. A seam for end-to-end tests,
+	// which fill the disk or fail fsyncs under load.
+	FS faultfs.FS
 }
 
 // Gateway is the running service.
@@ -164,7 +169,7 @@ func (g *Gateway) build(ctx context.Context, cfg *config.Config, prev *generatio
 			gen.exporters = append(gen.exporters, e)
 			continue
 		}
-		e, err := exporter.New(ec, cfg.Batch, int64(cfg.Queue.MaxBytes), exporter.Settings{Logger: g.log, Metrics: g.metrics, PersistentDir: cfg.Queue.Persistent.Directory})
+		e, err := exporter.New(ec, cfg.Batch, int64(cfg.Queue.MaxBytes), exporter.Settings{Logger: g.log, Metrics: g.metrics, PersistentDir: cfg.Queue.Persistent.Directory, FS: g.set.FS})
 		if err != nil {
 			return nil, created, fmt.Errorf("exporters[%d] (%s): %w", i, ec.Name, err)
 		}

@@ -61,6 +61,13 @@ func startGatewayErr(t *testing.T, yaml string) error {
 // the test ends.
 func newGateway(t *testing.T, yaml string) *gateway.Gateway {
 	t.Helper()
+	return newGatewayWith(t, yaml, gateway.Settings{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+}
+
+// newGatewayWith is newGateway with the caller's Settings (a logger to
+// read, a file system that fails); CacheDir is the tests' shared one.
+func newGatewayWith(t *testing.T, yaml string, set gateway.Settings) *gateway.Gateway {
+	t.Helper()
 	base := `
 receivers:
   otlp:
@@ -81,7 +88,8 @@ shutdown_timeout: 5s
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	gw, err := gateway.New(cfg, gateway.Settings{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CacheDir: wasmCache})
+	set.CacheDir = wasmCache
+	gw, err := gateway.New(cfg, set)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
@@ -64,6 +65,9 @@ type summary struct {
 	SpansOK         int64   `json:"spans_ok"`
 	RequestsRefused int64   `json:"requests_refused"`
 	SpansRefused    int64   `json:"spans_refused"`
+	// RefusedNoRetry counts the refusals (UNAVAILABLE) that carried no
+	// google.rpc.RetryInfo, which OTLP clients need to know when to retry.
+	RefusedNoRetry int64 `json:"requests_refused_without_retry_info"`
 	// ItemsKept is how many of the items answered OK the S2/S3 drop rule
 	// keeps: what a downstream of a target that filters must receive.
 	ItemsKept       int64   `json:"items_kept_expected"`
@@ -174,6 +178,7 @@ func run(ctx context.Context, cfg config) (summary, error) {
 	for _, r := range results {
 		s.RequestsOK += r.ok
 		s.RequestsRefused += r.refused
+		s.RefusedNoRetry += r.noRetryInfo
 		s.Errors += r.errors
 		s.ItemsKept += r.kept
 		if s.FirstError == "" && r.firstErr != nil {
@@ -204,6 +209,7 @@ func waitReady(ctx context.Context, c *grpc.ClientConn, limit time.Duration) err
 
 type workerResult struct {
 	ok, refused, errors int64
+	noRetryInfo         int64 // refusals without RetryInfo
 	kept                int64 // items of the OK requests that the drop rule keeps
 	firstErr            error
 }
@@ -241,6 +247,9 @@ func work(ctx context.Context, conn *grpc.ClientConn, method string, pool []requ
 			continue
 		case codes.Unavailable:
 			r.refused++
+			if !hasRetryInfo(err) {
+				r.noRetryInfo++
+			}
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 		default:
 			r.errors++
@@ -254,6 +263,15 @@ func work(ctx context.Context, conn *grpc.ClientConn, method string, pool []requ
 		}
 	}
 	return r
+}
+
+func hasRetryInfo(err error) bool {
+	for _, d := range status.Convert(err).Details() {
+		if _, ok := d.(*errdetails.RetryInfo); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
+	"github.com/otlpgw/otlpgw/gateway/internal/faultfs"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 	"github.com/otlpgw/otlpgw/gateway/queue"
 	"github.com/otlpgw/otlpgw/gateway/telemetry"
@@ -30,6 +31,10 @@ type Settings struct {
 	// PersistentDir, when set, makes the queue persistent
 	// (queue.persistent.directory): journaled under PersistentDir/NAME.
 	PersistentDir string
+	// FS is where a persistent queue writes its journal; nil is the real
+	// file system. A seam for tests, which inject full disks and failing
+	// fsyncs through it.
+	FS faultfs.FS
 }
 
 // logInterval bounds how often one exporter logs the same kind of event
@@ -122,7 +127,7 @@ func New(cfg config.Exporter, batch config.Batch, queueBytes int64, set Settings
 	q := queue.New(queueBytes)
 	if set.PersistentDir != "" {
 		var recovered int
-		if q, recovered, err = queue.NewPersistentWith(queueBytes, filepath.Join(set.PersistentDir, cfg.Name), journalOptions(tm, cfg.Name, log)); err != nil {
+		if q, recovered, err = queue.NewPersistentWith(queueBytes, filepath.Join(set.PersistentDir, cfg.Name), journalOptions(tm, cfg.Name, log, set.FS)); err != nil {
 			sender.Close()
 			return nil, fmt.Errorf("exporter[%s]: %w", cfg.Name, err)
 		}
@@ -168,9 +173,10 @@ func newSender(cfg config.Exporter, workers int, log *slog.Logger, malformed *ma
 
 // journalOptions hands a persistent queue its otlpgw_queue_journal_*
 // metrics and the exporter's logger.
-func journalOptions(tm *telemetry.Metrics, name string, log *slog.Logger) queue.Options {
+func journalOptions(tm *telemetry.Metrics, name string, log *slog.Logger, fs faultfs.FS) queue.Options {
 	return queue.Options{
 		Logger: log,
+		FS:     fs,
 		Metrics: queue.JournalMetrics{
 			CorruptRecords: tm.JournalCorruptRecords.WithLabelValues(name),
 			SkippedBytes:   tm.JournalSkippedBytes.WithLabelValues(name),

@@ -254,13 +254,15 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 					e.Buf.Release()
 				}
 			}
-			msg := "exporter is shutting down"
+			// Receivers count a refusal's Rejected as the items refused:
+			// here, every item the request held.
+			refused := Outcome{Rejected: int64(received)}
 			if jerr := q.Err(); jerr != nil {
 				// A persistent queue could not write the request: nothing
 				// is acknowledged, and the client may retry elsewhere.
-				msg = "could not store the request: " + jerr.Error()
+				return refused, &gwerr.Error{Kind: gwerr.Storage, Msg: "could not store the request: " + jerr.Error(), RetryAfter: defaultRetryAfter}
 			}
-			return out, &gwerr.Error{Kind: gwerr.Backpressure, Msg: msg, RetryAfter: defaultRetryAfter}
+			return refused, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter is shutting down", RetryAfter: defaultRetryAfter}
 		}
 		g.dests[i].UpdateGauges()
 	}

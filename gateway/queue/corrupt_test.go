@@ -49,7 +49,7 @@ func (p *probe) options(fs fileSystem) Options {
 				return p.writeErrs[op]
 			},
 		},
-		fs: fs,
+		FS: fs,
 	}
 }
 

@@ -9,10 +9,11 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/otlpgw/otlpgw/gateway/internal/faultfs"
 	"github.com/otlpgw/otlpgw/gateway/otlpwire"
 )
 
-func openFaulty(t *testing.T, dir string, fs *faultFS) (*Queue, *probe) {
+func openFaulty(t *testing.T, dir string, fs *faultfs.Faulty) (*Queue, *probe) {
 	t.Helper()
 	p := newProbe()
 	q, _, err := NewPersistentWith(1<<20, dir, p.options(fs))
@@ -50,8 +51,8 @@ func TestFullDiskIsNotAPermanentOutage(t *testing.T) {
 	old := segmentSize
 	segmentSize = 1024
 	defer func() { segmentSize = old }()
-	fs := newFaultFS()
-	fs.setQuota(6000)
+	fs := faultfs.New()
+	fs.SetQuota(6000)
 	q, p := openFaulty(t, t.TempDir(), fs)
 	defer q.CloseJournal()
 	accepted := 0
@@ -120,8 +121,8 @@ func TestFullDiskThenCrashLosesNothingAcknowledged(t *testing.T) {
 	segmentSize = 1024
 	defer func() { segmentSize = old }()
 	dir := t.TempDir()
-	fs := newFaultFS()
-	fs.setQuota(5000)
+	fs := faultfs.New()
+	fs.SetQuota(5000)
 	q, _ := openFaulty(t, dir, fs)
 	var acked []int
 	for i := 0; i < 200; i++ {
@@ -129,9 +130,9 @@ func TestFullDiskThenCrashLosesNothingAcknowledged(t *testing.T) {
 			acked = append(acked, i)
 		}
 		if i == 100 {
-			fs.setQuota(-1) // space back for a while, then full again
-			fs.fillUp()
-			fs.setQuota(fs.used + 3000)
+			fs.SetQuota(-1) // space back for a while, then full again
+			fs.FillUp()
+			fs.SetQuota(fs.Used() + 3000)
 		}
 	}
 	if len(acked) == 0 || len(acked) == 200 {
@@ -164,12 +165,12 @@ func TestFullDiskThenCrashLosesNothingAcknowledged(t *testing.T) {
 // once the rest of it is delivered.
 func TestFailedSyncRefusesAndHeals(t *testing.T) {
 	dir := t.TempDir()
-	fs := newFaultFS()
+	fs := faultfs.New()
 	q, p := openFaulty(t, dir, fs)
 	if !tryPush(q, 0) {
 		t.Fatal("push refused")
 	}
-	fs.failSync(syscall.EIO, 3)
+	fs.FailSyncs(syscall.EIO, 3)
 	for i := 1; i <= 3; i++ {
 		if tryPush(q, i) {
 			t.Fatalf("push %d acknowledged although its fsync failed", i)
@@ -215,7 +216,7 @@ func TestConcurrentPushesUnderStorageFaults(t *testing.T) {
 	segmentSize = 2048
 	defer func() { segmentSize = old }()
 	dir := t.TempDir()
-	fs := newFaultFS()
+	fs := faultfs.New()
 	q, _ := openFaulty(t, dir, fs)
 	var mu sync.Mutex
 	ok := map[int]bool{}
@@ -228,9 +229,9 @@ func TestConcurrentPushesUnderStorageFaults(t *testing.T) {
 				id := w*60 + i
 				switch id % 17 {
 				case 5:
-					fs.failSync(syscall.EIO, 1)
+					fs.FailSyncs(syscall.EIO, 1)
 				case 11:
-					fs.failWrite(syscall.ENOSPC, 1)
+					fs.FailWrites(syscall.ENOSPC, 1)
 				}
 				if tryPush(q, id%256) {
 					mu.Lock()
@@ -267,8 +268,8 @@ func TestFullDiskAtStart(t *testing.T) {
 	q, _ := openPersistent(t, dir)
 	pushN(t, q, 0, 5)
 	q.j.abandon()
-	fs := newFaultFS()
-	fs.setQuota(0)
+	fs := faultfs.New()
+	fs.SetQuota(0)
 	q2, p := openFaulty(t, dir, fs)
 	defer q2.CloseJournal()
 	if q2.StorageError() == nil || p.healthy.get() != 0 {
@@ -322,15 +323,13 @@ func TestUnopenableInstanceIsLeftForLater(t *testing.T) {
 // wait for the next one: after a failed fsync, Linux may report the next
 // one successful for pages it has dropped.
 func TestFailedSyncFailsWhatItsSegmentHeld(t *testing.T) {
-	fs := newFaultFS()
+	fs := faultfs.New()
 	q, _ := openFaulty(t, t.TempDir(), fs)
 	defer q.CloseJournal()
-	fs.mu.Lock()
-	fs.gate, fs.started = make(chan struct{}), make(chan struct{})
-	fs.mu.Unlock()
+	started, release := fs.HoldSyncs()
 	a, b := make(chan bool), make(chan bool)
 	go func() { a <- tryPush(q, 1) }()
-	<-fs.started // A leads a sync, which hangs
+	<-started // A leads a sync, which hangs
 	go func() { b <- tryPush(q, 2) }()
 	for { // B has written, and waits on A's sync
 		q.j.mu.Lock()
@@ -341,11 +340,8 @@ func TestFailedSyncFailsWhatItsSegmentHeld(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
-	fs.failSync(syscall.EIO, 1)
-	fs.mu.Lock()
-	close(fs.gate)
-	fs.gate = nil
-	fs.mu.Unlock()
+	fs.FailSyncs(syscall.EIO, 1)
+	release()
 	if <-a {
 		t.Error("A acknowledged although its fsync failed")
 	}
@@ -354,5 +350,39 @@ func TestFailedSyncFailsWhatItsSegmentHeld(t *testing.T) {
 	}
 	if !tryPush(q, 3) {
 		t.Errorf("not healed: %v", q.StorageError())
+	}
+}
+
+// A disk that fills before the active segment reaches segmentSize: the
+// segment the write failed in must still go once what it holds is
+// delivered, or its delivered records keep the disk full for good (the
+// gateway then refused every request until a restart); and the journal
+// finds by itself, with no new push, that it can write again.
+func TestFullDiskWithinOneSegmentHealsOnceDelivered(t *testing.T) {
+	fs := faultfs.New()
+	fs.SetQuota(6000) // far below segmentSize: everything lands in one segment
+	q, p := openFaulty(t, t.TempDir(), fs)
+	defer q.CloseJournal()
+	accepted := 0
+	for i := 0; tryPush(q, i); i++ {
+		accepted++
+		if i > 1000 {
+			t.Fatal("the quota never filled")
+		}
+	}
+	if accepted == 0 || q.StorageError() == nil {
+		t.Fatalf("accepted %d, StorageError %v: the test needs a full disk after some pushes", accepted, q.StorageError())
+	}
+	q.Done(takeAll(q))
+	// Healthy again before any new push: nothing else would tell a load
+	// balancer that this replica takes data again.
+	if q.StorageError() != nil || p.healthy.get() != 1 {
+		t.Errorf("after delivery, before any push: StorageError %v, healthy %v", q.StorageError(), p.healthy.get())
+	}
+	if !tryPush(q, 2000) {
+		t.Fatalf("push refused after everything stored was delivered: %v", q.StorageError())
+	}
+	if q.StorageError() != nil || p.healthy.get() != 1 {
+		t.Errorf("after delivery: StorageError %v, healthy %v", q.StorageError(), p.healthy.get())
 	}
 }

@@ -54,9 +54,10 @@ type journal struct {
 	synced  uint64 // of which durable, or known failed (see bad)
 	bad     []span // byte ranges whose fsync failed, newest last
 	syncing bool
-	err     error // the storage error of the current burst; nil when healthy
-	errs    int   // failures in the current burst
-	markErr bool  // writing marks is failing (logged once per burst)
+	err     error  // the storage error of the current burst; nil when healthy
+	errs    int    // failures in the current burst
+	fails   uint64 // failures ever: heals only an append written after the last
+	markErr bool   // writing marks is failing (logged once per burst)
 	// storageErr is err, readable without j.mu (which a write or fsync
 	// holds): readiness must not wait on a slow disk.
 	storageErr atomic.Pointer[error]
@@ -137,7 +138,9 @@ func (m JournalMetrics) healthy(ok bool) {
 type Options struct {
 	Logger  *slog.Logger // default: discard
 	Metrics JournalMetrics
-	fs      fileSystem // tests inject faults; default osFS
+	// FS is where the journal writes; nil is the real file system. Tests
+	// inject storage faults through it (faultfs.Faulty).
+	FS fileSystem
 }
 
 // openJournal takes a new instance directory under dir. What earlier
@@ -156,7 +159,7 @@ func openJournal(dir string, o Options) (*journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &journal{dir: inst, lock: lock, fs: o.fs, log: o.Logger, m: o.Metrics, segs: map[uint32]*segment{}}
+	j := &journal{dir: inst, lock: lock, fs: o.FS, log: o.Logger, m: o.Metrics, segs: map[uint32]*segment{}}
 	j.cond = sync.NewCond(&j.mu)
 	j.m.healthy(true)
 	j.mu.Lock()
@@ -254,6 +257,7 @@ func (j *journal) syncFailed(a *segment, lo, hi uint64, err error) {
 func (j *journal) failed(op string, err error) error {
 	j.m.writeError(op)
 	j.errs++
+	j.fails++
 	if j.err == nil {
 		j.log.Warn("persistent queue: cannot write the journal; refusing new data until it can (what is stored is still delivered)", "op", op, "error", err)
 		j.m.healthy(false)
@@ -301,21 +305,30 @@ func (j *journal) append(entries []Entry) error {
 	n, err := a.f.Write(b)
 	if err != nil {
 		// Take the records back: they are refused, and must not keep the
-		// segment waiting for their delivery. A torn tail is cut off; if
-		// even that fails, the segment takes nothing more (recovery skips
-		// the torn record, and any whole ones are sent at least once).
+		// segment waiting for their delivery. A torn tail is cut off
+		// (should that fail too, recovery skips the torn record). The
+		// segment takes nothing more: the next append starts a new one,
+		// and this one is deleted as soon as what it holds is delivered.
+		// Left active, it would never be deleted, so on a disk that
+		// filled before the segment reached segmentSize its delivered
+		// records would keep the disk full for good.
 		a.records = first
 		for i := range entries {
 			entries[i].jseg = 0
 		}
-		if n > 0 && a.f.Truncate(a.size) != nil {
-			a.sealed = true
+		if n > 0 {
+			_ = a.f.Truncate(a.size)
 		}
+		a.sealed = true
 		return j.failed("write", err)
 	}
 	a.size += int64(n)
 	j.written += uint64(n)
 	target := j.written
+	// Only an append written after the burst's last failure ends it: one
+	// written before, whose fsync merely finished later, says nothing
+	// about the disk now (and would split one burst into many).
+	fails := j.fails
 	for j.synced < target {
 		if j.syncing {
 			j.cond.Wait()
@@ -358,7 +371,9 @@ func (j *journal) append(entries []Entry) error {
 			return errors.New("persistent queue: sync failed")
 		}
 	}
-	j.healed()
+	if j.fails == fails {
+		j.healed()
+	}
 	return nil
 }
 
@@ -368,7 +383,51 @@ func (j *journal) append(entries []Entry) error {
 func (j *journal) ack(entries []Entry) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	n := len(j.segs)
 	j.ackLocked(entries)
+	if j.err != nil && len(j.segs) < n {
+		j.probe()
+	}
+}
+
+// spaceFreed probes the disk when the journal is failing: the replayer
+// deleted a delivered segment of an earlier instance.
+func (j *journal) spaceFreed() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		j.probe()
+	}
+}
+
+// probe tries the disk again once delivered segments were deleted while
+// the journal was failing. Without it only a new request would find that
+// space has returned, and none may come: a load balancer sends nothing
+// to a replica whose /readyz is 503, which would then stay out of
+// rotation for good. It starts a new segment and syncs it; success ends
+// the burst, a failure counts like any other.
+func (j *journal) probe() {
+	for j.syncing {
+		j.cond.Wait()
+	}
+	if j.err == nil {
+		return // an append healed it meanwhile
+	}
+	if a := j.active; a == nil || a.sealed {
+		if j.roll() != nil {
+			return
+		}
+	}
+	a := j.active
+	if a == nil || a.f == nil {
+		return
+	}
+	if err := a.f.Sync(); err != nil {
+		a.sealed = true
+		j.failed("sync", err)
+		return
+	}
+	j.healed()
 }
 
 func (j *journal) ackLocked(entries []Entry) {

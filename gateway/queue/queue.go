@@ -93,8 +93,8 @@ func NewPersistentWith(capacity int64, dir string, o Options) (*Queue, int, erro
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.fs == nil {
-		o.fs = osFS{}
+	if o.FS == nil {
+		o.FS = osFS{}
 	}
 	j, err := openJournal(dir, o)
 	if err != nil {
@@ -372,7 +372,11 @@ func (q *Queue) Next(ctx context.Context, dst []Entry, maxItems, maxBytes int, l
 func (q *Queue) Done(batch []Entry) {
 	if q.j != nil {
 		q.j.ack(batch)
-		q.r.mark(batch)
+		if q.r.mark(batch) {
+			// An earlier instance's segment went: on a full disk that
+			// may be the space the journal waits for.
+			q.j.spaceFreed()
+		}
 	}
 	q.Keep(batch)
 }

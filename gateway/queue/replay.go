@@ -104,7 +104,7 @@ func replayWindow(capacity int64) int64 {
 // this journal writes, inst) and lists their segments. An instance that
 // cannot be locked or listed is left for a later start.
 func newReplayer(q *Queue, dir, inst string, o Options) (*replayer, error) {
-	r := &replayer{q: q, fs: o.fs, log: o.Logger, m: o.Metrics, window: replayWindow(q.capacity), segs: map[uint32]*oldSeg{}}
+	r := &replayer{q: q, fs: o.FS, log: o.Logger, m: o.Metrics, window: replayWindow(q.capacity), segs: map[uint32]*oldSeg{}}
 	r.cond = sync.NewCond(&r.mu)
 	olds, err := os.ReadDir(dir)
 	if err != nil {
@@ -351,13 +351,15 @@ func (r *replayer) release(batch []Entry) {
 
 // mark records the replayed entries of a delivered batch in their own
 // segments' mark files, one write per run of a segment, and deletes what
-// is fully delivered.
-func (r *replayer) mark(batch []Entry) {
+// is fully delivered; freed says whether it deleted a segment.
+func (r *replayer) mark(batch []Entry) (freed bool) {
 	if !slices.ContainsFunc(batch, replayed) {
-		return // live entries only: the journal marks them
+		return false // live entries only: the journal marks them
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	segs := len(r.segs)
+	defer func() { freed = len(r.segs) < segs }()
 	var b []byte
 	var cur *oldSeg
 	flush := func() {
@@ -387,6 +389,7 @@ func (r *replayer) mark(batch []Entry) {
 		s.left--
 	}
 	flush()
+	return freed
 }
 
 // writeMarks appends marks to an earlier segment's mark file. A mark that

@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"github.com/otlpgw/otlpgw/gateway/internal/faultfs"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -265,13 +267,13 @@ func TestReplaySkipsSegmentsItCannotRead(t *testing.T) {
 		return ids
 	}
 	deniedIDs, goneIDs := inSeg(denied), inSeg(gone)
-	fs := newFaultFS()
-	fs.openErr = func(name string) error {
+	fs := faultfs.New()
+	fs.FailOpens(func(name string) error {
 		if name == denied {
 			return syscall.EACCES
 		}
 		return nil
-	}
+	})
 	p := newProbe()
 	q, _, err := NewPersistentWith(64<<10, dir, p.options(fs)) // window 32 KiB: the last segment is read later
 	if err != nil {

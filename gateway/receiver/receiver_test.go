@@ -101,6 +101,7 @@ func errorCases() []errorCase {
 		{name: "backpressure", err: &gwerr.Error{Kind: gwerr.Backpressure, Msg: "queue full", RetryAfter: 3 * time.Second}, grpcCode: "Unavailable", httpCode: 503, reason: "backpressure", retryAfter: 3 * time.Second, msgHas: "queue full"},
 		{name: "backpressure default delay", err: &gwerr.Error{Kind: gwerr.Backpressure, Msg: "draining"}, grpcCode: "Unavailable", httpCode: 503, reason: "backpressure", retryAfter: time.Second, msgHas: "draining"},
 		{name: "memory", err: &gwerr.Error{Kind: gwerr.Memory, Msg: "gateway memory is over its soft limit"}, grpcCode: "Unavailable", httpCode: 503, reason: "memory", retryAfter: time.Second, msgHas: "soft limit"},
+		{name: "storage", err: &gwerr.Error{Kind: gwerr.Storage, Msg: "could not store the request: no space left on device"}, grpcCode: "Unavailable", httpCode: 503, reason: "storage", retryAfter: time.Second, msgHas: "could not store"},
 		{name: "rejected", err: gwerr.New(gwerr.Rejected, "filter[redact]: batch contains secrets"), grpcCode: "InvalidArgument", httpCode: 400, reason: "rejected", msgHas: "filter[redact]: batch contains secrets"},
 		{name: "internal", err: gwerr.Wrap(gwerr.Internal, errors.New("/var/lib/secret path"), "queue write failed"), grpcCode: "Internal", httpCode: 500, reason: "internal", msgHas: "queue write failed", msgHasNot: "/var/lib"},
 		{name: "unclassified", err: errors.New("nil pointer somewhere"), grpcCode: "Internal", httpCode: 500, reason: "internal", msgHas: "internal error", msgHasNot: "nil pointer"},

@@ -71,8 +71,8 @@ func (r refusal) withDefaults() refusal {
 }
 
 // reasonLabel is the receiver_refused_items_total{reason} label value for
-// a refusal of kind k: invalid, too_large, backpressure, memory, rejected,
-// unauthenticated, internal.
+// a refusal of kind k: invalid, too_large, backpressure, memory, storage,
+// rejected, unauthenticated, internal.
 func reasonLabel(k gwerr.Kind) string { return k.String() }
 
 // grpcCode maps a Kind to its gRPC code.
@@ -82,7 +82,7 @@ func grpcCode(k gwerr.Kind) codes.Code {
 		return codes.InvalidArgument
 	case gwerr.TooLarge:
 		return codes.ResourceExhausted
-	case gwerr.Backpressure, gwerr.Memory:
+	case gwerr.Backpressure, gwerr.Memory, gwerr.Storage:
 		return codes.Unavailable
 	case gwerr.Unauthenticated:
 		return codes.Unauthenticated
@@ -97,7 +97,7 @@ func httpCode(k gwerr.Kind) int {
 		return http.StatusBadRequest
 	case gwerr.TooLarge:
 		return http.StatusRequestEntityTooLarge
-	case gwerr.Backpressure, gwerr.Memory:
+	case gwerr.Backpressure, gwerr.Memory, gwerr.Storage:
 		return http.StatusServiceUnavailable
 	case gwerr.Unauthenticated:
 		return http.StatusUnauthorized
@@ -154,7 +154,7 @@ var (
 // request's encoding, as the OTLP/HTTP spec asks for every 4xx and 5xx.
 func writeHTTPRefusal(w http.ResponseWriter, r refusal, asJSON bool) {
 	switch r.kind {
-	case gwerr.Backpressure, gwerr.Memory:
+	case gwerr.Backpressure, gwerr.Memory, gwerr.Storage:
 		w.Header().Set("Retry-After", retryAfterSeconds(r.retryAfter))
 	case gwerr.Unauthenticated:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="otlpgw"`)

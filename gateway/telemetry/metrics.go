@@ -68,7 +68,7 @@ func NewMetrics() *Metrics {
 		Registry: r,
 
 		ReceiverAccepted: f.counter("receiver_accepted_items_total", "Items (spans, data points, log records) accepted and queued for every exporter.", "signal", "transport"),
-		ReceiverRefused:  f.counter("receiver_refused_items_total", "Items refused to the client, by reason (invalid, too_large, backpressure, memory, rejected, unauthenticated, internal). Refused items were never accepted.", "signal", "transport", "reason"),
+		ReceiverRefused:  f.counter("receiver_refused_items_total", "Items refused to the client, by reason (invalid, too_large, backpressure, memory, storage, rejected, unauthenticated, internal). Refused items were never accepted.", "signal", "transport", "reason"),
 		ReceiverRequests: f.counter("receiver_requests_total", "Export requests answered, by status code (gRPC code name or HTTP status).", "signal", "transport", "code"),
 
 		FilterItems:    f.counter("filter_items_total", "Items seen by each filter, by outcome: dropped (removed by the filter), modified (left in a batch the filter edited), kept (in a batch it left as it was, or passed on after a failure).", "filter", "signal", "outcome"),

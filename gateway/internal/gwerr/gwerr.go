@@ -30,14 +30,19 @@ const (
 	// like Backpressure (retryable after RetryAfter, the same status
 	// codes), told apart so operators see why clients are refused.
 	Memory
+	// Storage is a persistent queue that cannot make the request durable
+	// (a full disk, a failed write or fsync): backpressure like
+	// Backpressure, told apart so operators see that this replica's disk,
+	// not the upstream, refuses. Nothing refused was acknowledged.
+	Storage
 )
 
 // NumKinds is how many Kinds there are, for arrays indexed by Kind.
-const NumKinds = int(Memory) + 1
+const NumKinds = int(Storage) + 1
 
 // Retryable reports whether a refusal of kind k tells the client to come
-// back after RetryAfter: Backpressure and Memory.
-func (k Kind) Retryable() bool { return k == Backpressure || k == Memory }
+// back after RetryAfter: Backpressure, Memory and Storage.
+func (k Kind) Retryable() bool { return k == Backpressure || k == Memory || k == Storage }
 
 func (k Kind) String() string {
 	switch k {
@@ -53,6 +58,8 @@ func (k Kind) String() string {
 		return "unauthenticated"
 	case Memory:
 		return "memory"
+	case Storage:
+		return "storage"
 	}
 	return "internal"
 }
