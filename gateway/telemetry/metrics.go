@@ -37,6 +37,7 @@ type Metrics struct {
 	ExporterFailed      *prometheus.CounterVec   // exporter, signal, reason
 	ExporterRejected    *prometheus.CounterVec   // exporter, signal (upstream partial_success)
 	ExporterRetries     *prometheus.CounterVec   // exporter
+	ExporterPossibleDup *prometheus.CounterVec   // exporter, reason
 	ExporterDuration    *prometheus.HistogramVec // exporter
 	ExporterConcurrency *prometheus.GaugeVec     // exporter
 
@@ -87,6 +88,7 @@ func NewMetrics() *Metrics {
 		ExporterFailed:      f.counter("exporter_failed_items_total", "Items given up on, by reason (permanent, retries_exhausted, shutdown).", "exporter", "signal", "reason"),
 		ExporterRejected:    f.counter("exporter_rejected_items_total", "Items the upstream reported as rejected in an OTLP partial_success.", "exporter", "signal"),
 		ExporterRetries:     f.counter("exporter_retries_total", "Export attempts retried after a retryable failure.", "exporter"),
+		ExporterPossibleDup: f.counter("exporter_possible_duplicate_items_total", "Items sent again after an attempt the upstream may have taken: reason timeout (retried after the attempt timed out), shutdown (kept in the persistent queue for the next run after an attempt timed out or was cancelled in flight).", "exporter", "reason"),
 		ExporterDuration:    f.histogram("exporter_request_duration_seconds", "Duration of one export attempt.", latency, "exporter"),
 		ExporterConcurrency: f.gauge("exporter_concurrency", "Export requests the exporter may have in flight.", "exporter"),
 
