@@ -408,6 +408,9 @@ func (w *worker) send(ctx context.Context) (Partial, error) {
 		}
 	}
 	start := time.Now()
+	// An attempt begun after the shutdown deadline never leaves: it is no
+	// possible duplicate (workers still take what is queued then).
+	live := ctx.Err() == nil
 	var p Partial
 	var err error
 	if len(w.parts) > 0 {
@@ -417,7 +420,7 @@ func (w *worker) send(ctx context.Context) (Partial, error) {
 	}
 	took := time.Since(start)
 	w.e.m.duration.Observe(took.Seconds())
-	if err != nil && unanswered(err) {
+	if err != nil && live && unanswered(err) {
 		w.uncertain = true
 	}
 	if l != nil {

@@ -102,11 +102,16 @@ func (s *Sink) Stall() {
 	s.mu.Unlock()
 }
 
-// StallAfter lets n more exports through, then stalls as Stall does.
+// StallAfter ends any stall, lets n more exports through, then stalls
+// as Stall does.
 func (s *Sink) StallAfter(n int) {
 	s.mu.Lock()
+	if s.gate != nil {
+		close(s.gate) // a stall already in place ends now
+		s.gate = nil
+	}
 	s.stallAfter = n
-	if n == 0 && s.gate == nil {
+	if n == 0 {
 		s.gate = make(chan struct{})
 	}
 	s.mu.Unlock()
@@ -141,6 +146,17 @@ func (s *Sink) Spans() SpanCounts {
 	}
 	c.Duplicates = c.Delivered - c.Unique
 	return c
+}
+
+// SpanDelivered is how many times the span with these IDs was delivered
+// since TrackSpans.
+func (s *Sink) SpanDelivered(traceID, spanID []byte) int {
+	var k [24]byte
+	copy(k[:16], traceID)
+	copy(k[16:], spanID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int(s.ids[k])
 }
 
 // Resume releases stalled exports.
