@@ -126,6 +126,7 @@ var (
 	errDraining   = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway is draining", RetryAfter: defaultRetryAfter}
 	errOverMemory = &gwerr.Error{Kind: gwerr.Memory, Msg: "gateway memory is over its soft limit", RetryAfter: defaultRetryAfter}
 	errQueueFull  = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter queue is full", RetryAfter: defaultRetryAfter}
+	errClientGone = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "the client gave up before the request was stored", RetryAfter: defaultRetryAfter}
 )
 
 // Consume validates, filters and queues one request for every exporter.
@@ -257,6 +258,12 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 		}
 		staged = append(staged, s)
 	}
+	if ctx.Err() != nil {
+		// The client has given up (its deadline passed while the journal
+		// synced, say): it cannot hear an acknowledgement and will most
+		// likely send the request again, so storing it would duplicate it.
+		return out, g.refusePush(nil, entries, staged, nil, reserved)
+	}
 	for i, s := range staged {
 		if !s.Commit() {
 			// Closed between the check above and here: only when an
@@ -282,6 +289,8 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 // refusePush undoes a push that queue q refused at Stage: what was staged
 // in the queues before it is given up, the queues after it get their
 // reservation back, and every queue's reference to the buffer is dropped.
+//
+// A nil q means the client went away.
 func (g *Generation) refusePush(q *queue.Queue, entries []queue.Entry, staged []queue.Staged, rest []*queue.Queue, reserved int64) error {
 	for _, s := range staged {
 		s.Abort()
@@ -293,6 +302,9 @@ func (g *Generation) refusePush(q *queue.Queue, entries []queue.Entry, staged []
 		for _, e := range entries {
 			e.Buf.Release()
 		}
+	}
+	if q == nil {
+		return errClientGone
 	}
 	return g.pushRefusal(q)
 }

@@ -249,3 +249,23 @@ func TestConsumeRefusedByOneQueueQueuesNowhere(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumeForAGoneClientQueuesNothing: a request whose client gave up
+// before it was stored (its deadline passed during a journal fsync or a
+// slow filter) is not queued: the client cannot hear the acknowledgement,
+// and an SDK retries DEADLINE_EXCEEDED, so queueing it would deliver it
+// twice.
+func TestConsumeForAGoneClientQueuesNothing(t *testing.T) {
+	g, qs := newGen(Options{}, nil, 1<<20, 1<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := g.Consume(ctx, otlpwire.Traces, otlptest.Marshal(otlptest.Traces(1, 10, 1, 1)))
+	if gwerr.KindOf(err) != gwerr.Backpressure {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	for i, q := range qs {
+		if q.Len() != 0 || q.UsedBytes() != 0 {
+			t.Fatalf("queue %d holds %d entries, %d bytes for a client that is gone", i, q.Len(), q.UsedBytes())
+		}
+	}
+}
