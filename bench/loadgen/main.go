@@ -78,6 +78,13 @@ type summary struct {
 	BytesPerSpan    float64 `json:"bytes_per_span"`
 	PoolRequests    int     `json:"pool_requests"`
 	SpansPerRequest int     `json:"spans_per_request"`
+	// Uncertain counts the errors that ended for want of an answer (the
+	// request deadline): the target may have accepted them, so a sink may
+	// receive up to KeptUncertain items more than ItemsKept (SpansOK in
+	// S1) without anything being duplicated. Refusals (UNAVAILABLE) and
+	// other answered errors are never accepted.
+	RequestsUncertain int64 `json:"requests_uncertain"`
+	KeptUncertain     int64 `json:"items_kept_uncertain"`
 }
 
 func main() {
@@ -181,6 +188,8 @@ func run(ctx context.Context, cfg config) (summary, error) {
 		s.RefusedNoRetry += r.noRetryInfo
 		s.Errors += r.errors
 		s.ItemsKept += r.kept
+		s.RequestsUncertain += r.uncertain
+		s.KeptUncertain += r.keptUncertain
 		if s.FirstError == "" && r.firstErr != nil {
 			s.FirstError = r.firstErr.Error()
 		}
@@ -211,6 +220,8 @@ type workerResult struct {
 	ok, refused, errors int64
 	noRetryInfo         int64 // refusals without RetryInfo
 	kept                int64 // items of the OK requests that the drop rule keeps
+	uncertain           int64 // errors without an answer (deadline exceeded)
+	keptUncertain       int64 // items of those that the drop rule keeps
 	firstErr            error
 }
 
@@ -249,6 +260,14 @@ func work(ctx context.Context, conn *grpc.ClientConn, method string, pool []requ
 			r.refused++
 			if !hasRetryInfo(err) {
 				r.noRetryInfo++
+			}
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+		case codes.DeadlineExceeded:
+			r.errors++
+			r.uncertain++
+			r.keptUncertain += int64(q.kept)
+			if r.firstErr == nil {
+				r.firstErr = err
 			}
 			backoff = min(max(2*backoff, minBackoff), maxBackoff)
 		default:

@@ -156,6 +156,9 @@ type server struct {
 	logs                     atomic.Int64 // requests that came to the logs service
 	refuse                   int64
 	code                     codes.Code
+	// late: the first `late` requests after the refusals are counted as
+	// received, then answered only once the client's deadline has passed.
+	late, lateSeen atomic.Int64
 }
 
 type countWalker struct{ n int }
@@ -174,7 +177,7 @@ func startServer(t *testing.T, s *server) string {
 	}
 	srv := grpc.NewServer(grpc.ForceServerCodecV2(rawcodec.Codec{}))
 	handler := func(count func(func(any) error) (int, error)) grpc.MethodDesc {
-		return grpc.MethodDesc{MethodName: "Export", Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		return grpc.MethodDesc{MethodName: "Export", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
 			n, err := count(dec)
 			if err != nil {
 				return nil, err
@@ -188,6 +191,10 @@ func startServer(t *testing.T, s *server) string {
 			}
 			s.requests.Add(1)
 			s.spans.Add(int64(n))
+			if s.lateSeen.Add(1) <= s.late.Load() {
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
 			return []byte{}, nil
 		}}
 	}
@@ -472,5 +479,32 @@ func TestRunLogsUsesTheLogsServiceAndReportsKeptItems(t *testing.T) {
 	}
 	if sum.Signal != "logs" || !sum.Mix || sum.ItemsKept >= sum.SpansOK || sum.ItemsKept < sum.SpansOK*9/10 {
 		t.Fatalf("signal %q mix %v, %d kept of %d sent: want logs, mix, about 95%% kept", sum.Signal, sum.Mix, sum.ItemsKept, sum.SpansOK)
+	}
+}
+
+// A request the target took but answered after the client's deadline is
+// an error to loadgen, not an acknowledgement: the sink may hold items no
+// OK counted. Loadgen reports them apart, so a check can tell them from
+// duplicates: received = spans ok + spans of uncertain requests.
+func TestRunCountsDeadlineAfterAcceptanceAsUncertain(t *testing.T) {
+	s := &server{}
+	s.late.Store(2)
+	addr := startServer(t, s)
+	// The server holds its answer until this deadline passes, however
+	// slow the machine: it only sets how long the test takes.
+	cfg := config{Endpoint: addr, Duration: 500 * time.Millisecond, Workers: 1, Conns: 1, Timeout: 200 * time.Millisecond, Pool: defaultPool()}
+	sum, err := run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.RequestsUncertain != 2 || sum.Errors != 2 || sum.RequestsRefused != 0 {
+		t.Fatalf("uncertain %d, errors %d, refused %d; want 2, 2, 0", sum.RequestsUncertain, sum.Errors, sum.RequestsRefused)
+	}
+	perReq := int64(cfg.Pool.SpansPerReq)
+	if got := s.spans.Load(); got != sum.SpansOK+sum.RequestsUncertain*perReq {
+		t.Fatalf("server received %d spans, loadgen counts %d ok + %d uncertain requests of %d", got, sum.SpansOK, sum.RequestsUncertain, perReq)
+	}
+	if sum.KeptUncertain != sum.RequestsUncertain*perReq {
+		t.Fatalf("items_kept_uncertain = %d, want %d (no mix: every item is kept)", sum.KeptUncertain, sum.RequestsUncertain*perReq)
 	}
 }

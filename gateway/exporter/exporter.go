@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/otlpgw/otlpgw/gateway/config"
 	"github.com/otlpgw/otlpgw/gateway/internal/bufpool"
@@ -83,6 +85,8 @@ type Exporter struct {
 type metrics struct {
 	sig         [otlpwire.NumSignals]signalMetrics
 	retries     prometheus.Counter
+	dupTimeout  prometheus.Counter // possible duplicates: retried after a timeout
+	dupShutdown prometheus.Counter // possible duplicates: kept for replay after an uncertain attempt
 	duration    prometheus.Observer
 	concurrency prometheus.Gauge
 	qBytes      prometheus.Gauge
@@ -190,6 +194,8 @@ func journalOptions(tm *telemetry.Metrics, name string, log *slog.Logger, fs fau
 func newMetrics(tm *telemetry.Metrics, name string) metrics {
 	m := metrics{
 		retries:     tm.ExporterRetries.WithLabelValues(name),
+		dupTimeout:  tm.ExporterPossibleDup.WithLabelValues(name, "timeout"),
+		dupShutdown: tm.ExporterPossibleDup.WithLabelValues(name, "shutdown"),
 		duration:    tm.ExporterDuration.WithLabelValues(name),
 		concurrency: tm.ExporterConcurrency.WithLabelValues(name),
 		qBytes:      tm.QueueSize.WithLabelValues(name),
@@ -330,6 +336,10 @@ type worker struct {
 	items   int
 	attempt func(context.Context) (Partial, error)
 	notice  retryNotice
+	// uncertain is set when an attempt of the current batch ended without
+	// an answer (timed out or cancelled in flight): the upstream may hold
+	// the batch, so sending it again may duplicate it.
+	uncertain bool
 }
 
 func (e *Exporter) work() {
@@ -344,6 +354,9 @@ func (e *Exporter) work() {
 			return
 		}
 		if reason := w.export(batch); reason == failedShutdown && e.q.Persistent() {
+			if w.uncertain {
+				e.m.dupShutdown.Add(float64(w.items))
+			}
 			e.q.Keep(batch) // for the next run
 		} else {
 			e.q.Done(batch)
@@ -363,6 +376,7 @@ func (w *worker) export(batch []queue.Entry) failReason {
 	e := w.e
 	w.sig = batch[0].Sig
 	w.items = 0
+	w.uncertain = false
 	size := 0
 	for _, en := range batch {
 		w.items += en.Items
@@ -408,6 +422,9 @@ func (w *worker) send(ctx context.Context) (Partial, error) {
 		}
 	}
 	start := time.Now()
+	// An attempt begun after the shutdown deadline never leaves: it is no
+	// possible duplicate (workers still take what is queued then).
+	live := ctx.Err() == nil
 	var p Partial
 	var err error
 	if len(w.parts) > 0 {
@@ -417,6 +434,9 @@ func (w *worker) send(ctx context.Context) (Partial, error) {
 	}
 	took := time.Since(start)
 	w.e.m.duration.Observe(took.Seconds())
+	if err != nil && live && unanswered(err) {
+		w.uncertain = true
+	}
 	if l != nil {
 		outcome := attemptOK
 		if err != nil {
@@ -433,10 +453,29 @@ func (w *worker) send(ctx context.Context) (Partial, error) {
 func (w *worker) retrying(retry int, wait time.Duration, err error) {
 	e := w.e
 	e.m.retries.Inc()
+	if unanswered(err) {
+		e.m.dupTimeout.Add(float64(w.items))
+	}
 	e.log.Debug("export failed, retrying", "signal", w.sig.String(), "items", w.items, "retry", retry, "wait", wait, "error", err)
 	if suppressed, ok := e.retryLog.allow(); ok {
 		e.log.Warn("upstream failing, retrying with back-off", "signal", w.sig.String(), "retry", retry, "wait", wait, "error", err, "similar_suppressed", suppressed)
 	}
+}
+
+// unanswered reports whether a failed attempt ended for want of an answer
+// (our attempt timeout, or a cancellation) rather than by one: the request
+// may have reached the upstream whole, and repeating it may deliver it
+// twice. An answer (a status or an HTTP code) or a refused connection
+// means it was not taken.
+func unanswered(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.Canceled:
+		return true
+	}
+	return false
 }
 
 // account counts a finished batch. Items the upstream rejected in a

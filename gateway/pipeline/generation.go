@@ -126,6 +126,7 @@ var (
 	errDraining   = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "gateway is draining", RetryAfter: defaultRetryAfter}
 	errOverMemory = &gwerr.Error{Kind: gwerr.Memory, Msg: "gateway memory is over its soft limit", RetryAfter: defaultRetryAfter}
 	errQueueFull  = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter queue is full", RetryAfter: defaultRetryAfter}
+	errClientGone = &gwerr.Error{Kind: gwerr.Backpressure, Msg: "the client gave up before the request was stored", RetryAfter: defaultRetryAfter}
 )
 
 // Consume validates, filters and queues one request for every exporter.
@@ -241,32 +242,88 @@ func (g *Generation) consume(ctx context.Context, sig otlpwire.Signal, req []byt
 		owner.Retain(len(entries)*len(g.queues) - 1)
 		owner = nil
 	}
+	// All or nothing: a request refused after one queue took it would be
+	// sent again by the client and reach that queue's exporter twice. So
+	// every queue first does what can fail (a persistent queue's journal
+	// write), and only then are the entries made visible to any worker.
+	// Receivers count a refusal's Rejected as the items refused: here,
+	// every item the request held.
+	refused := Outcome{Rejected: int64(received)}
+	var stagedArr [4]queue.Staged
+	staged := stagedArr[:0]
 	for i, q := range g.queues {
-		if !q.Push(entries...) {
-			// Only a closed queue, or a persistent one whose journal
-			// failed, refuses a reserved push; a queue closes when its
-			// exporter shuts down under us.
-			for _, rest := range g.queues[i+1:] {
-				rest.Unreserve(reserved)
+		s, ok := q.Stage(entries)
+		if !ok || q.Closed() {
+			if ok {
+				s.Abort()
+			}
+			return refused, g.refusePush(q, entries, staged, g.queues[i+1:], reserved)
+		}
+		staged = append(staged, s)
+	}
+	if ctx.Err() != nil {
+		// The client has given up (its deadline passed while the journal
+		// synced, say): it cannot hear an acknowledgement and will most
+		// likely send the request again, so storing it would duplicate it.
+		return refused, g.refusePush(nil, entries, staged, nil, reserved)
+	}
+	for i, s := range staged {
+		if !s.Commit() {
+			// Closed between the check above and here: only when an
+			// exporter is shut down under a pipeline that is still
+			// taking requests (a drain past its deadline). The queues
+			// before it keep the request; the client's retry may
+			// duplicate it there.
+			for _, rest := range staged[i+1:] {
+				rest.Abort()
 			}
 			for range len(g.queues) - i {
 				for _, e := range entries {
 					e.Buf.Release()
 				}
 			}
-			// Receivers count a refusal's Rejected as the items refused:
-			// here, every item the request held.
-			refused := Outcome{Rejected: int64(received)}
-			if jerr := q.Err(); jerr != nil {
-				// A persistent queue could not write the request: nothing
-				// is acknowledged, and the client may retry elsewhere.
-				return refused, &gwerr.Error{Kind: gwerr.Storage, Msg: "could not store the request: " + jerr.Error(), RetryAfter: defaultRetryAfter}
-			}
-			return refused, &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter is shutting down", RetryAfter: defaultRetryAfter}
+			return refused, g.pushRefusal(g.queues[i])
 		}
 		g.dests[i].UpdateGauges()
 	}
 	return out, nil
+}
+
+// refusePush undoes a push that queue q refused at Stage: what was staged
+// in the queues before it is given up, the queues after it get their
+// reservation back, and every queue's reference to the buffer is dropped.
+//
+// A nil q means the client went away.
+func (g *Generation) refusePush(q *queue.Queue, entries []queue.Entry, staged []queue.Staged, rest []*queue.Queue, reserved int64) error {
+	for _, s := range staged {
+		s.Abort()
+	}
+	for _, r := range rest {
+		r.Unreserve(reserved)
+	}
+	for range g.queues {
+		for _, e := range entries {
+			e.Buf.Release()
+		}
+	}
+	if q == nil {
+		return errClientGone
+	}
+	return g.pushRefusal(q)
+}
+
+// pushRefusal is the client's answer when queue q would not take a
+// reserved request.
+func (g *Generation) pushRefusal(q *queue.Queue) error {
+	// Only a closed queue, or a persistent one whose journal failed,
+	// refuses a reserved push; a queue closes when its exporter shuts
+	// down under us.
+	if jerr := q.Err(); jerr != nil {
+		// A persistent queue could not write the request: nothing is
+		// acknowledged, and the client may retry elsewhere.
+		return &gwerr.Error{Kind: gwerr.Storage, Msg: "could not store the request: " + jerr.Error(), RetryAfter: defaultRetryAfter}
+	}
+	return &gwerr.Error{Kind: gwerr.Backpressure, Msg: "exporter is shutting down", RetryAfter: defaultRetryAfter}
 }
 
 // reserve claims n bytes in every queue, or none.

@@ -219,3 +219,53 @@ func TestConsumeBufReleasesEveryReference(t *testing.T) {
 		t.Fatalf("refs after a refusal = %d, want 0", got)
 	}
 }
+
+// TestConsumeRefusedByOneQueueQueuesNowhere: a request refused because one
+// exporter's queue will not take it (closed under a pipeline still taking
+// requests, or a persistent queue whose journal failed) must not stay in
+// the other queues. The client is told to retry and sends it again: before
+// the fix the exporters before the refusing one got it twice.
+func TestConsumeRefusedByOneQueueQueuesNowhere(t *testing.T) {
+	g, qs := newGen(Options{MaxItems: 10}, nil, 1<<20, 1<<20, 1<<20)
+	qs[1].Close()
+	req := otlptest.Marshal(otlptest.Traces(3, 10, 1, 1)) // three entries per queue
+	buf := bufpool.Get(len(req))
+	copy(buf.B, req)
+	_, err := g.ConsumeBuf(context.Background(), otlpwire.Traces, buf)
+	if gwerr.KindOf(err) != gwerr.Backpressure {
+		t.Fatalf("err = %v, want backpressure", err)
+	}
+	for i, q := range qs {
+		if q.Len() != 0 || q.UsedBytes() != 0 {
+			t.Fatalf("queue %d holds %d entries, %d bytes of a refused request; want none", i, q.Len(), q.UsedBytes())
+		}
+	}
+	if got := buf.Refs(); got != 0 {
+		t.Fatalf("refs after the refusal = %d, want 0", got)
+	}
+	for i, q := range []*queue.Queue{qs[0], qs[2]} {
+		if items, _ := drain(t, q); items != 0 {
+			t.Fatalf("open queue %d delivers %d items of the refused request, want 0", i, items)
+		}
+	}
+}
+
+// TestConsumeForAGoneClientQueuesNothing: a request whose client gave up
+// before it was stored (its deadline passed during a journal fsync or a
+// slow filter) is not queued: the client cannot hear the acknowledgement,
+// and an SDK retries DEADLINE_EXCEEDED, so queueing it would deliver it
+// twice.
+func TestConsumeForAGoneClientQueuesNothing(t *testing.T) {
+	g, qs := newGen(Options{}, nil, 1<<20, 1<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := g.Consume(ctx, otlpwire.Traces, otlptest.Marshal(otlptest.Traces(1, 10, 1, 1)))
+	if gwerr.KindOf(err) != gwerr.Backpressure {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	for i, q := range qs {
+		if q.Len() != 0 || q.UsedBytes() != 0 {
+			t.Fatalf("queue %d holds %d entries, %d bytes for a client that is gone", i, q.Len(), q.UsedBytes())
+		}
+	}
+}

@@ -38,6 +38,7 @@ type Metrics struct {
 	ExporterFailed      *prometheus.CounterVec   // exporter, signal, reason
 	ExporterRejected    *prometheus.CounterVec   // exporter, signal (upstream partial_success)
 	ExporterRetries     *prometheus.CounterVec   // exporter
+	ExporterPossibleDup *prometheus.CounterVec   // exporter, reason
 	ExporterDuration    *prometheus.HistogramVec // exporter
 	ExporterConcurrency *prometheus.GaugeVec     // exporter
 	ExporterMalformed   *prometheus.CounterVec   // exporter, kind
@@ -90,6 +91,7 @@ func NewMetrics() *Metrics {
 		ExporterFailed:      f.counter("exporter_failed_items_total", "Items given up on, by reason (permanent, retries_exhausted, shutdown).", "exporter", "signal", "reason"),
 		ExporterRejected:    f.counter("exporter_rejected_items_total", "Items the upstream reported as rejected in an OTLP partial_success.", "exporter", "signal"),
 		ExporterRetries:     f.counter("exporter_retries_total", "Export attempts retried after a retryable failure.", "exporter"),
+		ExporterPossibleDup: f.counter("exporter_possible_duplicate_items_total", "Items sent again after an attempt the upstream may have taken: reason timeout (retried after the attempt timed out), shutdown (kept in the persistent queue for the next run after an attempt timed out or was cancelled in flight).", "exporter", "reason"),
 		ExporterDuration:    f.histogram("exporter_request_duration_seconds", "Duration of one export attempt.", latency, "exporter"),
 		ExporterConcurrency: f.gauge("exporter_concurrency", "Export requests the exporter may have in flight.", "exporter"),
 		ExporterMalformed:   f.counter("exporter_malformed_responses_total", "Upstream answers that were not what OTLP promises, by kind: retry_delay (a RetryInfo or Retry-After that does not decode, is negative, or asks for more than 1m: ignored or clamped to 1m), body (a success whose body is not an Export*ServiceResponse: counted as delivered), content_type (an HTTP answer that is not application/x-protobuf: a success counts as delivered, an error is classified by its status alone).", "exporter", "kind"),

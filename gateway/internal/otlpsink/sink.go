@@ -1,6 +1,13 @@
 // Package otlpsink is a real OTLP/gRPC upstream for tests: it serves the
 // three generated collector services on loopback, records what arrives
 // (decoded with the generated types) and can be told to stall or fail.
+//
+// Duplicates. With TrackSpans the sink also keeps every span's trace and
+// span ID it delivered, so a test that sends spans with distinct IDs can
+// count exactly how many arrived more than once (Spans). LateReplies makes
+// the sink take a request and then hold its answer until the client gives
+// up: the one way to make a client retry something already delivered
+// without depending on how long anything takes.
 package otlpsink
 
 import (
@@ -33,6 +40,21 @@ type Sink struct {
 	failWith codes.Code // non-OK: refuse every export with this code
 	gate     chan struct{}
 	refused  int
+
+	// stallAfter >= 0: that many more exports are taken, then Stall.
+	stallAfter int
+	// late is how many more trace exports are recorded but answered only
+	// once the caller's context ends.
+	late int
+	// ids counts deliveries per span (trace ID then span ID); nil unless
+	// TrackSpans was called.
+	ids map[[24]byte]int32
+}
+
+// SpanCounts is what a sink tracking span IDs received: every delivery of
+// a span, how many distinct spans those were, and the difference.
+type SpanCounts struct {
+	Delivered, Unique, Duplicates int
 }
 
 type metricsSvc struct {
@@ -51,7 +73,7 @@ func Start(t testing.TB) *Sink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Sink{srv: grpc.NewServer(), ln: ln}
+	s := &Sink{srv: grpc.NewServer(), ln: ln, stallAfter: -1}
 	s.cond = sync.NewCond(&s.mu)
 	coltrace.RegisterTraceServiceServer(s.srv, s)
 	colmetrics.RegisterMetricsServiceServer(s.srv, metricsSvc{s: s})
@@ -80,9 +102,67 @@ func (s *Sink) Stall() {
 	s.mu.Unlock()
 }
 
+// StallAfter ends any stall, lets n more exports through, then stalls
+// as Stall does.
+func (s *Sink) StallAfter(n int) {
+	s.mu.Lock()
+	if s.gate != nil {
+		close(s.gate) // a stall already in place ends now
+		s.gate = nil
+	}
+	s.stallAfter = n
+	if n == 0 {
+		s.gate = make(chan struct{})
+	}
+	s.mu.Unlock()
+}
+
+// LateReplies makes the next n trace exports be recorded as delivered and
+// then answered only when the caller's context ends (its deadline, most
+// often), so the caller sees a failure for something the sink has.
+func (s *Sink) LateReplies(n int) {
+	s.mu.Lock()
+	s.late = n
+	s.mu.Unlock()
+}
+
+// TrackSpans makes the sink remember every span it delivers by trace and
+// span ID (see Spans). Call it before anything is sent.
+func (s *Sink) TrackSpans() {
+	s.mu.Lock()
+	if s.ids == nil {
+		s.ids = map[[24]byte]int32{}
+	}
+	s.mu.Unlock()
+}
+
+// Spans counts the spans delivered since TrackSpans, by ID.
+func (s *Sink) Spans() SpanCounts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := SpanCounts{Unique: len(s.ids)}
+	for _, n := range s.ids {
+		c.Delivered += int(n)
+	}
+	c.Duplicates = c.Delivered - c.Unique
+	return c
+}
+
+// SpanDelivered is how many times the span with these IDs was delivered
+// since TrackSpans.
+func (s *Sink) SpanDelivered(traceID, spanID []byte) int {
+	var k [24]byte
+	copy(k[:16], traceID)
+	copy(k[16:], spanID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int(s.ids[k])
+}
+
 // Resume releases stalled exports.
 func (s *Sink) Resume() {
 	s.mu.Lock()
+	s.stallAfter = -1
 	if s.gate != nil {
 		close(s.gate)
 		s.gate = nil
@@ -102,6 +182,14 @@ func (s *Sink) admit(ctx context.Context) error {
 	gate, fail := s.gate, s.failWith
 	if fail != codes.OK {
 		s.refused++
+	}
+	if gate == nil && fail == codes.OK && s.stallAfter >= 0 {
+		if s.stallAfter == 0 {
+			s.gate = make(chan struct{})
+			gate = s.gate
+		} else {
+			s.stallAfter--
+		}
 	}
 	s.mu.Unlock()
 	if fail != codes.OK {
@@ -128,7 +216,30 @@ func (s *Sink) Export(ctx context.Context, r *coltrace.ExportTraceServiceRequest
 			n += len(ss.Spans)
 		}
 	}
-	s.record(0, n, func() { s.Traces = append(s.Traces, r) })
+	late := false
+	s.record(0, n, func() {
+		s.Traces = append(s.Traces, r)
+		if s.ids != nil {
+			var k [24]byte
+			for _, rs := range r.ResourceSpans {
+				for _, ss := range rs.ScopeSpans {
+					for _, sp := range ss.Spans {
+						copy(k[:16], sp.TraceId)
+						copy(k[16:], sp.SpanId)
+						s.ids[k]++
+					}
+				}
+			}
+		}
+		if s.late > 0 {
+			s.late--
+			late = true
+		}
+	})
+	if late {
+		<-ctx.Done()
+		return nil, status.Error(codes.DeadlineExceeded, "sink answered late on purpose")
+	}
 	return &coltrace.ExportTraceServiceResponse{}, nil
 }
 
