@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"syscall"
 	"time"
@@ -32,8 +33,16 @@ type sample struct {
 const sampleHeader = "elapsed_s,unix_s,phase,upstream,rss_kib,rss_anon_kib,rss_file_kib,heap_inuse_bytes,goroutines,open_files,queue_bytes,queue_items,sink_spans,gateway_cpu_s,reloads_ok,reloads_failed"
 
 func (x sample) csv() string {
-	return fmt.Sprintf("%.1f,%d,%s,%s,%d,%d,%d,%.0f,%.0f,%d,%.0f,%.0f,%d,%.2f,%d,%d", x.elapsed, x.unix, x.phase, x.upstream, x.rssKiB,
-		x.anonKiB, x.fileKiB, x.heapInuse, x.goroutines, x.fds, x.queueBytes, x.queueItems, x.sinkSpans, x.cpuSeconds, x.reloadsOK, x.reloadsBad)
+	return fmt.Sprintf("%.1f,%d,%s,%s,%d,%d,%d,%s,%s,%d,%s,%s,%d,%.2f,%d,%d", x.elapsed, x.unix, x.phase, x.upstream, x.rssKiB,
+		x.anonKiB, x.fileKiB, num(x.heapInuse), num(x.goroutines), x.fds, num(x.queueBytes), num(x.queueItems), x.sinkSpans, x.cpuSeconds, x.reloadsOK, x.reloadsBad)
+}
+
+// num writes a scraped value, or nothing when the scrape failed.
+func num(v float64) string {
+	if math.IsNaN(v) {
+		return ""
+	}
+	return fmt.Sprintf("%.0f", v)
 }
 
 // take reads one sample; a field it cannot read stays zero and the
@@ -60,6 +69,7 @@ func (s *soak) take(start time.Time, phase string) sample {
 	errs = append(errs, err)
 	x.cpuSeconds, err = cpuSeconds(pid)
 	errs = append(errs, err)
+	x.goroutines, x.heapInuse, x.queueBytes, x.queueItems = math.NaN(), math.NaN(), math.NaN(), math.NaN()
 	m, _, err := scrape(s.cfg.admin)
 	errs = append(errs, err)
 	if err == nil {

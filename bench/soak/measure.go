@@ -17,7 +17,9 @@ import (
 // its name with labels exactly as written (name{a="x",b="y"}).
 type metrics map[string]float64
 
-var httpClient = &http.Client{Timeout: 10 * time.Second}
+// httpClient's deadline is generous: on a machine whose cores are shared
+// with other work the gateway can go unscheduled for seconds.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
 
 func scrape(admin string) (metrics, []byte, error) {
 	resp, err := httpClient.Get("http://" + admin + "/metrics")
@@ -143,10 +145,11 @@ type trend struct {
 // fit is the least-squares line through (t hours, y): its slope per hour,
 // with the range of y.
 func fit(t, y []float64) trend {
-	r := trend{N: len(y), Min: math.Inf(1), Max: math.Inf(-1)}
+	t, y = finite(t, y)
 	if len(y) == 0 {
 		return trend{}
 	}
+	r := trend{N: len(y), Min: math.Inf(1), Max: math.Inf(-1)}
 	var st, sy float64
 	for i := range y {
 		st += t[i]
@@ -169,4 +172,15 @@ func fit(t, y []float64) trend {
 		r.RelSlopePerHr = r.SlopePerHour / my
 	}
 	return r
+}
+
+// finite drops the points whose y is NaN (a sample whose scrape failed).
+func finite(t, y []float64) ([]float64, []float64) {
+	var ft, fy []float64
+	for i := range y {
+		if !math.IsNaN(y[i]) {
+			ft, fy = append(ft, t[i]), append(fy, y[i])
+		}
+	}
+	return ft, fy
 }
