@@ -49,6 +49,9 @@ func FuzzAdminAuth(f *testing.F) {
 		if !ok {
 			return
 		}
+		if strings.ContainsFunc(u.RequestURI(), func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return // no request line carries it: the server answers 400 before any handler
+		}
 		req := httptest.NewRequest(method, "http://admin.local"+u.RequestURI(), nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
