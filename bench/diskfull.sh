@@ -44,8 +44,7 @@ AFTER=${AFTER:-5}
 RATE=${RATE:-0}
 WORKERS=${WORKERS:-8}
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "diskfull.sh: $*"; exit 1; }
+. "$ROOT/bench/lib.sh"
 FAILED=0
 check() { # check NAME CONDITION-RESULT(0/1) DETAIL
 	if [[ $2 == 0 ]]; then log "  ok      $1: $3"; else log "  FAILED  $1: $3"; FAILED=1; fi
@@ -70,28 +69,6 @@ cleanup() {
 trap cleanup EXIT
 mount -t tmpfs -o "size=$SIZE" otlpgw-diskfull "$MNT" || die "mount -t tmpfs failed"
 
-USED_PORTS=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 12000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if [[ -z $(ss -Hltn "sport = :$p") ]]; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-wait_listen() { # PORT PID NAME
-	for _ in $(seq 600); do
-		[[ -n $(ss -Hltn "sport = :$1") ]] && return 0
-		kill -0 "$2" 2>/dev/null || die "$3 exited during start-up: $(tail -20 "$WORK/$3.log")"
-		sleep 0.1
-	done
-	die "$3 did not listen on $1 within 60 s"
-}
 # until_true SECONDS WHAT CMD...: polls CMD every 0.2 s; fails after SECONDS.
 until_true() {
 	local limit=$1 what=$2
@@ -103,7 +80,6 @@ until_true() {
 	log "  gave up after ${limit}s waiting for $what"
 	return 1
 }
-field() { sed -E "s/.*\"$1\":\"?([^,}\"]*).*/\1/" <<<"$2"; }
 disk_used_kib() { df -k --output=used "$MNT" | tail -1 | tr -d ' '; }
 disk_avail_kib() { df -k --output=avail "$MNT" | tail -1 | tr -d ' '; }
 readyz_code() { curl -s -o "$WORK/readyz.json" -w '%{http_code}' "http://127.0.0.1:$ADMIN/readyz"; }

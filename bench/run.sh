@@ -61,8 +61,7 @@ if ((WARMUP + 2 > DURATION)); then
 fi
 CLK_TCK=$(getconf CLK_TCK)
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "run.sh: $*"; exit 1; }
+. "$ROOT/bench/lib.sh"
 
 # --- build -------------------------------------------------------------------
 mkdir -p "$BIN"
@@ -102,33 +101,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# free_port prints a loopback TCP port nobody listens on, below the
-# ephemeral range so outgoing connections do not take it meanwhile.
-USED_PORTS=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 12000))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if [[ -z $(ss -Hltn "sport = :$p") ]]; then
-			USED_PORTS+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
 
-# wait_listen PORT PID NAME: until something listens on PORT, failing if PID exits.
-wait_listen() {
-	local port=$1 pid=$2 name=$3
-	for _ in $(seq 600); do
-		[[ -n $(ss -Hltn "sport = :$port") ]] && return 0
-		kill -0 "$pid" 2>/dev/null || die "$name exited during start-up; its log: $WORK/$name.log"$'\n'"$(tail -20 "$WORK/$name.log")"
-		sleep 0.1
-	done
-	die "$name did not listen on $port within 60 s"
-}
 
 # cpu_ticks PID: utime+stime of the whole process (all threads), in clock ticks.
 cpu_ticks() {
@@ -322,8 +295,6 @@ stop_target() {
 	forget "$pid"
 }
 
-# field NAME JSON: a scalar field of a one-line JSON object.
-field() { sed -E "s/.*\"$1\":\"?([^,}\"]*).*/\1/" <<<"$2"; }
 
 # --- measure -----------------------------------------------------------------
 declare -A CPU_PER_M RSS_MIB RECV_RATE

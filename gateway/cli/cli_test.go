@@ -18,6 +18,7 @@ import (
 	"github.com/otlpgw/otlpgw/gateway/internal/freeport"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlpsink"
 	"github.com/otlpgw/otlpgw/gateway/internal/otlptest"
+	"github.com/otlpgw/otlpgw/gateway/internal/testwait"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -99,6 +100,28 @@ func buildBinary(t *testing.T) string {
 
 func freePort(t *testing.T) string { return freeport.Addr(t) }
 
+// startRun starts `otlpgw run --config cfg` under ctx and returns once
+// /readyz on admin answers 200, polled from outside the process; the
+// process's stderr collects in the buffer.
+func startRun(t *testing.T, ctx context.Context, bin, cfg, admin string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfg)
+	logs := &bytes.Buffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, func() string { return "the gateway to be ready; its log:\n" + logs.String() }, func() bool {
+		res, err := http.Get("http://" + admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	return cmd, logs
+}
+
 // TestRunProcessStopsCleanlyOnSIGTERMAndExitsTwoOnBadConfig runs the real
 // binary: exit 2 on a config that does not load; on SIGTERM, a drained
 // stop with exit 0; SIGHUP does not kill it.
@@ -116,26 +139,7 @@ func TestRunProcessStopsCleanlyOnSIGTERMAndExitsTwoOnBadConfig(t *testing.T) {
 	cfg := writeConfig(t, "receivers: {otlp: {grpc: {endpoint: "+freePort(t)+"}, http: {endpoint: "+freePort(t)+"}}}\nadmin: {endpoint: "+admin+"}\nexporters: [{name: d, type: debug}]\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "run", "--config", cfg)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Ready once /readyz answers 200: poll the child process from outside.
-	for {
-		res, err := http.Get("http://" + admin + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("gateway never became ready: %s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, logs := startRun(t, ctx, bin, cfg, admin)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -275,24 +279,7 @@ exporters:
 	defer cancel()
 	start := func(cfg string) (*exec.Cmd, *bytes.Buffer) {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, bin, "run", "--config", cfg)
-		logs := &bytes.Buffer{}
-		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			if res, err := http.Get("http://" + admin + "/readyz"); err == nil {
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					return cmd, logs
-				}
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("gateway never became ready: %s", logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		return startRun(t, ctx, bin, cfg, admin)
 	}
 
 	// 1. The upstream is down: the gateway acknowledges and keeps retrying.

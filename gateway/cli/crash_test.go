@@ -51,21 +51,7 @@ exporters:
 	defer cancel()
 	start := func() (*exec.Cmd, *bytes.Buffer) {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, bin, "run", "--config", cfg)
-		logs := &bytes.Buffer{}
-		cmd.Stderr = logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		testwait.Until(t, func() string { return "the gateway to be ready" }, func() bool {
-			res, err := http.Get("http://" + admin + "/readyz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		})
-		return cmd, logs
+		return startRun(t, ctx, bin, cfg, admin)
 	}
 
 	// 1. Load from several clients while the upstream takes batches; the

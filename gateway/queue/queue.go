@@ -201,21 +201,8 @@ func (q *Queue) Unreserve(n int64) { q.used.Add(-n) }
 // meanwhile or, for a persistent queue, the journal failed (see Err). A
 // persistent queue returns only once the entries are on stable storage.
 func (q *Queue) Push(entries ...Entry) bool {
-	if q.j != nil {
-		// The journal records each entry's place in it; the caller may
-		// push the same slice into other queues.
-		own := append([]Entry(nil), entries...)
-		if err := q.j.append(own); err != nil {
-			q.used.Add(-bytesOf(own))
-			return false
-		}
-		if !q.enqueue(own) {
-			q.j.ack(own) // refused after all: not to be replayed
-			return false
-		}
-		return true
-	}
-	return q.enqueue(entries)
+	s, ok := q.Stage(entries)
+	return ok && s.Commit()
 }
 
 func bytesOf(entries []Entry) int64 {
